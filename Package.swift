@@ -1,0 +1,80 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "gatehouse",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gatehouse", targets: ["gatehouse"]),
+        .library(name: "GatehouseEngine", targets: ["GatehouseEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"5.0.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+    ],
+    targets: [
+        // Pure request model, route matching, claims and decisions: no I/O, no crypto.
+        .target(name: "GatehouseCore", swiftSettings: swiftSettings),
+        // JWT verification, keys and Clerk's session rules: no sockets (fetching is injected).
+        .target(
+            name: "GatehouseAuth",
+            dependencies: [
+                "GatehouseCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // YAML config: parse, validate, compile into an immutable snapshot.
+        .target(
+            name: "GatehouseConfig",
+            dependencies: ["GatehouseCore", "GatehouseAuth", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        // The one decision path shared by `explain` and the daemon.
+        .target(
+            name: "GatehouseEngine",
+            dependencies: ["GatehouseCore", "GatehouseAuth", "GatehouseConfig"],
+            swiftSettings: swiftSettings
+        ),
+        // Outbound HTTP for JWKS sources (the only network code so far).
+        .target(
+            name: "GatehouseFetch",
+            dependencies: [
+                "GatehouseAuth",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Development issuer: key generation and token minting for tests and demos. Never used to verify.
+        .target(
+            name: "GatehouseDevIssuer",
+            dependencies: [
+                "GatehouseCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "gatehouse",
+            dependencies: [
+                "GatehouseEngine", "GatehouseFetch", "GatehouseDevIssuer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatehouseTests",
+            dependencies: ["GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,430 @@
+import Foundation
+import GatehouseAuth
+import GatehouseCore
+import Yams
+
+/// Reads a YAML config, expands `${VAR}`, falls back to Clerk's own environment variables, validates every
+/// key and compiles routes and keys. Either a complete `GatehouseSettings` comes out or a `ConfigError`
+/// listing every problem with file, line and key — never a half-loaded state.
+public enum ConfigLoader {
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> GatehouseSettings {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(issues: [ConfigIssue(file: path, line: nil, column: nil, keyPath: "", message: "cannot read the config file (\(error.localizedDescription))")])
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        return try load(yaml: text, file: path, baseDirectory: directory.isEmpty ? "." : directory, environment: environment)
+    }
+
+    static let topLevelKeys: Set<String> = [
+        "listen", "upstream", "public_origin", "trusted_proxies", "allow_path_semicolons", "clerk", "sign_in_url",
+        "identity_headers", "routes", "default",
+    ]
+    static let clerkKeys: Set<String> = [
+        "publishable_key", "secret_key", "jwt_key", "jwks_file", "jwks_url", "api_url", "authorized_parties", "audience",
+        "issuer", "clock_skew", "algorithms", "jwks_refresh", "jwks_cooldown",
+    ]
+    static let routeKeys: Set<String> = ["name", "match", "methods", "hosts", "access", "require", "on_forbidden", "on_unauthenticated"]
+    static let requireKeys: Set<String> = ["signed_in", "role", "org_role", "permission", "feature", "plan", "org", "claims"]
+    static let identityKeys: Set<String> = ["forward_token", "claims", "strip"]
+
+    public static func load(yaml: String, file: String, baseDirectory: String = ".", environment: [String: String]) throws(ConfigError) -> GatehouseSettings {
+        let reader = ConfigReader(file: file, environment: environment)
+        let root: Node
+        do {
+            guard let parsed = try Yams.compose(yaml: yaml) else {
+                throw ConfigError(issues: [ConfigIssue(file: file, line: nil, column: nil, keyPath: "", message: "the config file is empty")])
+            }
+            root = parsed
+        } catch let error as ConfigError {
+            throw error
+        } catch {
+            throw ConfigError(issues: [yamlIssue(error, file: file)])
+        }
+        guard let top = reader.mapping(root, path: "", allowed: topLevelKeys) else { throw ConfigError(issues: reader.issues) }
+        var warnings: [String] = []
+
+        let listen = reader.string(top["listen"], path: "listen") ?? "127.0.0.1:8080"
+        if !isHostPort(listen) { reader.fail("listen", top["listen"], "expected host:port, e.g. 127.0.0.1:8080") }
+        let upstream = reader.string(top["upstream"], path: "upstream") ?? "http://127.0.0.1:3000"
+        if !upstream.hasPrefix("http://") || !isHostPort(String(upstream.dropFirst(7).split(separator: "/", maxSplits: 1).first ?? "")) {
+            reader.fail("upstream", top["upstream"], "expected an http:// URL with host and port, e.g. http://127.0.0.1:3000")
+        }
+        let publicOrigin = reader.string(top["public_origin"], path: "public_origin")
+        if let publicOrigin, !isOrigin(publicOrigin) {
+            reader.fail("public_origin", top["public_origin"], "expected an origin such as https://app.example.com (scheme and host, no path)")
+        }
+        var trustedProxies: [CIDR] = []
+        for (i, text) in (reader.strings(top["trusted_proxies"], path: "trusted_proxies") ?? []).enumerated() {
+            if let cidr = CIDR(text) { trustedProxies.append(cidr) } else {
+                reader.fail("trusted_proxies[\(i)]", top["trusted_proxies"], "'\(text)' is not an IP address or CIDR")
+            }
+        }
+        let allowSemicolons = reader.bool(top["allow_path_semicolons"], path: "allow_path_semicolons") ?? false
+
+        // Clerk section, with Clerk's environment variable names as fallbacks.
+        let clerkNode = top["clerk"]
+        let clerk = clerkNode.flatMap { reader.mapping($0, path: "clerk", allowed: clerkKeys) } ?? [:]
+        func clerkValue(_ key: String, env names: [String]) -> String? {
+            if let node = clerk[key] { return reader.string(node, path: "clerk." + key) }
+            for name in names { if let value = environment[name], !value.isEmpty { return value } }
+            return nil
+        }
+        let publishableKey = clerkValue("publishable_key", env: ["CLERK_PUBLISHABLE_KEY", "NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY", "VITE_CLERK_PUBLISHABLE_KEY", "PUBLIC_CLERK_PUBLISHABLE_KEY"])
+        var instance: ClerkInstance? = nil
+        if let publishableKey {
+            do { instance = try ClerkInstance(publishableKey: publishableKey) } catch {
+                reader.fail("clerk.publishable_key", clerk["publishable_key"], error.message)
+            }
+        }
+        let secretKey = clerkValue("secret_key", env: ["CLERK_SECRET_KEY"])
+        if let secretKey, !(secretKey.hasPrefix("sk_test_") || secretKey.hasPrefix("sk_live_")) {
+            reader.fail("clerk.secret_key", clerk["secret_key"], "expected a Clerk secret key (sk_test_… or sk_live_…)")
+        }
+        let jwtKeyText = clerkValue("jwt_key", env: ["CLERK_JWT_KEY"])
+        let jwksFile = clerkValue("jwks_file", env: [])
+        let jwksURL = clerkValue("jwks_url", env: [])
+        let apiURL = clerkValue("api_url", env: ["CLERK_API_URL"]) ?? instance?.backendAPIURL ?? "https://api.clerk.com"
+
+        var algorithms = SigningAlgorithm.defaultAllowed
+        if let names = reader.strings(clerk["algorithms"], path: "clerk.algorithms") {
+            var parsed: [SigningAlgorithm] = []
+            for name in names {
+                if let alg = SigningAlgorithm(rawValue: name) { parsed.append(alg) } else {
+                    reader.fail("clerk.algorithms", clerk["algorithms"], "unsupported algorithm '\(name)' (supported: \(SigningAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+            }
+            if parsed.isEmpty { reader.fail("clerk.algorithms", clerk["algorithms"], "at least one algorithm is required") }
+            algorithms = parsed
+        }
+        let rsaDefault = algorithms.first(where: { $0.rawValue.hasPrefix("RS") }) ?? .rs256
+        let clockSkew = reader.duration(clerk["clock_skew"], path: "clerk.clock_skew") ?? 5
+        if clockSkew > 300 { reader.fail("clerk.clock_skew", clerk["clock_skew"], "clock skew above 5m defeats expiry checks") }
+        let authorizedParties = reader.strings(clerk["authorized_parties"], path: "clerk.authorized_parties") ?? []
+        for (i, party) in authorizedParties.enumerated() where !isOrigin(party) {
+            reader.fail("clerk.authorized_parties[\(i)]", clerk["authorized_parties"], "'\(party)' is not an origin such as https://app.example.com (azp is compared exactly)")
+        }
+        let audiences = reader.strings(clerk["audience"], path: "clerk.audience") ?? []
+        let issuer = reader.string(clerk["issuer"], path: "clerk.issuer")
+        let refresh = reader.duration(clerk["jwks_refresh"], path: "clerk.jwks_refresh") ?? 300
+        if refresh < 10 { reader.fail("clerk.jwks_refresh", clerk["jwks_refresh"], "must be at least 10s") }
+        let cooldown = reader.duration(clerk["jwks_cooldown"], path: "clerk.jwks_cooldown") ?? 10
+        if cooldown < 1 { reader.fail("clerk.jwks_cooldown", clerk["jwks_cooldown"], "must be at least 1s") }
+
+        // Key source by precedence.
+        var keySource: KeySource? = nil
+        var configuredSources: [String] = []
+        if let jwtKeyText {
+            configuredSources.append("jwt_key")
+            do {
+                keySource = .pem(try VerificationKey.rsaPEM(jwtKeyText.replacingOccurrences(of: "\\n", with: "\n"), algorithm: rsaDefault))
+            } catch {
+                reader.fail("clerk.jwt_key", clerk["jwt_key"], "\(error)")
+            }
+        }
+        if let jwksFile {
+            configuredSources.append("jwks_file")
+            let path = jwksFile.hasPrefix("/") ? jwksFile : baseDirectory + "/" + jwksFile
+            if keySource == nil {
+                do {
+                    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+                    let parsed = try JWKSParser.parse(Array(data), allowed: algorithms, rsaDefault: rsaDefault)
+                    if parsed.keys.isEmpty {
+                        reader.fail("clerk.jwks_file", clerk["jwks_file"], "\(path) has no usable signing key" + (parsed.skipped.isEmpty ? "" : ": " + parsed.skipped.joined(separator: "; ")))
+                    } else {
+                        keySource = .jwksFile(path: path, keys: parsed.keys, skipped: parsed.skipped)
+                        for note in parsed.skipped { warnings.append("clerk.jwks_file: skipped \(note)") }
+                    }
+                } catch let error as KeyError {
+                    reader.fail("clerk.jwks_file", clerk["jwks_file"], "\(path): \(error)")
+                } catch {
+                    reader.fail("clerk.jwks_file", clerk["jwks_file"], "cannot read \(path) (\(error.localizedDescription))")
+                }
+            }
+        }
+        if let jwksURL {
+            configuredSources.append("jwks_url")
+            if !(jwksURL.hasPrefix("https://") || jwksURL.hasPrefix("http://")) {
+                reader.fail("clerk.jwks_url", clerk["jwks_url"], "expected an http(s) URL")
+            } else if keySource == nil {
+                keySource = .remote(url: jwksURL, bearer: nil, origin: "jwks_url")
+            }
+        }
+        if let secretKey {
+            configuredSources.append("secret_key")
+            if keySource == nil {
+                keySource = .remote(url: apiURL + "/v1/jwks", bearer: secretKey, origin: "Clerk Backend API (secret_key)")
+            }
+        }
+        if configuredSources.count > 1 {
+            warnings.append("several key sources are configured (\(configuredSources.joined(separator: ", "))); only \(configuredSources[0]) is used")
+        }
+        if keySource == nil, reader.issues.isEmpty {
+            if let instance {
+                keySource = .remote(url: instance.frontendJWKSURL, bearer: nil, origin: "Frontend API JWKS (publishable_key)")
+            } else {
+                reader.fail("clerk", clerkNode, "no key source: set publishable_key, secret_key, jwt_key, jwks_file or jwks_url (or CLERK_PUBLISHABLE_KEY / CLERK_SECRET_KEY / CLERK_JWT_KEY in the environment)")
+            }
+        }
+
+        // Sign-in URL: explicit, Clerk's env names, or the Account Portal of the instance.
+        let signInNode = top["sign_in_url"]
+        var signInURL = signInNode.flatMap { reader.string($0, path: "sign_in_url") }
+            ?? environment["NEXT_PUBLIC_CLERK_SIGN_IN_URL"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? environment["CLERK_SIGN_IN_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        if signInURL == nil { signInURL = instance?.defaultSignInURL }
+        if let url = signInURL, !isSafeRedirectTarget(url) {
+            reader.fail("sign_in_url", signInNode, "expected an absolute http(s) URL or a path starting with a single '/'")
+        }
+
+        // Identity headers.
+        var identity = IdentityHeaderPolicy()
+        if let node = top["identity_headers"], let map = reader.mapping(node, path: "identity_headers", allowed: identityKeys) {
+            identity.forwardToken = reader.bool(map["forward_token"], path: "identity_headers.forward_token") ?? false
+            if let claimsNode = map["claims"], let claims = reader.mapping(claimsNode, path: "identity_headers.claims", allowed: Set(claimsNode.mapping?.compactMap { $0.key.string } ?? [])) {
+                for (header, pathNode) in claims.sorted(by: { $0.key < $1.key }) {
+                    let keyPath = "identity_headers.claims." + header
+                    guard let claimPath = reader.string(pathNode, path: keyPath) else { continue }
+                    if !isValidHeaderName(header) { reader.fail(keyPath, pathNode, "'\(header)' is not a valid header name") }
+                    if normalizedHeaderName(header).hasPrefix("x-gatehouse-") || normalizedHeaderName(header).hasPrefix("x-clerk-") || HopByHop.names.contains(normalizedHeaderName(header)) || ["host", "authorization", "cookie", "content-length"].contains(normalizedHeaderName(header)) {
+                        reader.fail(keyPath, pathNode, "'\(header)' is reserved")
+                    }
+                    identity.claimHeaders.append((header, claimPath.split(separator: ".", omittingEmptySubsequences: false).map(String.init)))
+                }
+            }
+            for name in reader.strings(map["strip"], path: "identity_headers.strip") ?? [] {
+                if isValidHeaderName(name) { identity.strip.insert(normalizedHeaderName(name)) } else {
+                    reader.fail("identity_headers.strip", map["strip"], "'\(name)' is not a valid header name")
+                }
+            }
+        }
+
+        // Routes.
+        var rules: [RouteRule] = []
+        var names = Set<String>()
+        if let routesNode = top["routes"] {
+            if case .sequence(let sequence) = routesNode {
+                for (i, node) in sequence.enumerated() {
+                    if let rule = parseRoute(node, index: i, reader: reader) {
+                        if !names.insert(rule.name.lowercased()).inserted {
+                            reader.fail("routes[\(i)].name", node, "duplicate route name '\(rule.name)'")
+                        }
+                        rules.append(rule)
+                    }
+                }
+            } else {
+                reader.fail("routes", routesNode, "expected a list of rules")
+            }
+        } else {
+            warnings.append("no routes: every request gets the default access")
+        }
+        var fallbackAccess = Access.protected
+        if let text = reader.string(top["default"], path: "default") {
+            if let access = Access(rawValue: text) { fallbackAccess = access } else {
+                reader.fail("default", top["default"], "expected 'protected' or 'public'")
+            }
+        }
+        if fallbackAccess == .public {
+            warnings.append("default: public — paths no rule names are open to everyone")
+        }
+        let needsSignIn = rules.contains { $0.access == .protected && ($0.onUnauthenticated == .auto || $0.onUnauthenticated == .redirect) } || fallbackAccess == .protected
+        if signInURL == nil, needsSignIn, reader.issues.isEmpty {
+            reader.fail("sign_in_url", nil, "required: browsers are redirected to sign in, and without a publishable_key there is no Account Portal to default to")
+        }
+
+        guard reader.issues.isEmpty, let keySource else { throw ConfigError(issues: reader.issues) }
+        return GatehouseSettings(
+            file: file, listen: listen, upstream: upstream, publicOrigin: publicOrigin, trustedProxies: trustedProxies,
+            canonicalization: CanonicalizationOptions(allowPathSemicolons: allowSemicolons), instance: instance,
+            secretKey: secretKey, keySource: keySource,
+            keySettings: KeyStore.Settings(allowedAlgorithms: algorithms, rsaDefault: rsaDefault, refreshInterval: refresh, unknownKidCooldown: cooldown),
+            policy: VerificationPolicy(allowedAlgorithms: algorithms, clockSkew: clockSkew, authorizedParties: authorizedParties, audiences: audiences, issuer: issuer),
+            signInURL: signInURL ?? "/sign-in",
+            routes: RouteTable(rules: rules, fallback: RouteRule(name: "default", patterns: [], access: fallbackAccess)),
+            identity: identity, warnings: warnings)
+    }
+
+    private static func parseRoute(_ node: Node, index: Int, reader: ConfigReader) -> RouteRule? {
+        let path = "routes[\(index)]"
+        guard let map = reader.mapping(node, path: path, allowed: routeKeys) else { return nil }
+        let before = reader.issues.count
+        let name = reader.string(map["name"], path: path + ".name") ?? ""
+        if name.isEmpty { reader.fail(path + ".name", node, "every route needs a name") }
+        else if !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
+            reader.fail(path + ".name", map["name"], "use letters, digits, '-', '_' or '.' (the name appears in headers and metrics)")
+        }
+        let label = name.isEmpty ? path : "\(path) (\(name))"
+        var patterns: [RoutePattern] = []
+        let sources = reader.strings(map["match"], path: label + ".match") ?? []
+        if sources.isEmpty { reader.fail(label + ".match", map["match"] ?? node, "at least one pattern is required") }
+        for source in sources {
+            do { patterns.append(try RoutePattern(source)) } catch {
+                reader.fail(label + ".match", map["match"], "'\(source)': \(error.message)")
+            }
+        }
+        var methods: [String] = []
+        for method in reader.strings(map["methods"], path: label + ".methods") ?? [] {
+            let upper = method.uppercased()
+            if upper.allSatisfy({ $0.isASCII && $0.isLetter }) { methods.append(upper) } else {
+                reader.fail(label + ".methods", map["methods"], "'\(method)' is not an HTTP method")
+            }
+        }
+        let hosts = (reader.strings(map["hosts"], path: label + ".hosts") ?? []).map(HostPattern.init)
+        var access = Access.protected
+        if let text = reader.string(map["access"], path: label + ".access") {
+            if let parsed = Access(rawValue: text) { access = parsed } else {
+                reader.fail(label + ".access", map["access"], "expected 'public' or 'protected'")
+            }
+        }
+        var requirements = Requirements()
+        if let requireNode = map["require"] {
+            if access == .public {
+                reader.fail(label + ".require", requireNode, "a public route cannot have requirements (remove 'access: public' or 'require')")
+            }
+            if let require = reader.mapping(requireNode, path: label + ".require", allowed: requireKeys) {
+                let p = label + ".require"
+                if reader.bool(require["signed_in"], path: p + ".signed_in") == false {
+                    reader.fail(p + ".signed_in", require["signed_in"], "protected routes always require a signed-in caller; use 'access: public' instead")
+                }
+                requirements.orgRoles = (reader.strings(require["role"], path: p + ".role") ?? []) + (reader.strings(require["org_role"], path: p + ".org_role") ?? [])
+                requirements.permissions = reader.strings(require["permission"], path: p + ".permission") ?? []
+                requirements.features = reader.strings(require["feature"], path: p + ".feature") ?? []
+                requirements.plans = reader.strings(require["plan"], path: p + ".plan") ?? []
+                requirements.requireOrganization = reader.bool(require["org"], path: p + ".org") ?? false
+                if let claimsNode = require["claims"] {
+                    if case .mapping(let claims) = claimsNode {
+                        for (keyNode, valueNode) in claims {
+                            guard let claimPath = keyNode.string, !claimPath.isEmpty, !claimPath.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
+                                reader.fail(p + ".claims", keyNode, "claim paths are dotted names such as metadata.role")
+                                continue
+                            }
+                            if let matcher = parseClaimMatcher(valueNode, path: p + ".claims." + claimPath, reader: reader) {
+                                requirements.claims.append(ClaimRequirement(path: claimPath, matcher: matcher))
+                            }
+                        }
+                    } else {
+                        reader.fail(p + ".claims", claimsNode, "expected a mapping of claim path to matcher")
+                    }
+                }
+            }
+        }
+        var forbiddenStatus = 403
+        if let text = reader.string(map["on_forbidden"], path: label + ".on_forbidden") {
+            if text == "403" || text == "404" { forbiddenStatus = Int(text)! } else {
+                reader.fail(label + ".on_forbidden", map["on_forbidden"], "expected 403 or 404")
+            }
+        }
+        var onUnauthenticated = UnauthenticatedResponse.auto
+        if let text = reader.string(map["on_unauthenticated"], path: label + ".on_unauthenticated") {
+            if let parsed = UnauthenticatedResponse(rawValue: text) { onUnauthenticated = parsed } else {
+                reader.fail(label + ".on_unauthenticated", map["on_unauthenticated"], "expected auto, 401, 404 or redirect")
+            }
+        }
+        guard reader.issues.count == before else { return nil }
+        return RouteRule(name: name, patterns: patterns, methods: methods, hosts: hosts, access: access, requirements: requirements,
+                         forbiddenStatus: forbiddenStatus, onUnauthenticated: onUnauthenticated)
+    }
+
+    /// `"admin"` (equals), `["a", "b"]` (one of), or `{equals|one_of|exists|contains: …}`.
+    private static func parseClaimMatcher(_ node: Node, path: String, reader: ConfigReader) -> ClaimMatcher? {
+        switch node {
+        case .scalar:
+            return yamlScalarJSON(node, path: path, reader: reader).map(ClaimMatcher.equals)
+        case .sequence(let sequence):
+            let values = sequence.enumerated().compactMap { yamlScalarJSON($1, path: "\(path)[\($0)]", reader: reader) }
+            return values.count == sequence.count ? .oneOf(values) : nil
+        case .mapping:
+            guard let map = reader.mapping(node, path: path, allowed: ["equals", "one_of", "exists", "contains"]), map.count == 1,
+                let (kind, value) = map.first
+            else {
+                reader.fail(path, node, "use exactly one of equals, one_of, exists, contains")
+                return nil
+            }
+            switch kind {
+            case "equals": return yamlScalarJSON(value, path: path + ".equals", reader: reader).map(ClaimMatcher.equals)
+            case "contains": return yamlScalarJSON(value, path: path + ".contains", reader: reader).map(ClaimMatcher.contains)
+            case "exists": return reader.bool(value, path: path + ".exists").map(ClaimMatcher.exists)
+            default:
+                guard case .sequence(let sequence) = value else {
+                    reader.fail(path + ".one_of", value, "expected a list")
+                    return nil
+                }
+                let values = sequence.enumerated().compactMap { yamlScalarJSON($1, path: "\(path).one_of[\($0)]", reader: reader) }
+                return values.count == sequence.count ? .oneOf(values) : nil
+            }
+        default:
+            reader.fail(path, node, "unsupported matcher")
+            return nil
+        }
+    }
+
+    /// A YAML scalar as the JSON value a claim would hold: quoted text stays a string, plain `true`/`42` are
+    /// a boolean / number.
+    private static func yamlScalarJSON(_ node: Node, path: String, reader: ConfigReader) -> JSONValue? {
+        guard case .scalar(let scalar) = node else {
+            reader.fail(path, node, "expected a single value")
+            return nil
+        }
+        guard let text = reader.string(node, path: path) else {
+            reader.fail(path, node, "empty value")
+            return nil
+        }
+        if scalar.style == .plain {
+            if text == "true" { return .bool(true) }
+            if text == "false" { return .bool(false) }
+            if let parsed = try? JSONParser.parse(text), case .number = parsed { return parsed }
+        }
+        return .string(text)
+    }
+
+    private static func yamlIssue(_ error: any Error, file: String) -> ConfigIssue {
+        if let yaml = error as? YamlError {
+            switch yaml {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+                return ConfigIssue(file: file, line: mark.line, column: mark.column, keyPath: "", message: "YAML syntax error: \(problem)")
+            case .composer(_, let problem, let mark, _):
+                return ConfigIssue(file: file, line: mark.line, column: mark.column, keyPath: "", message: "YAML error: \(problem)")
+            case .duplicatedKeysInMapping(let duplicates, let context):
+                return ConfigIssue(file: file, line: context.mark.line, column: context.mark.column, keyPath: "", message: "duplicate keys: \(duplicates.joined(separator: ", "))")
+            default:
+                return ConfigIssue(file: file, line: nil, column: nil, keyPath: "", message: "YAML error: \(yaml)")
+            }
+        }
+        return ConfigIssue(file: file, line: nil, column: nil, keyPath: "", message: "YAML error: \(error)")
+    }
+
+    static func isHostPort(_ text: String) -> Bool {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return false }
+        let host = text[..<colon]
+        return !host.isEmpty && (try? CanonicalRequest.normalizeHost(String(host))) != nil
+    }
+
+    static func isOrigin(_ text: String) -> Bool {
+        for scheme in ["https://", "http://"] where text.hasPrefix(scheme) {
+            let rest = String(text.dropFirst(scheme.count))
+            return !rest.isEmpty && !rest.contains("/") && !rest.contains("@") && (try? CanonicalRequest.normalizeHost(rest)) != nil
+        }
+        return false
+    }
+
+    /// A sign-in URL must be an absolute http(s) URL without userinfo, or a same-origin path (`/x`, but not
+    /// `//host` or `/\host`, which browsers treat as another origin).
+    static func isSafeRedirectTarget(_ url: String) -> Bool {
+        if url.utf8.contains(where: { $0 < 0x21 || $0 >= 0x7F || $0 == UInt8(ascii: "\\") }) { return false }
+        if url.hasPrefix("/") { return !url.hasPrefix("//") }
+        for scheme in ["https://", "http://"] where url.hasPrefix(scheme) {
+            let authority = url.dropFirst(scheme.count).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+            return !authority.isEmpty && !authority.contains("@") && (try? CanonicalRequest.normalizeHost(String(authority))) != nil
+        }
+        return false
+    }
+
+    static func isValidHeaderName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { b in
+            (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
+                || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b == UInt8(ascii: "-")
+        }
+    }
+}

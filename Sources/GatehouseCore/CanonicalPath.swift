@@ -1,0 +1,162 @@
+/// Why a request was refused before any route was looked at. Always answered with `status` (400 or 414).
+public struct RequestRejection: Error, Equatable, Sendable, CustomStringConvertible {
+    public let status: Int
+    public let message: String
+
+    public init(_ message: String, status: Int = 400) {
+        self.status = status
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// The one form of a request path that Gatehouse matches, decides on and forwards.
+///
+/// Built once per request from the raw path of the request-target:
+/// - `%XX` escapes of unreserved characters (`A-Z a-z 0-9 - . _ ~`) are decoded, every other escape is kept
+///   with upper-case hex (so `%2561` stays `%2561`: nothing is ever decoded twice);
+/// - encoded `/` or `\`, encoded or raw control characters and NUL, a raw `\`, raw non-ASCII bytes,
+///   malformed escapes and escapes that are not valid, shortest-form UTF-8 (`%C0%AF`) are rejected;
+/// - repeated slashes are merged and `.` / `..` segments removed (never above the root);
+/// - a raw `;` is rejected unless allowed, because servers such as Tomcat read `/public/..;/admin` as
+///   `/admin` while a matcher reads it as a path under `/public`.
+public struct CanonicalPath: Sendable, Equatable, CustomStringConvertible {
+    /// Always starts with `/`; ASCII only.
+    public let value: String
+
+    public var description: String { value }
+
+    public static let maxLength = 8192
+
+    public init(parsing raw: Substring, allowSemicolons: Bool = false) throws(RequestRejection) {
+        self.value = try CanonicalPath.canonicalize(Array(raw.utf8), allowSemicolons: allowSemicolons)
+    }
+
+    public init(parsing raw: String, allowSemicolons: Bool = false) throws(RequestRejection) {
+        try self.init(parsing: raw[...], allowSemicolons: allowSemicolons)
+    }
+
+    static func isUnreserved(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+            UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    private static let upperHex = Array("0123456789ABCDEF".utf8)
+
+    /// Decodes and validates escapes, returning the path bytes with only "safe" escapes left.
+    static func decodeEscapes(_ raw: [UInt8], allowSemicolons: Bool) throws(RequestRejection) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(raw.count)
+        var i = 0
+        while i < raw.count {
+            let b = raw[i]
+            switch b {
+            case UInt8(ascii: "%"):
+                guard i + 2 < raw.count, let hi = hexValue(raw[i + 1]), let lo = hexValue(raw[i + 2]) else {
+                    throw RequestRejection("malformed percent-encoding in path")
+                }
+                let decoded = hi << 4 | lo
+                if decoded >= 0x80 {
+                    // Collect the whole run of encoded high bytes and require strict UTF-8 (no overlong forms).
+                    var run = [UInt8]()
+                    var j = i
+                    while j + 2 < raw.count, raw[j] == UInt8(ascii: "%"), let h = hexValue(raw[j + 1]),
+                        let l = hexValue(raw[j + 2]), h << 4 | l >= 0x80
+                    {
+                        run.append(h << 4 | l)
+                        j += 3
+                    }
+                    if j < raw.count, raw[j] == UInt8(ascii: "%"),
+                        !(j + 2 < raw.count && hexValue(raw[j + 1]) != nil && hexValue(raw[j + 2]) != nil)
+                    {
+                        throw RequestRejection("malformed percent-encoding in path")
+                    }
+                    guard String(validating: run, as: UTF8.self) != nil else {
+                        throw RequestRejection("percent-encoded bytes in path are not valid UTF-8 (overlong or invalid sequence)")
+                    }
+                    for byte in run {
+                        out.append(UInt8(ascii: "%"))
+                        out.append(upperHex[Int(byte >> 4)])
+                        out.append(upperHex[Int(byte & 0xF)])
+                    }
+                    i = j
+                    continue
+                }
+                if decoded == UInt8(ascii: "/") { throw RequestRejection("encoded slash (%2F) in path") }
+                if decoded == UInt8(ascii: "\\") { throw RequestRejection("encoded backslash (%5C) in path") }
+                if decoded < 0x20 || decoded == 0x7F {
+                    throw RequestRejection("encoded control character or NUL in path")
+                }
+                if isUnreserved(decoded) {
+                    out.append(decoded)
+                } else {
+                    out.append(UInt8(ascii: "%"))
+                    out.append(upperHex[Int(hi)])
+                    out.append(upperHex[Int(lo)])
+                }
+                i += 3
+            case UInt8(ascii: "\\"):
+                throw RequestRejection("backslash in path")
+            case UInt8(ascii: "#"):
+                throw RequestRejection("fragment (#) in request-target")
+            case UInt8(ascii: ";") where !allowSemicolons:
+                throw RequestRejection("semicolon in path (path parameters are refused; see allow_path_semicolons)")
+            case 0x00..<0x21, 0x7F:
+                throw RequestRejection("control character, space or NUL in path")
+            case 0x80...0xFF:
+                throw RequestRejection("raw non-ASCII byte in path")
+            default:
+                out.append(b)
+                i += 1
+            }
+        }
+        return out
+    }
+
+    static func canonicalize(_ raw: [UInt8], allowSemicolons: Bool) throws(RequestRejection) -> String {
+        guard raw.first == UInt8(ascii: "/") else { throw RequestRejection("path must start with '/'") }
+        if raw.count > maxLength { throw RequestRejection("request-target too long", status: 414) }
+        let decoded = try decodeEscapes(raw, allowSemicolons: allowSemicolons)
+
+        // Split on '/', merge empty segments, resolve dot segments (RFC 3986 §5.2.4).
+        var segments: [ArraySlice<UInt8>] = []
+        var trailingSlash = false
+        var start = 1
+        var i = 1
+        let dot = UInt8(ascii: ".")
+        while i <= decoded.count {
+            if i == decoded.count || decoded[i] == UInt8(ascii: "/") {
+                let segment = decoded[start..<i]
+                let isLast = i == decoded.count
+                if segment.isEmpty {
+                    if isLast { trailingSlash = true }
+                } else if segment.count == 1 && segment.first == dot {
+                    trailingSlash = true
+                } else if segment.count == 2 && segment.first == dot && segment.last == dot {
+                    if !segments.isEmpty { segments.removeLast() }
+                    trailingSlash = true
+                } else {
+                    segments.append(segment)
+                    trailingSlash = false
+                }
+                start = i + 1
+            }
+            i += 1
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(decoded.count)
+        for segment in segments {
+            out.append(UInt8(ascii: "/"))
+            out.append(contentsOf: segment)
+        }
+        if out.isEmpty || trailingSlash { out.append(UInt8(ascii: "/")) }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,208 @@
+/// A request as it arrived: method, request-target and header fields, before any interpretation.
+public struct RawRequest: Sendable {
+    public var method: String
+    public var target: String
+    public var headers: HeaderList
+    /// The scheme the client used to reach Gatehouse ("http" until TLS lands).
+    public var scheme: String
+    /// True when the peer is a configured trusted proxy, whose `X-Forwarded-*` values may be used.
+    public var fromTrustedProxy: Bool
+
+    public init(method: String, target: String, headers: HeaderList, scheme: String = "http", fromTrustedProxy: Bool = false) {
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.scheme = scheme
+        self.fromTrustedProxy = fromTrustedProxy
+    }
+}
+
+/// Knobs of canonicalisation that the operator may set.
+public struct CanonicalizationOptions: Sendable {
+    public var allowPathSemicolons: Bool
+
+    public init(allowPathSemicolons: Bool = false) {
+        self.allowPathSemicolons = allowPathSemicolons
+    }
+}
+
+/// The single interpretation of a request used for matching, deciding and proxying.
+public struct CanonicalRequest: Sendable {
+    public let method: String
+    public let path: CanonicalPath
+    /// The raw query after `?` (validated, never used for matching), or nil when there was no `?`.
+    public let query: String?
+    /// Lower-case host without a trailing dot, with the port when one was given; nil when the client sent none.
+    public let host: String?
+    public let scheme: String
+    public let headers: HeaderList
+    public let cookies: CookieJar
+
+    /// The path plus `?query`, as it is forwarded upstream.
+    public var pathAndQuery: String {
+        if let query { return path.value + "?" + query }
+        return path.value
+    }
+
+    /// The URL the client asked for, rebuilt from canonical parts (used for `redirect_url`).
+    public var originalURL: String? {
+        guard let host else { return nil }
+        return scheme + "://" + host + pathAndQuery
+    }
+
+    public init(_ raw: RawRequest, options: CanonicalizationOptions = CanonicalizationOptions()) throws(RequestRejection) {
+        guard HTTPSyntax.isToken(raw.method) else { throw RequestRejection("invalid method") }
+        guard raw.method != "CONNECT" else { throw RequestRejection("CONNECT is not supported") }
+        self.method = raw.method
+
+        for field in raw.headers {
+            guard HTTPSyntax.isToken(field.name) else { throw RequestRejection("invalid header name") }
+            guard HTTPSyntax.isValidFieldValue(field.value) else {
+                throw RequestRejection("control character in header \(field.name.asciiLowercased)")
+            }
+        }
+        let hostFields = raw.headers.values("host")
+        guard hostFields.count <= 1 else { throw RequestRejection("more than one Host header") }
+        guard raw.headers.values("authorization").count <= 1 else {
+            throw RequestRejection("more than one Authorization header")
+        }
+
+        let target = raw.target
+        guard !target.isEmpty else { throw RequestRejection("empty request-target") }
+        if target.utf8.count > CanonicalPath.maxLength {
+            throw RequestRejection("request-target too long", status: 414)
+        }
+        var scheme = raw.scheme
+        var authority: String? = nil
+        let pathAndQuery: Substring
+        if target.first == "/" {
+            pathAndQuery = target[...]
+        } else if let parsed = CanonicalRequest.splitAbsoluteForm(target) {
+            scheme = parsed.scheme
+            authority = parsed.authority
+            pathAndQuery = parsed.rest.isEmpty ? "/" : parsed.rest
+        } else {
+            throw RequestRejection("request-target must be origin-form (/path) or absolute-form (http://host/path)")
+        }
+
+        let pathPart: Substring
+        if let q = pathAndQuery.firstIndex(of: "?") {
+            pathPart = pathAndQuery[..<q]
+            let query = pathAndQuery[pathAndQuery.index(after: q)...]
+            for b in query.utf8 {
+                if b == UInt8(ascii: "#") { throw RequestRejection("fragment (#) in request-target") }
+                if b < 0x21 || b >= 0x7F { throw RequestRejection("control character, space or non-ASCII byte in query") }
+            }
+            self.query = String(query)
+        } else {
+            pathPart = pathAndQuery
+            self.query = nil
+        }
+        self.path = try CanonicalPath(parsing: pathPart, allowSemicolons: options.allowPathSemicolons)
+
+        var host: String? = nil
+        if let hostField = hostFields.first {
+            host = try CanonicalRequest.normalizeHost(hostField)
+        }
+        if let authority {
+            let fromTarget = try CanonicalRequest.normalizeHost(authority)
+            if let host, host != fromTarget {
+                throw RequestRejection("Host header does not match the absolute-form request-target")
+            }
+            host = fromTarget
+        }
+        if raw.fromTrustedProxy {
+            if let forwardedHost = raw.headers.first("x-forwarded-host") {
+                host = try CanonicalRequest.normalizeHost(CanonicalRequest.firstListElement(forwardedHost))
+            }
+            if let forwardedProto = raw.headers.first("x-forwarded-proto") {
+                let proto = CanonicalRequest.firstListElement(forwardedProto).asciiLowercased
+                guard proto == "http" || proto == "https" else { throw RequestRejection("invalid X-Forwarded-Proto") }
+                scheme = proto
+            }
+        }
+        self.host = host.map { CanonicalRequest.dropDefaultPort($0, scheme: scheme) }
+        self.scheme = scheme
+        self.headers = raw.headers
+        self.cookies = CookieJar(headerValues: raw.headers.values("cookie"))
+    }
+
+    static func firstListElement(_ value: String) -> String {
+        let first = value.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return first.trimmingASCIIWhitespace()
+    }
+
+    private static func splitAbsoluteForm(_ target: String) -> (scheme: String, authority: String, rest: Substring)? {
+        guard let colon = target.firstIndex(of: ":") else { return nil }
+        let scheme = String(target[..<colon]).asciiLowercased
+        guard scheme == "http" || scheme == "https" else { return nil }
+        let afterColon = target[target.index(after: colon)...]
+        guard afterColon.hasPrefix("//") else { return nil }  // `http:host/admin` is not absolute-form
+        let authorityStart = afterColon.index(afterColon.startIndex, offsetBy: 2)
+        let remainder = afterColon[authorityStart...]
+        let end = remainder.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? remainder.endIndex
+        let authority = String(remainder[..<end])
+        var rest = remainder[end...]
+        if rest.first == "?" { rest = ("/" + rest)[...] }
+        return (scheme, authority, rest)
+    }
+
+    /// Validates and normalises a host[:port]: lower case, no trailing dot, no userinfo.
+    public static func normalizeHost(_ value: String) throws(RequestRejection) -> String {
+        var text = value.asciiLowercased
+        guard !text.isEmpty else { throw RequestRejection("empty Host") }
+        var port: Substring? = nil
+        var hostPart: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw RequestRejection("invalid Host") }
+            hostPart = text[...close]
+            let after = text[text.index(after: close)...]
+            if !after.isEmpty {
+                guard after.first == ":" else { throw RequestRejection("invalid Host") }
+                port = after.dropFirst()
+            }
+            let inner = hostPart.dropFirst().dropLast()
+            guard !inner.isEmpty, inner.utf8.allSatisfy({ hexValue($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+            else { throw RequestRejection("invalid Host") }
+        } else {
+            if let colon = text.firstIndex(of: ":") {
+                hostPart = text[..<colon]
+                port = text[text.index(after: colon)...]
+            } else {
+                hostPart = text[...]
+            }
+            if hostPart.hasSuffix(".") { hostPart = hostPart.dropLast() }
+            guard !hostPart.isEmpty, !hostPart.hasPrefix("."), !hostPart.contains(".."),
+                hostPart.utf8.allSatisfy({ b in
+                    (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
+                        || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_")
+                })
+            else { throw RequestRejection("invalid Host") }
+        }
+        if let port {
+            guard !port.isEmpty, port.count <= 5, port.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+                let number = Int(port), number > 0, number <= 65535
+            else { throw RequestRejection("invalid port in Host") }
+            text = String(hostPart) + ":" + String(number)
+        } else {
+            text = String(hostPart)
+        }
+        return text
+    }
+
+    private static func dropDefaultPort(_ host: String, scheme: String) -> String {
+        if scheme == "http", host.hasSuffix(":80") { return String(host.dropLast(3)) }
+        if scheme == "https", host.hasSuffix(":443") { return String(host.dropLast(4)) }
+        return host
+    }
+}
+
+extension StringProtocol {
+    /// Trims spaces and tabs (HTTP optional whitespace) from both ends.
+    public func trimmingASCIIWhitespace() -> String {
+        var s = self[...]
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}

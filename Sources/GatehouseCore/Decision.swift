@@ -1,0 +1,76 @@
+/// What happens to a request: proxied with identity headers, denied with a status, or redirected.
+public struct Decision: Sendable, Equatable {
+    public enum Action: String, Sendable {
+        case proxy, deny, redirect
+    }
+
+    public var action: Action
+    public var status: Int
+    /// Redirect target.
+    public var location: String?
+    /// Headers of Gatehouse's own response (deny / redirect).
+    public var responseHeaders: HeaderList
+    /// Body of Gatehouse's own response (JSON for denials).
+    public var body: String?
+    /// Headers sent upstream (proxy only).
+    public var upstreamHeaders: HeaderList?
+    /// Why, in one sentence, for `explain` and the access log.
+    public var explanation: String
+
+    public static func proxy(upstreamHeaders: HeaderList, explanation: String) -> Decision {
+        Decision(action: .proxy, status: 200, location: nil, responseHeaders: HeaderList(), body: nil,
+                 upstreamHeaders: upstreamHeaders, explanation: explanation)
+    }
+
+    public static func deny(status: Int, error: String, message: String, extraHeaders: [(String, String)] = [], explanation: String) -> Decision {
+        var headers = HeaderList([("Content-Type", "application/json"), ("Cache-Control", "no-store")])
+        for (name, value) in extraHeaders { headers.append(name, value) }
+        let body = JSONValue.object(JSONObject([("error", .string(error)), ("message", .string(message))])).serialized()
+        return Decision(action: .deny, status: status, location: nil, responseHeaders: headers, body: body,
+                        upstreamHeaders: nil, explanation: explanation)
+    }
+
+    public static func redirect(to location: String, extraHeaders: [(String, String)] = [], explanation: String) -> Decision {
+        var headers = HeaderList([("Location", location), ("Cache-Control", "no-store")])
+        for (name, value) in extraHeaders { headers.append(name, value) }
+        return Decision(action: .redirect, status: 307, location: location, responseHeaders: headers, body: nil,
+                        upstreamHeaders: nil, explanation: explanation)
+    }
+
+    /// A request that could not be understood unambiguously.
+    public static func reject(_ rejection: RequestRejection) -> Decision {
+        deny(status: rejection.status, error: rejection.status == 414 ? "uri_too_long" : "bad_request",
+             message: rejection.message, explanation: "request refused before routing: \(rejection.message)")
+    }
+}
+
+/// URL building for redirects.
+public enum URLEncoding {
+    /// `application/x-www-form-urlencoded` as WHATWG `URLSearchParams` writes it: only `A-Za-z0-9*-._`
+    /// literal, space as `+`, everything else `%XX` in upper case.
+    public static func formEncode(_ value: String) -> String {
+        var out = ""
+        let hex = Array("0123456789ABCDEF")
+        for b in value.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "*"), UInt8(ascii: "-"), UInt8(ascii: "."),
+                UInt8(ascii: "_"):
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            case UInt8(ascii: " "):
+                out += "+"
+            default:
+                out += "%"
+                out.append(hex[Int(b >> 4)])
+                out.append(hex[Int(b & 0xF)])
+            }
+        }
+        return out
+    }
+
+    /// `base` with `name=value` appended to its query.
+    public static func appendingQuery(_ base: String, name: String, value: String) -> String {
+        let separator = base.contains("?") ? "&" : "?"
+        return base + separator + formEncode(name) + "=" + formEncode(value)
+    }
+}

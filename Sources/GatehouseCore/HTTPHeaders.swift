@@ -1,0 +1,89 @@
+/// An ordered list of request or response header fields, names kept as sent.
+public struct HeaderList: Sendable, Equatable, Sequence {
+    public private(set) var fields: [(name: String, value: String)]
+
+    public init(_ fields: [(name: String, value: String)] = []) {
+        self.fields = fields
+    }
+
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
+
+    public var count: Int { fields.count }
+
+    /// All values of a field, compared case-insensitively by name.
+    public func values(_ name: String) -> [String] {
+        fields.compactMap { asciiCaseInsensitiveEquals($0.name, name) ? $0.value : nil }
+    }
+
+    public func first(_ name: String) -> String? {
+        for field in fields where asciiCaseInsensitiveEquals(field.name, name) { return field.value }
+        return nil
+    }
+
+    public func contains(_ name: String) -> Bool { first(name) != nil }
+
+    public mutating func append(_ name: String, _ value: String) { fields.append((name, value)) }
+
+    public mutating func removeAll(where shouldRemove: (String) -> Bool) {
+        fields.removeAll { shouldRemove($0.name) }
+    }
+
+    public static func == (lhs: HeaderList, rhs: HeaderList) -> Bool {
+        lhs.fields.count == rhs.fields.count
+            && zip(lhs.fields, rhs.fields).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+    }
+}
+
+@inline(__always)
+func lowerASCII(_ b: UInt8) -> UInt8 {
+    (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z")) ? b | 0x20 : b
+}
+
+public func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
+    let x = a.utf8, y = b.utf8
+    guard x.count == y.count else { return false }
+    for (p, q) in zip(x, y) where lowerASCII(p) != lowerASCII(q) { return false }
+    return true
+}
+
+extension String {
+    /// ASCII-only lowercasing (HTTP names and hosts); non-ASCII bytes are left alone.
+    public var asciiLowercased: String {
+        String(decoding: utf8.map(lowerASCII), as: UTF8.self)
+    }
+}
+
+/// Header names compared the way Gatehouse strips identity look-alikes: lowercased, `_` and `.` folded to `-`.
+/// `X_Gatehouse_User_Id`, `x.gatehouse.user.id` and `X-GATEHOUSE-USER-ID` are all the same name.
+public func normalizedHeaderName(_ name: String) -> String {
+    String(decoding: name.utf8.map { b -> UInt8 in
+        if b == UInt8(ascii: "_") || b == UInt8(ascii: ".") { return UInt8(ascii: "-") }
+        return lowerASCII(b)
+    }, as: UTF8.self)
+}
+
+enum HTTPSyntax {
+    /// RFC 9110 `tchar`.
+    static func isTokenChar(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    static func isToken(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy(isTokenChar)
+    }
+
+    /// Field values: visible characters, space, tab and obs-text; never CR, LF, NUL or other controls.
+    static func isValidFieldValue(_ s: String) -> Bool {
+        s.utf8.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
+    }
+}

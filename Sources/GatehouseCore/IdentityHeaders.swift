@@ -1,0 +1,104 @@
+/// Which headers carry the caller's identity upstream, and which client headers are therefore removed.
+///
+/// Every client header whose normalised name (lower case, `_` and `.` folded to `-`) is one Gatehouse sets,
+/// starts with `x-gatehouse-` or `x-clerk-`, or is listed in `strip`, is removed from every proxied request,
+/// whether or not Gatehouse sets a value this time. Only then are Gatehouse's own values added.
+public struct IdentityHeaderPolicy: Sendable, Equatable {
+    public static let userId = "X-Gatehouse-User-Id"
+    public static let sessionId = "X-Gatehouse-Session-Id"
+    public static let orgId = "X-Gatehouse-Org-Id"
+    public static let orgRole = "X-Gatehouse-Org-Role"
+    public static let orgSlug = "X-Gatehouse-Org-Slug"
+    public static let orgPermissions = "X-Gatehouse-Org-Permissions"
+    public static let actor = "X-Gatehouse-Actor-Id"
+    public static let route = "X-Gatehouse-Route"
+    public static let token = "X-Gatehouse-Token"
+
+    static let reservedPrefixes = ["x-gatehouse-", "x-clerk-"]
+
+    /// Forward the verified session token in `X-Gatehouse-Token`.
+    public var forwardToken: Bool
+    /// Extra headers filled from claims: header name → dotted claim path.
+    public var claimHeaders: [(header: String, claimPath: [String])]
+    /// Further client headers to always remove (normalised names), e.g. `remote-user`.
+    public var strip: Set<String>
+
+    public init(forwardToken: Bool = false, claimHeaders: [(header: String, claimPath: [String])] = [], strip: [String] = []) {
+        self.forwardToken = forwardToken
+        self.claimHeaders = claimHeaders
+        self.strip = Set(strip.map(normalizedHeaderName))
+    }
+
+    public static func == (lhs: IdentityHeaderPolicy, rhs: IdentityHeaderPolicy) -> Bool {
+        lhs.forwardToken == rhs.forwardToken && lhs.strip == rhs.strip
+            && lhs.claimHeaders.map(\.header) == rhs.claimHeaders.map(\.header)
+            && lhs.claimHeaders.map(\.claimPath) == rhs.claimHeaders.map(\.claimPath)
+    }
+
+    /// True for a client header that must never reach the upstream as sent.
+    public func isReserved(_ name: String) -> Bool {
+        let normalized = normalizedHeaderName(name)
+        if IdentityHeaderPolicy.reservedPrefixes.contains(where: { normalized.hasPrefix($0) }) { return true }
+        if strip.contains(normalized) { return true }
+        return claimHeaders.contains { normalizedHeaderName($0.header) == normalized }
+    }
+
+    /// Headers the upstream receives: the client's, minus hop-by-hop and reserved names, plus identity.
+    public func upstreamHeaders(from client: HeaderList, session: SessionAuth?, token: String?, routeName: String) -> HeaderList {
+        var headers = HopByHop.removing(from: client)
+        headers.removeAll(where: isReserved)
+        headers.append(IdentityHeaderPolicy.route, routeName)
+        guard let session else { return headers }
+        func add(_ name: String, _ value: String?) {
+            guard let value, !value.isEmpty, HeaderValue.isSafe(value) else { return }
+            headers.append(name, value)
+        }
+        add(IdentityHeaderPolicy.userId, session.userId)
+        add(IdentityHeaderPolicy.sessionId, session.sessionId)
+        add(IdentityHeaderPolicy.orgId, session.orgId)
+        add(IdentityHeaderPolicy.orgRole, session.orgRole)
+        add(IdentityHeaderPolicy.orgSlug, session.orgSlug)
+        if session.orgId != nil && !session.orgPermissions.isEmpty {
+            add(IdentityHeaderPolicy.orgPermissions, session.orgPermissions.joined(separator: ","))
+        }
+        if case .object(let actor)? = session.actor { add(IdentityHeaderPolicy.actor, actor["sub"]?.stringValue) }
+        if forwardToken { add(IdentityHeaderPolicy.token, token) }
+        for (header, path) in claimHeaders {
+            guard let value = JSONValue.object(session.claims).value(atPath: path) else { continue }
+            switch value {
+            case .string(let s): add(header, s)
+            case .null: continue
+            default: add(header, value.serialized())
+            }
+        }
+        return headers
+    }
+}
+
+enum HeaderValue {
+    /// Claim values go into header values: control characters (CR, LF, NUL…) would split or corrupt the
+    /// request, so such a value is left out rather than sent.
+    static func isSafe(_ value: String) -> Bool {
+        value.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F }
+    }
+}
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1) and any field named in `Connection` belong to one connection only.
+public enum HopByHop {
+    public static let names: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-authenticate", "proxy-authorization",
+    ]
+
+    public static func removing(from headers: HeaderList) -> HeaderList {
+        var named = names
+        for value in headers.values("connection") {
+            for token in value.split(separator: ",") {
+                named.insert(token.trimmingASCIIWhitespace().asciiLowercased)
+            }
+        }
+        var result = headers
+        result.removeAll { named.contains($0.asciiLowercased) }
+        return result
+    }
+}

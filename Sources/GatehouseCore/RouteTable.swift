@@ -1,0 +1,114 @@
+public enum Access: String, Sendable, Equatable {
+    /// Always passes; identity headers are still set when a valid token came along.
+    case `public`
+    /// Needs a signed-in caller who meets the rule's requirements.
+    case protected
+}
+
+/// What a signed-out caller on a protected route gets.
+public enum UnauthenticatedResponse: String, Sendable, Equatable {
+    /// Browser page requests are redirected to sign-in, everything else gets 401.
+    case auto
+    /// 401 for everyone, browsers included.
+    case unauthorized = "401"
+    /// 404 for everyone: hide that the route exists.
+    case notFound = "404"
+    /// Always redirect to sign-in, whatever the request looks like.
+    case redirect
+}
+
+/// A host condition: an exact name (`app.example.com`) or a wildcard of one or more labels (`*.example.com`).
+public struct HostPattern: Sendable, Equatable, CustomStringConvertible {
+    public let source: String
+    private let suffix: String?
+    private let exact: String?
+
+    public init(_ source: String) {
+        self.source = source
+        let lower = source.asciiLowercased
+        if lower.hasPrefix("*.") {
+            suffix = String(lower.dropFirst(1))
+            exact = nil
+        } else {
+            exact = lower.hasSuffix(".") ? String(lower.dropLast()) : lower
+            suffix = nil
+        }
+    }
+
+    public var description: String { source }
+
+    /// `host` is a canonical host (lower case); its port is ignored unless the pattern names one.
+    public func matches(_ host: String) -> Bool {
+        if let exact {
+            return host == exact || (!exact.contains(":") && HostPattern.stripPort(host) == exact)
+        }
+        guard let suffix else { return false }
+        let name = HostPattern.stripPort(host)
+        return name.count > suffix.count && name.hasSuffix(suffix)
+    }
+
+    static func stripPort(_ host: String) -> String {
+        if host.hasPrefix("[") {
+            if let close = host.firstIndex(of: "]") { return String(host[...close]) }
+            return host
+        }
+        if let colon = host.lastIndex(of: ":") { return String(host[..<colon]) }
+        return host
+    }
+}
+
+public struct RouteRule: Sendable, Equatable {
+    public var name: String
+    public var patterns: [RoutePattern]
+    /// Upper-case methods; empty means every method.
+    public var methods: [String]
+    /// Empty means every host.
+    public var hosts: [HostPattern]
+    public var access: Access
+    public var requirements: Requirements
+    /// Status for a signed-in caller who fails a requirement: 403, or 404 to hide the route.
+    public var forbiddenStatus: Int
+    public var onUnauthenticated: UnauthenticatedResponse
+
+    public init(
+        name: String, patterns: [RoutePattern], methods: [String] = [], hosts: [HostPattern] = [],
+        access: Access = .protected, requirements: Requirements = Requirements(), forbiddenStatus: Int = 403,
+        onUnauthenticated: UnauthenticatedResponse = .auto
+    ) {
+        self.name = name
+        self.patterns = patterns
+        self.methods = methods
+        self.hosts = hosts
+        self.access = access
+        self.requirements = requirements
+        self.forbiddenStatus = forbiddenStatus
+        self.onUnauthenticated = onUnauthenticated
+    }
+
+    public func matches(_ request: CanonicalRequest, pathBytes: [UInt8]) -> Bool {
+        if !methods.isEmpty && !methods.contains(request.method) { return false }
+        if !hosts.isEmpty {
+            guard let host = request.host, hosts.contains(where: { $0.matches(host) }) else { return false }
+        }
+        return patterns.contains { $0.matches(utf8: pathBytes) }
+    }
+}
+
+/// The ordered rule list; the first rule that matches wins, and unmatched requests get `fallback`.
+public struct RouteTable: Sendable, Equatable {
+    public let rules: [RouteRule]
+    /// Applies when no rule matches (`default:` in the config); its name is "default".
+    public let fallback: RouteRule
+
+    public init(rules: [RouteRule], fallback: RouteRule) {
+        self.rules = rules
+        self.fallback = fallback
+    }
+
+    /// The matching rule, and whether it came from the rule list (false: the fallback).
+    public func route(for request: CanonicalRequest) -> (rule: RouteRule, matched: Bool) {
+        let bytes = Array(request.path.value.utf8)
+        for rule in rules where rule.matches(request, pathBytes: bytes) { return (rule, true) }
+        return (fallback, false)
+    }
+}

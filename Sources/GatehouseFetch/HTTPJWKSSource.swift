@@ -1,0 +1,48 @@
+import AsyncHTTPClient
+import GatehouseAuth
+import NIOCore
+import NIOHTTP1
+
+/// Fetches a JWKS over HTTP(S) with async-http-client: redirects refused (a secret key must not follow a
+/// redirect elsewhere), body bounded to 256 KiB, time bounded by `timeout`.
+/// The secret key, when present, is sent as a bearer token and never appears in `description` or errors.
+public struct HTTPJWKSSource: JWKSSource {
+    public let url: String
+    let bearer: String?
+    let timeout: TimeAmount
+    public let description: String
+
+    public init(url: String, bearer: String?, timeout: TimeAmount = .seconds(5)) {
+        self.url = url
+        self.bearer = bearer
+        self.timeout = timeout
+        self.description = url + (bearer == nil ? "" : " (with secret key)")
+    }
+
+    /// One client for the process lifetime (it is never shut down, so it must never be deinitialised).
+    static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+
+    struct FetchError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    public func fetchJWKS() async throws -> [UInt8] {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "gatehouse")
+        if let bearer { request.headers.add(name: "Authorization", value: "Bearer " + bearer) }
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPJWKSSource.client.execute(request, timeout: timeout)
+        } catch {
+            throw FetchError(description: "JWKS fetch from \(url) failed: \(error)")
+        }
+        guard response.status == .ok else {
+            throw FetchError(description: "JWKS fetch from \(url) answered \(response.status.code)")
+        }
+        let body = try await response.body.collect(upTo: 256 * 1024)
+        return Array(body.readableBytesView)
+    }
+}
