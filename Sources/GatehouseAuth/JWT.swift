@@ -60,6 +60,9 @@ public struct DecodedToken: Sendable {
         else {
             throw TokenVerificationError(.invalid, "Invalid JWT form. The token parts could not be decoded.")
         }
+        guard !signature.isEmpty else {
+            throw TokenVerificationError(.invalid, "Invalid JWT form. The signature is missing.")
+        }
         guard case .object(let header)? = try? JSONParser.parse(headerBytes),
             case .object(let payload)? = try? JSONParser.parse(payloadBytes)
         else {

@@ -12,7 +12,10 @@ public struct DevIssuer: Sendable {
 
     public init(kid: String = "dev-" + String(UInt32.random(in: 0...UInt32.max), radix: 16), bits: Int = 2048) throws {
         self.kid = kid
-        self.privateKey = try _RSA.Signing.PrivateKey(keySize: .init(bitCount: bits))
+        // Small keys only ever exist to prove that verifiers refuse them.
+        self.privateKey = bits >= 2048
+            ? try _RSA.Signing.PrivateKey(keySize: .init(bitCount: bits))
+            : try _RSA.Signing.PrivateKey(unsafeKeySize: .init(bitCount: bits))
     }
 
     public init(kid: String, privateKeyPEM: String) throws {
@@ -37,6 +40,11 @@ public struct DevIssuer: Sendable {
     public func sign(_ payload: JSONObject, header extra: JSONObject = JSONObject(), algorithm: String = "RS256") -> String {
         var header = JSONObject([("alg", .string(algorithm)), ("typ", "JWT"), ("kid", .string(kid))])
         for (key, value) in extra.members { header.set(key, value) }
+        return signRaw(header: header, payload: payload, algorithm: algorithm)
+    }
+
+    /// Signs with exactly this header (tests use it to leave out `kid` and the like).
+    public func signRaw(header: JSONObject, payload: JSONObject, algorithm: String = "RS256") -> String {
         let input = Base64URL.encode(Array(JSONValue.object(header).serialized().utf8)) + "."
             + Base64URL.encode(Array(JSONValue.object(payload).serialized().utf8))
         let data = Array(input.utf8)
