@@ -234,7 +234,11 @@ public enum ConfigLoader {
             reader.fail("sign_in_url", nil, "required: browsers are redirected to sign in, and without a publishable_key there is no Account Portal to default to")
         }
 
-        guard reader.issues.isEmpty, let keySource else { throw ConfigError(issues: reader.issues) }
+        guard reader.issues.isEmpty, let keySource else {
+            // In file order, so the list reads top to bottom.
+            let sorted = reader.issues.enumerated().sorted { ($0.element.line ?? 0, $0.offset) < ($1.element.line ?? 0, $1.offset) }
+            throw ConfigError(issues: sorted.map(\.element))
+        }
         return GatehouseSettings(
             file: file, listen: listen, upstream: upstream, publicOrigin: publicOrigin, trustedProxies: trustedProxies,
             canonicalization: CanonicalizationOptions(allowPathSemicolons: allowSemicolons), instance: instance,

@@ -45,6 +45,8 @@ struct Dev: AsyncParsableCommand {
         @Option(name: .long, help: "Issued-at Unix time (default: now).") var at: Double?
         @Option(name: .long, help: "Lifetime in seconds.") var lifetime: Double = 60
         @Option(name: .long, help: "Authorized party (azp).") var azp: String?
+        @Option(name: .long, help: "Issuer (iss); Clerk picks suffixed cookies when it differs from https://<Frontend API host>.")
+        var iss: String = "https://clerk.gatehouse.invalid"
 
         func run() async throws {
             let pem = try String(contentsOfFile: dir + "/dev-private-key.pem", encoding: .utf8)
@@ -60,7 +62,7 @@ struct Dev: AsyncParsableCommand {
             var org: (id: String, slug: String, role: String, permissions: [String])? = nil
             if let orgId { org = (orgId, orgSlug ?? orgId, orgRole ?? "org:member", permission) }
             let claims = DevIssuer.sessionClaims(userId: sub, sessionId: sid, issuedAt: (at ?? Date().timeIntervalSince1970).rounded(.down),
-                                                 lifetime: lifetime, azp: azp, org: org, extra: extra)
+                                                 lifetime: lifetime, issuer: iss, azp: azp, org: org, extra: extra)
             print(issuer.sign(claims))
         }
     }

@@ -1,4 +1,9 @@
-import GatehouseCore
+import Foundation
+@testable import GatehouseAuth
+import GatehouseConfig
+@testable import GatehouseCore
+import GatehouseDevIssuer
+import GatehouseEngine
 import Testing
 
 @Suite struct CanonicalPathTests {

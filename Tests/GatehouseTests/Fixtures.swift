@@ -1,8 +1,10 @@
-import GatehouseAuth
+import Foundation
+@testable import GatehouseAuth
 import GatehouseConfig
-import GatehouseCore
+@testable import GatehouseCore
 import GatehouseDevIssuer
 import GatehouseEngine
+import Testing
 
 /// Keys are generated once per test run (RSA key generation is the slow part); nothing is read from disk.
 enum Fixtures {
@@ -21,7 +23,7 @@ enum Fixtures {
         azp: String? = "https://app.example.com", org: (id: String, slug: String, role: String, permissions: [String])? = nil,
         extra: JSONObject = JSONObject(), header: JSONObject = JSONObject()
     ) -> String {
-        issuer.sign(DevIssuer.sessionClaims(userId: userId, issuedAt: iat, lifetime: lifetime, azp: azp, org: org, extra: extra), header: header)
+        issuer.sign(DevIssuer.sessionClaims(userId: userId, issuedAt: iat, lifetime: lifetime, issuer: "https://clerk.example.com", azp: azp, org: org, extra: extra), header: header)
     }
 
     static func request(_ target: String, method: String = "GET", headers: [(String, String)] = []) throws -> CanonicalRequest {
@@ -79,7 +81,6 @@ enum Fixtures {
     }
 }
 
-import Foundation
 
 extension Gatekeeper {
     func evaluate(_ target: String, method: String = "GET", headers: [(String, String)] = [], now: Double = Fixtures.now) async -> Evaluation {

@@ -1,6 +1,9 @@
-import GatehouseAuth
-import GatehouseCore
+import Foundation
+@testable import GatehouseAuth
+import GatehouseConfig
+@testable import GatehouseCore
 import GatehouseDevIssuer
+import GatehouseEngine
 import Testing
 
 @Suite struct TokenVerificationTests {
