@@ -20,13 +20,18 @@ public enum ConfigLoader {
 
     static let topLevelKeys: Set<String> = [
         "listen", "upstream", "public_origin", "trusted_proxies", "allow_path_semicolons", "clerk", "sign_in_url",
-        "identity_headers", "routes", "default",
+        "identity_headers", "routes", "default", "server", "proxy", "admin", "forward_auth", "access_log",
     ]
+    static let serverKeys: Set<String> = [
+        "threads", "max_connections", "header_timeout", "idle_timeout", "max_header_bytes", "max_header_count",
+        "max_body_bytes", "grace_period",
+    ]
+    static let proxyKeys: Set<String> = ["connect_timeout", "response_timeout", "idle_timeout", "max_idle_connections"]
     static let clerkKeys: Set<String> = [
         "publishable_key", "secret_key", "jwt_key", "jwks_file", "jwks_url", "api_url", "authorized_parties", "audience",
         "issuer", "clock_skew", "algorithms", "jwks_refresh", "jwks_cooldown",
     ]
-    static let routeKeys: Set<String> = ["name", "match", "methods", "hosts", "access", "require", "on_forbidden", "on_unauthenticated"]
+    static let routeKeys: Set<String> = ["name", "match", "methods", "hosts", "access", "require", "on_forbidden", "on_unauthenticated", "upstream"]
     static let requireKeys: Set<String> = ["signed_in", "role", "org_role", "permission", "feature", "plan", "org", "claims"]
     static let identityKeys: Set<String> = ["forward_token", "claims", "strip"]
 
@@ -48,9 +53,70 @@ public enum ConfigLoader {
 
         let listen = reader.string(top["listen"], path: "listen") ?? "127.0.0.1:8080"
         if !isHostPort(listen) { reader.fail("listen", top["listen"], "expected host:port, e.g. 127.0.0.1:8080") }
-        let upstream = reader.string(top["upstream"], path: "upstream") ?? "http://127.0.0.1:3000"
-        if !upstream.hasPrefix("http://") || !isHostPort(String(upstream.dropFirst(7).split(separator: "/", maxSplits: 1).first ?? "")) {
-            reader.fail("upstream", top["upstream"], "expected an http:// URL with host and port, e.g. http://127.0.0.1:3000")
+        let upstreamText = reader.string(top["upstream"], path: "upstream") ?? "http://127.0.0.1:3000"
+        let upstream = UpstreamTarget(url: upstreamText)
+        if upstream == nil {
+            reader.fail("upstream", top["upstream"], "expected an http:// origin such as http://127.0.0.1:3000 (no path)")
+        }
+        var server = ServerLimits()
+        if let node = top["server"], let map = reader.mapping(node, path: "server", allowed: serverKeys) {
+            func int(_ key: String, _ range: ClosedRange<Int>) -> Int? {
+                guard let text = reader.string(map[key], path: "server." + key) else { return nil }
+                guard let value = Int(text), range.contains(value) else {
+                    reader.fail("server." + key, map[key], "expected a whole number in \(range.lowerBound)...\(range.upperBound)")
+                    return nil
+                }
+                return value
+            }
+            server.threads = int("threads", 0...256) ?? server.threads
+            server.maxConnections = int("max_connections", 1...1_000_000) ?? server.maxConnections
+            server.maxHeaderBytes = int("max_header_bytes", 1024...1_048_576) ?? server.maxHeaderBytes
+            server.maxHeaderCount = int("max_header_count", 8...10_000) ?? server.maxHeaderCount
+            server.maxBodyBytes = int("max_body_bytes", 0...Int.max) ?? server.maxBodyBytes
+            server.headerTimeout = reader.duration(map["header_timeout"], path: "server.header_timeout") ?? server.headerTimeout
+            server.idleTimeout = reader.duration(map["idle_timeout"], path: "server.idle_timeout") ?? server.idleTimeout
+            server.gracePeriod = reader.duration(map["grace_period"], path: "server.grace_period") ?? server.gracePeriod
+        }
+        var proxy = ProxySettings()
+        if let node = top["proxy"], let map = reader.mapping(node, path: "proxy", allowed: proxyKeys) {
+            proxy.connectTimeout = reader.duration(map["connect_timeout"], path: "proxy.connect_timeout") ?? proxy.connectTimeout
+            proxy.responseTimeout = reader.duration(map["response_timeout"], path: "proxy.response_timeout") ?? proxy.responseTimeout
+            proxy.idleTimeout = reader.duration(map["idle_timeout"], path: "proxy.idle_timeout") ?? proxy.idleTimeout
+            if let text = reader.string(map["max_idle_connections"], path: "proxy.max_idle_connections") {
+                if let value = Int(text), (0...10_000).contains(value) { proxy.maxIdleConnections = value } else {
+                    reader.fail("proxy.max_idle_connections", map["max_idle_connections"], "expected a whole number in 0...10000")
+                }
+            }
+        }
+        for (value, key) in [(server.headerTimeout, "server.header_timeout"), (server.idleTimeout, "server.idle_timeout"),
+                             (proxy.connectTimeout, "proxy.connect_timeout"), (proxy.responseTimeout, "proxy.response_timeout")] where value <= 0 {
+            reader.fail(key, nil, "must be greater than zero")
+        }
+        var adminListen: String? = "127.0.0.1:9090"
+        if let node = top["admin"] {
+            if let map = reader.mapping(node, path: "admin", allowed: ["listen"]) {
+                adminListen = reader.string(map["listen"], path: "admin.listen")
+                if let adminListen, adminListen != "off", !isHostPort(adminListen) {
+                    reader.fail("admin.listen", map["listen"], "expected host:port or off")
+                }
+                if adminListen == "off" { adminListen = nil }
+            }
+        }
+        var forwardAuthPath: String? = "/_gatehouse/auth"
+        if let node = top["forward_auth"], let map = reader.mapping(node, path: "forward_auth", allowed: ["path"]) {
+            forwardAuthPath = reader.string(map["path"], path: "forward_auth.path")
+            if forwardAuthPath == "off" { forwardAuthPath = nil }
+            if let path = forwardAuthPath, (try? CanonicalPath(parsing: path))?.value != path {
+                reader.fail("forward_auth.path", map["path"], "expected a canonical absolute path such as /_gatehouse/auth, or off")
+            }
+        }
+        var accessLog = true
+        if let text = reader.string(top["access_log"], path: "access_log") {
+            switch text {
+            case "stdout": accessLog = true
+            case "off": accessLog = false
+            default: reader.fail("access_log", top["access_log"], "expected stdout or off")
+            }
         }
         let publicOrigin = reader.string(top["public_origin"], path: "public_origin")
         if let publicOrigin, !isOrigin(publicOrigin) {
@@ -234,7 +300,7 @@ public enum ConfigLoader {
             reader.fail("sign_in_url", nil, "required: browsers are redirected to sign in, and without a publishable_key there is no Account Portal to default to")
         }
 
-        guard reader.issues.isEmpty, let keySource else {
+        guard reader.issues.isEmpty, let keySource, let upstream else {
             // In file order, so the list reads top to bottom.
             let sorted = reader.issues.enumerated().sorted { ($0.element.line ?? 0, $0.offset) < ($1.element.line ?? 0, $1.offset) }
             throw ConfigError(issues: sorted.map(\.element))
@@ -247,7 +313,8 @@ public enum ConfigLoader {
             policy: VerificationPolicy(allowedAlgorithms: algorithms, clockSkew: clockSkew, authorizedParties: authorizedParties, audiences: audiences, issuer: issuer),
             signInURL: signInURL ?? "/sign-in",
             routes: RouteTable(rules: rules, fallback: RouteRule(name: "default", patterns: [], access: fallbackAccess)),
-            identity: identity, warnings: warnings)
+            identity: identity, server: server, proxy: proxy, adminListen: adminListen, forwardAuthPath: forwardAuthPath,
+            accessLog: accessLog, warnings: warnings)
     }
 
     private static func parseRoute(_ node: Node, index: Int, reader: ConfigReader) -> RouteRule? {
@@ -326,9 +393,14 @@ public enum ConfigLoader {
                 reader.fail(label + ".on_unauthenticated", map["on_unauthenticated"], "expected auto, 401, 404 or redirect")
             }
         }
+        var upstream: UpstreamTarget? = nil
+        if let text = reader.string(map["upstream"], path: label + ".upstream") {
+            upstream = UpstreamTarget(url: text)
+            if upstream == nil { reader.fail(label + ".upstream", map["upstream"], "expected an http:// origin such as http://127.0.0.1:4000 (no path)") }
+        }
         guard reader.issues.count == before else { return nil }
         return RouteRule(name: name, patterns: patterns, methods: methods, hosts: hosts, access: access, requirements: requirements,
-                         forbiddenStatus: forbiddenStatus, onUnauthenticated: onUnauthenticated)
+                         forbiddenStatus: forbiddenStatus, onUnauthenticated: onUnauthenticated, upstream: upstream)
     }
 
     /// `"admin"` (equals), `["a", "b"]` (one of), or `{equals|one_of|exists|contains: …}`.

@@ -22,7 +22,7 @@ public enum KeySource: Sendable {
 public struct GatehouseSettings: Sendable {
     public var file: String
     public var listen: String
-    public var upstream: String
+    public var upstream: UpstreamTarget
     /// The app's public origin (`https://app.example.com`); when set, redirects use it instead of `Host`.
     public var publicOrigin: String?
     public var trustedProxies: [CIDR]
@@ -36,8 +36,47 @@ public struct GatehouseSettings: Sendable {
     public var signInURL: String
     public var routes: RouteTable
     public var identity: IdentityHeaderPolicy
+    public var server: ServerLimits
+    public var proxy: ProxySettings
+    /// Admin listener for /healthz, /readyz and /metrics; nil turns it off.
+    public var adminListen: String?
+    /// Path of the forward-auth endpoint on the public listener; nil turns it off.
+    public var forwardAuthPath: String?
+    public var accessLog: Bool
     /// Things that are legal but probably not what the operator meant.
     public var warnings: [String]
+}
+
+/// Listener limits: what a client may send and how long it may take.
+public struct ServerLimits: Sendable, Equatable {
+    /// Event loop threads; 0 means one per core.
+    public var threads = 0
+    public var maxConnections = 10_000
+    /// Time allowed to send a complete request head (slowloris defence).
+    public var headerTimeout = 10.0
+    /// Time an idle keep-alive connection is kept open.
+    public var idleTimeout = 60.0
+    public var maxHeaderBytes = 32 * 1024
+    public var maxHeaderCount = 100
+    /// Largest request body accepted; 0 means no limit.
+    public var maxBodyBytes = 0
+    /// Time in-flight requests get to finish on SIGTERM/SIGINT.
+    public var gracePeriod = 25.0
+
+    public init() {}
+}
+
+/// How Gatehouse talks to upstreams.
+public struct ProxySettings: Sendable, Equatable {
+    public var connectTimeout = 5.0
+    /// Time from sending a request until the upstream's response head arrives.
+    public var responseTimeout = 60.0
+    /// Time a pooled idle upstream connection is kept.
+    public var idleTimeout = 60.0
+    /// Idle upstream connections kept per upstream and thread.
+    public var maxIdleConnections = 64
+
+    public init() {}
 }
 
 /// An IPv4 or IPv6 network in CIDR notation (a bare address is a /32 or /128).

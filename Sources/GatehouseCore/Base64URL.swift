@@ -40,6 +40,11 @@ public enum Base64URL {
 
     /// Returns nil for anything that is not canonical unpadded base64url.
     public static func decode<C: Collection>(_ text: C) -> [UInt8]? where C.Element == UInt8 {
+        // Leftover bits must be zero, or two different strings would decode to the same bytes.
+        decode(text, requireZeroTrailingBits: true)
+    }
+
+    private static func decode<C: Collection>(_ text: C, requireZeroTrailingBits: Bool) -> [UInt8]? where C.Element == UInt8 {
         let count = text.count
         if count % 4 == 1 { return nil }
         var out = [UInt8]()
@@ -57,8 +62,7 @@ public enum Base64URL {
                 accumulator &= (1 << UInt32(bits)) - 1
             }
         }
-        // Leftover bits must be zero, or two different strings would decode to the same bytes.
-        if accumulator != 0 { return nil }
+        if requireZeroTrailingBits && accumulator != 0 { return nil }
         return out
     }
 
@@ -73,26 +77,7 @@ public enum Base64URL {
             else if chars[i] == UInt8(ascii: "/") { chars[i] = UInt8(ascii: "_") }
             else if chars[i] == UInt8(ascii: "-") || chars[i] == UInt8(ascii: "_") { return nil }
         }
-        return decodeLenient(chars)
-    }
-
-    /// Like `decode` but tolerates non-zero trailing bits (some encoders emit them in non-security data).
-    static func decodeLenient(_ chars: [UInt8]) -> [UInt8]? {
-        if chars.count % 4 == 1 { return nil }
-        var out = [UInt8]()
-        var accumulator: UInt32 = 0
-        var bits = 0
-        for c in chars {
-            let v = decodeTable[Int(c)]
-            if v == 0xFF { return nil }
-            accumulator = accumulator << 6 | UInt32(v)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
-                accumulator &= (1 << UInt32(bits)) - 1
-            }
-        }
-        return out
+        // Standard base64 in keys is not security-relevant in its trailing bits; tolerate them.
+        return decode(chars, requireZeroTrailingBits: false)
     }
 }

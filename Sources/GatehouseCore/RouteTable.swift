@@ -69,11 +69,13 @@ public struct RouteRule: Sendable, Equatable {
     /// Status for a signed-in caller who fails a requirement: 403, or 404 to hide the route.
     public var forbiddenStatus: Int
     public var onUnauthenticated: UnauthenticatedResponse
+    /// Overrides the global upstream for requests this rule matches.
+    public var upstream: UpstreamTarget?
 
     public init(
         name: String, patterns: [RoutePattern], methods: [String] = [], hosts: [HostPattern] = [],
         access: Access = .protected, requirements: Requirements = Requirements(), forbiddenStatus: Int = 403,
-        onUnauthenticated: UnauthenticatedResponse = .auto
+        onUnauthenticated: UnauthenticatedResponse = .auto, upstream: UpstreamTarget? = nil
     ) {
         self.name = name
         self.patterns = patterns
@@ -83,6 +85,7 @@ public struct RouteRule: Sendable, Equatable {
         self.requirements = requirements
         self.forbiddenStatus = forbiddenStatus
         self.onUnauthenticated = onUnauthenticated
+        self.upstream = upstream
     }
 
     public func matches(_ request: CanonicalRequest, pathBytes: [UInt8]) -> Bool {
