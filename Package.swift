@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.24.0"),
     ],
     targets: [
         // Pure request model, route matching, claims and decisions: no I/O, no crypto.
@@ -53,6 +55,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The daemon: listener, streaming reverse proxy, forward-auth, admin endpoints, reload and shutdown.
+        .target(
+            name: "GatehouseServer",
+            dependencies: [
+                "GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseFetch",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Development issuer: key generation and token minting for tests and demos. Never used to verify.
         .target(
             name: "GatehouseDevIssuer",
@@ -66,14 +80,19 @@ let package = Package(
         .executableTarget(
             name: "gatehouse",
             dependencies: [
-                "GatehouseEngine", "GatehouseFetch", "GatehouseDevIssuer",
+                "GatehouseEngine", "GatehouseFetch", "GatehouseDevIssuer", "GatehouseServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GatehouseTests",
-            dependencies: ["GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer"],
+            dependencies: [
+                "GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer", "GatehouseServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -8,6 +8,14 @@ public struct ConfigIssue: Sendable, Equatable, CustomStringConvertible {
     public let keyPath: String
     public let message: String
 
+    public init(file: String, line: Int?, column: Int?, keyPath: String, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.keyPath = keyPath
+        self.message = message
+    }
+
     public var description: String {
         var location = file
         if let line { location += ":\(line)" }
@@ -19,6 +27,7 @@ public struct ConfigIssue: Sendable, Equatable, CustomStringConvertible {
 /// Thrown when a config cannot be loaded; lists every problem found, not just the first.
 public struct ConfigError: Error, Sendable, CustomStringConvertible {
     public let issues: [ConfigIssue]
+    public init(issues: [ConfigIssue]) { self.issues = issues }
     public var description: String { issues.map(\.description).joined(separator: "\n") }
 }
 

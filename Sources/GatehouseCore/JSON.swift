@@ -56,7 +56,7 @@ public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
     public init(_ value: Int) { self.text = String(value) }
     public init(_ value: Int64) { self.text = String(value) }
 
-    init(validatedText: String) { self.text = validatedText }
+    package init(validatedText: String) { self.text = validatedText }
 
     public var doubleValue: Double? { Double(text) }
 

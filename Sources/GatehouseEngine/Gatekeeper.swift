@@ -11,6 +11,14 @@ public struct Evaluation: Sendable {
     public var routeMatched: Bool
     public var auth: AuthResult?
     public var decision: Decision
+
+    public init(request: CanonicalRequest?, route: RouteRule?, routeMatched: Bool, auth: AuthResult?, decision: Decision) {
+        self.request = request
+        self.route = route
+        self.routeMatched = routeMatched
+        self.auth = auth
+        self.decision = decision
+    }
 }
 
 /// The decision path shared by `explain` and the daemon:

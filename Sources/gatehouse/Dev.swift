@@ -20,7 +20,7 @@ struct Dev: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let issuer = try DevIssuer()
             let keyPath = out + "/dev-private-key.pem"
-            FileManager.default.createFile(atPath: keyPath, contents: Data(issuer.privateKeyPEM.utf8), attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: keyPath, contents: Data(issuer.privateKeyPEM.utf8), attributes: [.posixPermissions: 0o600])
             try Data(issuer.kid.utf8).write(to: URL(fileURLWithPath: out + "/kid"))
             try Data(issuer.jwks.serialized(pretty: true).utf8).write(to: URL(fileURLWithPath: out + "/jwks.json"))
             print("development key written to \(out) (kid \(issuer.kid)); point clerk.jwks_file at \(out)/jwks.json")

@@ -11,7 +11,7 @@ struct Gatehouse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatehouse",
         abstract: "An authentication gateway for Clerk sessions.",
-        subcommands: [CheckConfig.self, Explain.self, Dev.self])
+        subcommands: [Serve.self, CheckConfig.self, Explain.self, Dev.self])
 
     /// Exit codes: 0 success, 1 a failed check, 2 usage or config errors (ArgumentParser's own are mapped to 2).
     static func main() async {

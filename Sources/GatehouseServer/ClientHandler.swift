@@ -1,0 +1,553 @@
+import Foundation
+import GatehouseAuth
+import GatehouseConfig
+import GatehouseCore
+import GatehouseEngine
+import NIOCore
+import NIOHTTP1
+
+/// Everything the handlers of one listener share.
+final class ServerContext: Sendable {
+    let state: GatewayState
+    let pools: UpstreamPools
+    let accessLog: AccessLog
+    init(state: GatewayState, pools: UpstreamPools, accessLog: AccessLog) {
+        self.state = state
+        self.pools = pools
+        self.accessLog = accessLog
+    }
+}
+
+/// One request from head to the end of its response.
+final class Exchange {
+    let head: HTTPRequestHead
+    let requestID: String
+    let started: UInt64
+    var snapshot: GatewaySnapshot
+    var evaluation: Evaluation?
+    /// Body parts read while the decision was being made (bounded: reads stop while deciding).
+    var buffered: [HTTPServerRequestPart] = []
+    var requestEnded = false
+    var requestBodyBytes = 0
+    var responseStarted = false
+    var bytesSent = 0
+    var status = 0
+    var decisionLabel = "proxy"
+    var upstream: UpstreamConnection?
+    var upstreamStarted: UInt64?
+    var upstreamMilliseconds: Double?
+    var responseTimer: Scheduled<Void>?
+    /// A local response was sent before the request body ended: discard up to this many more body bytes.
+    var discardBudget = 0
+    var closeAfterResponse = false
+    var forwardAuth = false
+    /// Set once the response's end has been written.
+    var responseDoneFlag = false
+    var responseDone: Bool { responseDoneFlag }
+
+    init(head: HTTPRequestHead, requestID: String, snapshot: GatewaySnapshot) {
+        self.head = head
+        self.requestID = requestID
+        self.snapshot = snapshot
+        self.started = DispatchTime.now().uptimeNanoseconds
+    }
+}
+
+/// The per-connection state machine of the public listener: decide each request with the engine, then
+/// answer it locally or relay it to the upstream with backpressure both ways.
+final class ClientHandler: ChannelDuplexHandler, UpstreamDelegate {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let server: ServerContext
+    private var context: ChannelHandlerContext?
+    private var exchange: Exchange?
+    private var pendingRead = false
+    private var readsPaused = false
+    private var headTimer: Scheduled<Void>?
+    private var peer = "unknown"
+    private var closed = false
+
+    init(server: ServerContext) {
+        self.server = server
+    }
+
+    // MARK: Connection lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if let ip = context.channel.remoteAddress?.ipAddress { peer = ip }
+        armHeadTimer(seconds: server.state.snapshot.settings.server.headerTimeout)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        headTimer?.cancel()
+        if let exchange {
+            exchange.responseTimer?.cancel()
+            exchange.upstream?.close()
+            exchange.upstream = nil
+            if exchange.status == 0 { exchange.status = 499 }
+            finishLog(exchange)
+            self.exchange = nil
+        }
+        context.fireChannelInactive()
+    }
+
+    /// Waits for the next request head: the header timeout on a new connection, the idle timeout between
+    /// keep-alive requests. Either way the connection is closed when it fires.
+    private func armHeadTimer(seconds: Double) {
+        guard let context else { return }
+        headTimer?.cancel()
+        headTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(seconds * 1000))) { [weak self] in
+            guard let self, self.exchange == nil, let context = self.context else { return }
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Backpressure on the client side
+
+    func read(context: ChannelHandlerContext) {
+        if readsPaused {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func pauseReads() { readsPaused = true }
+
+    private func resumeReads() {
+        readsPaused = false
+        if pendingRead, let context {
+            pendingRead = false
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // The client is slow: stop reading the upstream until its socket drains.
+        if let upstream = exchange?.upstream {
+            _ = upstream.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Requests
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        switch part {
+        case .head(let head):
+            headTimer?.cancel()
+            receivedHead(head, context: context)
+        case .body(let buffer):
+            guard let exchange else { return }
+            exchange.requestBodyBytes += buffer.readableBytes
+            let limit = exchange.snapshot.settings.server.maxBodyBytes
+            if limit > 0, exchange.requestBodyBytes > limit, exchange.upstream != nil || exchange.evaluation == nil {
+                bodyTooLarge(exchange)
+                return
+            }
+            forwardBody(part, exchange: exchange)
+        case .end:
+            guard let exchange else { return }
+            exchange.requestEnded = true
+            forwardBody(part, exchange: exchange)
+        }
+    }
+
+    private func forwardBody(_ part: HTTPServerRequestPart, exchange: Exchange) {
+        if let upstream = exchange.upstream {
+            switch part {
+            case .body(let buffer):
+                upstream.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+                if !upstream.channel.isWritable { pauseReads() }
+            case .end:
+                upstream.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            case .head:
+                break
+            }
+        } else if exchange.evaluation == nil {
+            exchange.buffered.append(part)
+        } else {
+            // A local response is under way: discard the rest of the body, within a budget.
+            if case .body(let buffer) = part {
+                exchange.discardBudget -= buffer.readableBytes
+                if exchange.discardBudget < 0 { exchange.closeAfterResponse = true }
+            }
+            if case .end = part, exchange.responseDone { completeExchange(exchange) }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.upstream?.channel.flush()
+        context.fireChannelReadComplete()
+    }
+
+    private func receivedHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let snapshot = server.state.snapshot
+        let trusted = snapshot.isTrusted(peer: peer)
+        var fields: [(name: String, value: String)] = []
+        fields.reserveCapacity(head.headers.count)
+        for (name, value) in head.headers { fields.append((name, value)) }
+        let headers = HeaderList(fields)
+        let requestID = (trusted ? UpstreamRequest.trustedRequestID(headers) : nil) ?? RequestID.make()
+        let exchange = Exchange(head: head, requestID: requestID, snapshot: snapshot)
+        self.exchange = exchange
+
+        if let framingError = ClientHandler.framingProblem(head) {
+            exchange.closeAfterResponse = true
+            respondLocally(exchange, decision: .reject(RequestRejection(framingError)), label: "reject")
+            return
+        }
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init), snapshot.settings.server.maxBodyBytes > 0,
+            length > snapshot.settings.server.maxBodyBytes
+        {
+            exchange.closeAfterResponse = true
+            respondLocally(exchange, decision: .deny(status: 413, error: "payload_too_large", message: "The request body is larger than this gateway accepts.",
+                                                     explanation: "body over max_body_bytes"), label: "reject")
+            return
+        }
+
+        var raw = RawRequest(method: head.method.rawValue, target: head.uri, headers: headers, scheme: "http", fromTrustedProxy: trusted)
+        if let path = snapshot.settings.forwardAuthPath, ClientHandler.pathOf(head.uri) == path {
+            exchange.forwardAuth = true
+            guard trusted, let original = ForwardAuth.originalRequest(headers) else {
+                respondLocally(exchange, decision: .deny(status: 403, error: "forbidden",
+                    message: trusted ? "Forward-auth needs X-Forwarded-Method and X-Forwarded-Uri (or X-Original-URI)." : "Forward-auth is only answered for trusted proxies.",
+                    explanation: "forward-auth request without a trusted original request"), label: "deny")
+                return
+            }
+            raw = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: raw.scheme, fromTrustedProxy: true)
+        }
+
+        pauseReads()
+        let now = Date().timeIntervalSince1970
+        let gatekeeper = snapshot.gatekeeper
+        let promise = context.eventLoop.makePromise(of: Evaluation.self)
+        promise.completeWithTask { await gatekeeper.evaluate(raw, now: now) }
+        promise.futureResult.assumeIsolated().whenSuccess { [weak self] evaluation in
+            guard let self, !self.closed, self.exchange === exchange else { return }
+            self.decided(exchange, evaluation)
+        }
+    }
+
+    /// Conflicting or ambiguous framing: never guess where a request ends (request smuggling).
+    static func framingProblem(_ head: HTTPRequestHead) -> String? {
+        let lengths = head.headers[canonicalForm: "content-length"]
+        let encodings = head.headers[canonicalForm: "transfer-encoding"]
+        if lengths.count > 1 { return "more than one Content-Length" }
+        if let length = lengths.first, !(length.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } && !length.isEmpty) {
+            return "invalid Content-Length"
+        }
+        if !encodings.isEmpty {
+            if !lengths.isEmpty { return "both Content-Length and Transfer-Encoding" }
+            if encodings.count != 1 || encodings[0].lowercased() != "chunked" { return "unsupported Transfer-Encoding" }
+        }
+        if head.version.major != 1 { return "unsupported HTTP version" }
+        return nil
+    }
+
+    static func pathOf(_ uri: String) -> String {
+        if let q = uri.firstIndex(of: "?") { return String(uri[..<q]) }
+        return uri
+    }
+
+    // MARK: Decisions
+
+    private func decided(_ exchange: Exchange, _ evaluation: Evaluation) {
+        exchange.evaluation = evaluation
+        let decision = evaluation.decision
+        guard decision.action == .proxy, let request = evaluation.request, let upstreamHeaders = decision.upstreamHeaders else {
+            respondLocally(exchange, decision: decision, label: evaluation.request == nil ? "reject" : decision.action.rawValue)
+            return
+        }
+        if exchange.forwardAuth {
+            respondForwardAuth(exchange, headers: upstreamHeaders)
+            return
+        }
+        let settings = exchange.snapshot.settings
+        let target = evaluation.route?.upstream ?? settings.upstream
+        let chunked = exchange.head.headers[canonicalForm: "transfer-encoding"].first?.lowercased() == "chunked"
+        let upstreamHead = UpstreamRequest.head(
+            for: request, headers: upstreamHeaders, peer: peer, trustedPeer: exchange.snapshot.isTrusted(peer: peer),
+            requestID: exchange.requestID, chunked: chunked)
+        guard let context else { return }
+        let pool = server.pools.pool(for: context.eventLoop)
+        pool.acquire(target).assumeIsolated().whenComplete { [weak self] result in
+            guard let self, !self.closed, self.exchange === exchange else {
+                if case .success(let connection) = result { pool.release(connection) }
+                return
+            }
+            switch result {
+            case .success(let connection):
+                self.startRelay(exchange, connection: connection, head: upstreamHead)
+            case .failure(let error):
+                self.upstreamUnavailable(exchange, error: error)
+            }
+        }
+    }
+
+    private func startRelay(_ exchange: Exchange, connection: UpstreamConnection, head: UpstreamRequest.Head) {
+        exchange.upstream = connection
+        connection.delegate = self
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(head.headers.count)
+        for field in head.headers { headers.add(name: field.name, value: field.value) }
+        let requestHead = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: head.method), uri: head.target, headers: headers)
+        exchange.upstreamStarted = DispatchTime.now().uptimeNanoseconds
+        connection.channel.write(HTTPClientRequestPart.head(requestHead), promise: nil)
+        for part in exchange.buffered {
+            switch part {
+            case .body(let buffer): connection.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+            case .end: connection.channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+            case .head: break
+            }
+        }
+        exchange.buffered = []
+        connection.channel.flush()
+        let timeout = exchange.snapshot.settings.proxy.responseTimeout
+        if let context {
+            exchange.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(timeout * 1000))) { [weak self] in
+                guard let self, self.exchange === exchange, !exchange.responseStarted else { return }
+                self.server.state.metrics.recordUpstreamError("timeout")
+                self.abandonUpstream(exchange)
+                self.respondLocally(exchange, decision: .deny(status: 504, error: "upstream_timeout",
+                    message: "The upstream did not answer in time.", explanation: "no response head within proxy.response_timeout"), label: "upstream_timeout")
+            }
+        }
+        if !exchange.requestEnded {
+            if connection.channel.isWritable { resumeReads() }
+        }
+    }
+
+    private func upstreamUnavailable(_ exchange: Exchange, error: any Error) {
+        let timedOut = "\(error)".contains("connectTimeout")
+        server.state.metrics.recordUpstreamError(timedOut ? "connect_timeout" : "connect_failed")
+        let decision: Decision = timedOut
+            ? .deny(status: 504, error: "upstream_timeout", message: "The upstream could not be reached in time.", explanation: "upstream connect timed out")
+            : .deny(status: 502, error: "upstream_unavailable", message: "The upstream is not reachable.", explanation: "upstream connect failed")
+        respondLocally(exchange, decision: decision, label: "upstream_error")
+    }
+
+    private func abandonUpstream(_ exchange: Exchange) {
+        exchange.responseTimer?.cancel()
+        if let upstream = exchange.upstream {
+            upstream.close()
+            exchange.upstream = nil
+        }
+    }
+
+    // MARK: Upstream events
+
+    func upstreamReceived(_ part: HTTPClientResponsePart) {
+        guard let exchange, let context else { return }
+        switch part {
+        case .head(let head):
+            exchange.responseTimer?.cancel()
+            exchange.responseStarted = true
+            if let started = exchange.upstreamStarted {
+                exchange.upstreamMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+            }
+            if !head.isKeepAlive { exchange.upstream?.reusable = false }
+            var fields: [(name: String, value: String)] = []
+            for (name, value) in head.headers { fields.append((name, value)) }
+            var headers = HTTPHeaders()
+            for field in UpstreamRequest.responseHeaders(HeaderList(fields)) { headers.add(name: field.name, value: field.value) }
+            exchange.status = Int(head.status.code)
+            if exchange.closeAfterResponse { headers.replaceOrAdd(name: "Connection", value: "close") }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: head.status, headers: headers))), promise: nil)
+        case .body(let buffer):
+            exchange.bytesSent += buffer.readableBytes
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            if !context.channel.isWritable, let upstream = exchange.upstream {
+                _ = upstream.channel.setOption(ChannelOptions.autoRead, value: false)
+            }
+            context.flush()
+        case .end:
+            let upstream = exchange.upstream
+            exchange.upstream = nil
+            if let upstream {
+                if exchange.requestEnded {
+                    server.pools.pool(for: context.eventLoop).release(upstream)
+                } else {
+                    // The upstream answered before reading the whole body: that connection cannot be reused.
+                    upstream.close()
+                    exchange.discardBudget = 64 * 1024
+                }
+            }
+            exchange.responseDoneFlag = true
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            if exchange.requestEnded || exchange.closeAfterResponse {
+                completeExchange(exchange)
+            } else {
+                resumeReads()
+            }
+        }
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        if isWritable { resumeReads() } else { pauseReads() }
+    }
+
+    func upstreamFailed(_ error: any Error) {
+        guard let exchange, exchange.upstream != nil else { return }
+        exchange.upstream = nil
+        exchange.responseTimer?.cancel()
+        server.state.metrics.recordUpstreamError("connection_lost")
+        if exchange.responseStarted {
+            // Part of the response is already out: the only honest signal left is closing the connection.
+            context?.close(promise: nil)
+        } else {
+            respondLocally(exchange, decision: .deny(status: 502, error: "upstream_error",
+                message: "The upstream closed the connection without answering.", explanation: "upstream connection lost: \(error)"), label: "upstream_error")
+        }
+    }
+
+    // MARK: Local responses
+
+    private func respondLocally(_ exchange: Exchange, decision: Decision, label: String) {
+        guard let context else { return }
+        exchange.decisionLabel = label
+        exchange.status = decision.status
+        if exchange.evaluation == nil {
+            // Decided before evaluation (framing, limits): mark so later body parts are discarded, not buffered.
+            exchange.evaluation = Evaluation(request: nil, route: nil, routeMatched: false, auth: nil, decision: decision)
+        }
+        if !exchange.requestEnded {
+            exchange.discardBudget = 64 * 1024
+            if !exchange.buffered.isEmpty {
+                for part in exchange.buffered {
+                    if case .end = part { exchange.requestEnded = true }
+                    if case .body(let b) = part { exchange.discardBudget -= b.readableBytes }
+                }
+            }
+        }
+        exchange.buffered = []
+        var headers = HTTPHeaders()
+        for field in decision.responseHeaders { headers.add(name: field.name, value: field.value) }
+        let body = decision.body.map { $0 + "\n" } ?? ""
+        headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
+        headers.add(name: "X-Request-Id", value: exchange.requestID)
+        if exchange.closeAfterResponse { headers.replaceOrAdd(name: "Connection", value: "close") }
+        let status = HTTPResponseStatus(statusCode: decision.status)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: status, headers: headers))), promise: nil)
+        if !body.isEmpty, exchange.head.method != .HEAD {
+            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+            buffer.writeString(body)
+            exchange.bytesSent = buffer.readableBytes
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        exchange.responseDoneFlag = true
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if exchange.requestEnded || exchange.closeAfterResponse {
+            completeExchange(exchange)
+        } else {
+            resumeReads()  // read (and discard) the rest of the body
+        }
+    }
+
+    private func respondForwardAuth(_ exchange: Exchange, headers upstreamHeaders: HeaderList) {
+        // 200 with only the identity headers Gatehouse vouches for; the proxy copies them upstream.
+        var decision = Decision.deny(status: 200, error: "", message: "", explanation: "forward-auth allowed")
+        decision.body = nil
+        decision.responseHeaders = HeaderList([("Cache-Control", "no-store")])
+        for field in upstreamHeaders where normalizedHeaderName(field.name).hasPrefix("x-gatehouse-") || exchange.snapshot.settings.identity.isReserved(field.name) {
+            decision.responseHeaders.append(field.name, field.value)
+        }
+        respondLocally(exchange, decision: decision, label: "proxy")
+    }
+
+    private func bodyTooLarge(_ exchange: Exchange) {
+        if exchange.responseStarted || exchange.upstream != nil {
+            server.state.metrics.recordUpstreamError("client_body_too_large")
+            abandonUpstream(exchange)
+            if exchange.responseStarted {
+                context?.close(promise: nil)
+                return
+            }
+        }
+        exchange.closeAfterResponse = true
+        exchange.requestEnded = true
+        respondLocally(exchange, decision: .deny(status: 413, error: "payload_too_large", message: "The request body is larger than this gateway accepts.",
+                                                 explanation: "body over max_body_bytes"), label: "reject")
+    }
+
+    private func completeExchange(_ exchange: Exchange) {
+        guard self.exchange === exchange, let context else { return }
+        exchange.responseTimer?.cancel()
+        finishLog(exchange)
+        self.exchange = nil
+        if exchange.closeAfterResponse {
+            context.close(promise: nil)
+            return
+        }
+        armHeadTimer(seconds: exchange.snapshot.settings.server.idleTimeout)
+        resumeReads()
+    }
+
+    private func finishLog(_ exchange: Exchange) {
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - exchange.started) / 1e9
+        let evaluation = exchange.evaluation
+        let route = evaluation?.route?.name
+        if evaluation?.request == nil {
+            server.state.metrics.recordRejected(status: exchange.status)
+        } else {
+            server.state.metrics.recordRequest(route: route ?? "none", decision: exchange.decisionLabel, status: exchange.status, seconds: seconds)
+        }
+        server.accessLog.write(AccessLog.Entry(
+            requestID: exchange.requestID, method: exchange.head.method.rawValue, path: evaluation?.request?.path.value,
+            route: route, decision: exchange.decisionLabel, status: exchange.status,
+            userID: evaluation?.auth?.activeSession?.userId, authReason: evaluation?.auth?.reason,
+            upstreamMilliseconds: exchange.upstreamMilliseconds, durationMilliseconds: seconds * 1000, bytesSent: exchange.bytesSent))
+    }
+
+    // MARK: Errors
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let parserError = error as? HTTPParserError, exchange == nil || exchange?.responseStarted == false {
+            let status: HTTPResponseStatus = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
+            server.state.metrics.recordRejected(status: Int(status.code))
+            let body = "{\"error\":\"bad_request\",\"message\":\"\(status == .badRequest ? "malformed HTTP request" : "request header fields too large")\"}\n"
+            var headers = HTTPHeaders([("Content-Type", "application/json"), ("Connection", "close"), ("Content-Length", String(body.utf8.count))])
+            headers.add(name: "Cache-Control", value: "no-store")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+            buffer.writeString(body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            exchange = nil
+            return
+        }
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // Graceful shutdown: finish the request in flight, then close; close idle connections now.
+            if let exchange {
+                exchange.closeAfterResponse = true
+            } else {
+                context.close(promise: nil)
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+enum RequestID {
+    /// 128 random bits as 32 hex characters.
+    static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let a = generator.next() as UInt64, b = generator.next() as UInt64
+        return hex(a) + hex(b)
+    }
+
+    private static func hex(_ value: UInt64) -> String {
+        let s = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import GatehouseAuth
+import GatehouseConfig
+import GatehouseCore
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// The daemon: a public listener (proxy and forward-auth) and an admin listener (health, readiness,
+/// metrics) sharing one event loop group. Start with `start()`, stop with `shutdown(gracePeriod:)`.
+public final class GatewayServer: Sendable {
+    public let state: GatewayState
+    let group: MultiThreadedEventLoopGroup
+    let pools: UpstreamPools
+    let quiesce: ServerQuiescingHelper
+    private let channels = Mutex<(public: (any Channel)?, admin: (any Channel)?)>((nil, nil))
+    private let counter: ConnectionCounter
+
+    public init(state: GatewayState) {
+        self.state = state
+        let settings = state.snapshot.settings
+        let threads = settings.server.threads > 0 ? settings.server.threads : System.coreCount
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        self.pools = UpstreamPools(group: group, settings: settings.proxy)
+        self.quiesce = ServerQuiescingHelper(group: group)
+        self.counter = ConnectionCounter(metrics: state.metrics)
+    }
+
+    /// Addresses actually bound (port 0 in the config picks a free port).
+    public var publicAddress: SocketAddress? { channels.withLock { $0.public?.localAddress } }
+    public var adminAddress: SocketAddress? { channels.withLock { $0.admin?.localAddress } }
+    public var publicURL: String? { publicAddress.map(GatewayServer.url) }
+    public var adminURL: String? { adminAddress.map(GatewayServer.url) }
+
+    static func url(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        return ip.contains(":") ? "http://[\(ip)]:\(port)" : "http://\(ip):\(port)"
+    }
+
+    public func start() async throws {
+        let settings = state.snapshot.settings
+        let server = ServerContext(state: state, pools: pools, accessLog: AccessLog(enabled: settings.accessLog))
+        let (host, port) = try GatewayServer.split(settings.listen)
+        let limits = settings.server
+        let counter = self.counter
+        let state = self.state
+        let decoderLimits: NIOHTTPDecoderLimitConfiguration = {
+            var l = NIOHTTPDecoderLimitConfiguration()
+            l.maxHeaderFieldSize = limits.maxHeaderBytes
+            l.maxHeaderListSize = limits.maxHeaderBytes
+            l.maxHeaderFieldCount = limits.maxHeaderCount
+            return l
+        }()
+        let quiesce = self.quiesce
+        let publicChannel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard counter.admit(limit: state.snapshot.settings.server.maxConnections) else {
+                        channel.close(promise: nil)
+                        return
+                    }
+                    channel.closeFuture.whenComplete { _ in counter.release() }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true, withServerUpgrade: nil, withErrorHandling: false, withOutboundHeaderValidation: true,
+                        withEncoderConfiguration: HTTPResponseEncoder.Configuration(), withDecoderLimitConfiguration: decoderLimits)
+                    try channel.pipeline.syncOperations.addHandler(ClientHandler(server: server))
+                }
+            }
+            .bind(host: host, port: port).get()
+        channels.withLock { $0.public = publicChannel }
+
+        if let admin = settings.adminListen {
+            let (adminHost, adminPort) = try GatewayServer.split(admin)
+            let adminChannel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(AdminHandler(state: state))
+                    }
+                }
+                .bind(host: adminHost, port: adminPort).get()
+            channels.withLock { $0.admin = adminChannel }
+        }
+    }
+
+    /// Stops accepting, lets in-flight requests finish (idle keep-alive connections close at once), and
+    /// force-closes whatever is left after `gracePeriod` seconds.
+    public func shutdown(gracePeriod: Double) async {
+        let promise = group.next().makePromise(of: Void.self)
+        quiesce.initiateShutdown(promise: promise)
+        let admin = channels.withLock { $0.admin }
+        try? await admin?.close()
+        let deadline = group.next().scheduleTask(in: .milliseconds(Int64(gracePeriod * 1000))) {
+            promise.succeed(())
+        }
+        try? await promise.futureResult.get()
+        deadline.cancel()
+        state.stopBackgroundWork()
+        try? await group.shutdownGracefully()
+    }
+
+    static func split(_ hostPort: String) throws -> (String, Int) {
+        guard let colon = hostPort.lastIndex(of: ":"), let port = Int(hostPort[hostPort.index(after: colon)...]) else {
+            throw ConfigError(issues: [ConfigIssue(file: "", line: nil, column: nil, keyPath: "listen", message: "expected host:port")])
+        }
+        var host = String(hostPort[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+}
+
+/// Counts open client connections against `server.max_connections`.
+final class ConnectionCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    private let metrics: GatewayMetrics
+
+    init(metrics: GatewayMetrics) {
+        self.metrics = metrics
+    }
+
+    func admit(limit: Int) -> Bool {
+        let now = count.wrappingAdd(1, ordering: .relaxed).newValue
+        if now > limit {
+            count.wrappingSubtract(1, ordering: .relaxed)
+            metrics.connectionRefused()
+            return false
+        }
+        metrics.connectionOpened()
+        return true
+    }
+
+    func release() {
+        count.wrappingSubtract(1, ordering: .relaxed)
+        metrics.connectionClosed()
+    }
+}
+
+/// `/healthz`, `/readyz`, `/metrics` on the admin listener only. Exact paths; no header changes anything.
+final class AdminHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    let state: GatewayState
+
+    init(state: GatewayState) { self.state = state }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(let head) = unwrapInboundIn(data) else { return }
+        let snapshot = state.snapshot
+        let (status, contentType, body): (HTTPResponseStatus, String, String)
+        switch (head.method, head.uri) {
+        case (.GET, "/healthz"), (.HEAD, "/healthz"):
+            (status, contentType, body) = (.ok, "text/plain", "ok\n")
+        case (.GET, "/readyz"), (.HEAD, "/readyz"):
+            let keys = snapshot.keyStore.keys.count
+            (status, contentType, body) = keys > 0
+                ? (.ok, "text/plain", "ready: \(keys) signing key\(keys == 1 ? "" : "s"), config generation \(snapshot.generation)\n")
+                : (.serviceUnavailable, "text/plain", "not ready: no usable signing key (\(snapshot.keyStore.status.lastError ?? "not loaded yet"))\n")
+        case (.GET, "/metrics"):
+            let keyStatus = snapshot.keyStore.status
+            (status, contentType, body) = (.ok, "text/plain; version=0.0.4",
+                state.metrics.render(jwksFetches: keyStatus.fetches, jwksFailures: keyStatus.failures, signingKeys: keyStatus.keyCount))
+        default:
+            (status, contentType, body) = (.notFound, "text/plain", "not found\n")
+        }
+        var headers = HTTPHeaders([("Content-Type", contentType), ("Content-Length", String(body.utf8.count)), ("Cache-Control", "no-store")])
+        if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        if head.method != .HEAD {
+            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+            buffer.writeString(body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        let keepAlive = head.isKeepAlive
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+}

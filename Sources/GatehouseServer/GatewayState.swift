@@ -1,0 +1,108 @@
+import GatehouseAuth
+import GatehouseConfig
+import GatehouseCore
+import GatehouseEngine
+import GatehouseFetch
+import Synchronization
+
+/// One compiled config with its keys: what a request is decided against. Immutable once built.
+public final class GatewaySnapshot: Sendable {
+    public let settings: GatehouseSettings
+    public let keyStore: KeyStore
+    public let gatekeeper: Gatekeeper
+    public let generation: Int
+
+    init(settings: GatehouseSettings, keyStore: KeyStore, generation: Int) {
+        self.settings = settings
+        self.keyStore = keyStore
+        self.gatekeeper = Gatekeeper(settings: settings, keyStore: keyStore)
+        self.generation = generation
+    }
+
+    /// Is the peer address inside `trusted_proxies`?
+    public func isTrusted(peer: String) -> Bool {
+        guard !settings.trustedProxies.isEmpty, let bytes = GatewaySnapshot.addressBytes(peer) else { return false }
+        return settings.trustedProxies.contains { $0.contains(bytes) }
+    }
+
+    static func addressBytes(_ text: String) -> [UInt8]? {
+        if text.hasPrefix("::ffff:"), text.contains("."), let v4 = CIDR.parseAddress(String(text.dropFirst(7))) { return v4 }
+        return CIDR.parseAddress(text)
+    }
+}
+
+/// Holds the snapshot in force and swaps it whole on reload: requests in flight keep the snapshot they
+/// started with, new requests see the new one, nobody ever sees a mix.
+public final class GatewayState: Sendable {
+    public let configPath: String
+    public let metrics: GatewayMetrics
+    private let current: Mutex<GatewaySnapshot>
+    private let refreshTask: Mutex<Task<Void, Never>?>
+    private let makeSource: @Sendable (String, String?) -> any JWKSSource
+
+    /// Builds the first snapshot; loads remote keys once before returning (readiness reflects the outcome).
+    public init(
+        configPath: String, settings: GatehouseSettings, metrics: GatewayMetrics = GatewayMetrics(),
+        makeSource: @escaping @Sendable (String, String?) -> any JWKSSource = { HTTPJWKSSource(url: $0, bearer: $1) }
+    ) async {
+        self.configPath = configPath
+        self.metrics = metrics
+        self.makeSource = makeSource
+        let store = Gatekeeper.makeKeyStore(for: settings, remote: makeSource)
+        if store.isRemote { await store.refresh() }
+        self.current = Mutex(GatewaySnapshot(settings: settings, keyStore: store, generation: 1))
+        self.refreshTask = Mutex(GatewayState.startRefresh(store))
+    }
+
+    public var snapshot: GatewaySnapshot { current.withLock { $0 } }
+
+    private static func startRefresh(_ store: KeyStore) -> Task<Void, Never>? {
+        guard store.isRemote else { return nil }
+        return Task { await store.runRefreshLoop() }
+    }
+
+    /// Reloads config and keys from `configPath`. On any error the old snapshot stays and the error is returned.
+    @discardableResult
+    public func reload(environment: [String: String]? = nil) async -> Result<GatewaySnapshot, ConfigError> {
+        let settings: GatehouseSettings
+        do {
+            if let environment {
+                settings = try ConfigLoader.load(path: configPath, environment: environment)
+            } else {
+                settings = try ConfigLoader.load(path: configPath)
+            }
+        } catch {
+            metrics.recordReload(success: false)
+            return .failure(error)
+        }
+        let store = Gatekeeper.makeKeyStore(for: settings, remote: makeSource)
+        if store.isRemote {
+            let keys = await store.refresh()
+            if keys.isEmpty {
+                metrics.recordReload(success: false)
+                let detail = store.status.lastError ?? "no usable key"
+                return .failure(ConfigError(issues: [ConfigIssue(file: configPath, line: nil, column: nil, keyPath: "clerk",
+                                                                 message: "the new key source has no usable key (\(detail)); keeping the old configuration")]))
+            }
+        }
+        let next = current.withLock { old -> GatewaySnapshot in
+            let snapshot = GatewaySnapshot(settings: settings, keyStore: store, generation: old.generation + 1)
+            old = snapshot
+            return snapshot
+        }
+        let newTask = GatewayState.startRefresh(store)
+        refreshTask.withLock { task in
+            task?.cancel()
+            task = newTask
+        }
+        metrics.recordReload(success: true)
+        return .success(next)
+    }
+
+    public func stopBackgroundWork() {
+        refreshTask.withLock { task in
+            task?.cancel()
+            task = nil
+        }
+    }
+}

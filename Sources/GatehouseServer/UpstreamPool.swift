@@ -1,0 +1,164 @@
+import GatehouseConfig
+import GatehouseCore
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// What an upstream connection reports to the request that is using it. Called on the connection's loop.
+protocol UpstreamDelegate: AnyObject {
+    func upstreamReceived(_ part: HTTPClientResponsePart)
+    func upstreamWritabilityChanged(isWritable: Bool)
+    func upstreamFailed(_ error: any Error)
+}
+
+/// One HTTP/1.1 connection to an upstream, owned by one event loop (the same loop as the client connection
+/// that uses it, so relaying never crosses threads).
+final class UpstreamConnection {
+    let channel: any Channel
+    let target: UpstreamTarget
+    fileprivate let handler: UpstreamHandler
+    /// False once the upstream said `Connection: close`, a response was cut short, or anything failed.
+    var reusable = true
+    fileprivate var idleTimer: Scheduled<Void>?
+    /// Has this connection carried a request before (a stale keep-alive connection may fail on reuse)?
+    var reused = false
+
+    fileprivate init(channel: any Channel, target: UpstreamTarget, handler: UpstreamHandler) {
+        self.channel = channel
+        self.target = target
+        self.handler = handler
+    }
+
+    var delegate: (any UpstreamDelegate)? {
+        get { handler.delegate }
+        set { handler.delegate = newValue }
+    }
+
+    func close() {
+        reusable = false
+        delegate = nil
+        channel.close(promise: nil)
+    }
+}
+
+final class UpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    weak var delegate: (any UpstreamDelegate)?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        delegate?.upstreamReceived(unwrapInboundIn(data))
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        delegate?.upstreamWritabilityChanged(isWritable: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        delegate?.upstreamFailed(ChannelError.eof)
+        delegate = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        delegate?.upstreamFailed(error)
+        delegate = nil
+        context.close(promise: nil)
+    }
+}
+
+/// Keep-alive connections to upstreams, one pool per event loop (never shared across threads, so no locks).
+final class UpstreamPool {
+    let eventLoop: any EventLoop
+    private var idle: [UpstreamTarget: [UpstreamConnection]] = [:]
+    private var settings: ProxySettings
+
+    init(eventLoop: any EventLoop, settings: ProxySettings) {
+        self.eventLoop = eventLoop
+        self.settings = settings
+    }
+
+    func update(settings: ProxySettings) { self.settings = settings }
+
+    /// An idle connection to `target`, or a new one.
+    func acquire(_ target: UpstreamTarget) -> EventLoopFuture<UpstreamConnection> {
+        eventLoop.assertInEventLoop()
+        while var list = idle[target], let connection = list.popLast() {
+            idle[target] = list
+            connection.idleTimer?.cancel()
+            connection.idleTimer = nil
+            if connection.channel.isActive {
+                connection.reused = true
+                return eventLoop.makeSucceededFuture(connection)
+            }
+        }
+        let handler = UpstreamHandler()
+        return ClientBootstrap(group: eventLoop)
+            .connectTimeout(.milliseconds(Int64(settings.connectTimeout * 1000)))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .connect(host: target.host, port: target.port)
+            .map { channel in UpstreamConnection(channel: channel, target: target, handler: handler) }
+    }
+
+    /// Returns a connection after a complete exchange; it is kept only when reusable and there is room.
+    func release(_ connection: UpstreamConnection) {
+        eventLoop.assertInEventLoop()
+        connection.delegate = nil
+        guard connection.reusable, connection.channel.isActive else {
+            connection.close()
+            return
+        }
+        var list = idle[connection.target] ?? []
+        guard list.count < settings.maxIdleConnections else {
+            connection.close()
+            return
+        }
+        list.append(connection)
+        idle[connection.target] = list
+        let target = connection.target
+        connection.idleTimer = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(settings.idleTimeout * 1000))) { [weak self] in
+            guard let self else { return }
+            self.idle[target]?.removeAll { $0 === connection }
+            connection.close()
+        }
+    }
+
+    func closeAll() {
+        for connection in idle.values.joined() {
+            connection.idleTimer?.cancel()
+            connection.close()
+        }
+        idle = [:]
+    }
+}
+
+/// One pool per event loop, created up front so lookups need no lock.
+final class UpstreamPools: Sendable {
+    private let pools: [ObjectIdentifier: NIOLoopBound<UpstreamPool>]
+
+    init(group: MultiThreadedEventLoopGroup, settings: ProxySettings) {
+        var pools: [ObjectIdentifier: NIOLoopBound<UpstreamPool>] = [:]
+        for loop in group.makeIterator() {
+            let pool = try! loop.submit { NIOLoopBound(UpstreamPool(eventLoop: loop, settings: settings), eventLoop: loop) }.wait()
+            pools[ObjectIdentifier(loop)] = pool
+        }
+        self.pools = pools
+    }
+
+    /// The pool of the calling loop.
+    func pool(for loop: any EventLoop) -> UpstreamPool {
+        pools[ObjectIdentifier(loop)]!.value
+    }
+
+    func update(settings: ProxySettings) {
+        for pool in pools.values {
+            pool.eventLoop.execute { pool.value.update(settings: settings) }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import GatehouseAuth
+import GatehouseConfig
+import GatehouseServer
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the gateway: reverse proxy and forward-auth on `listen`, health and metrics on `admin.listen`.")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let settings = try options.load()
+        for warning in settings.warnings { printError("warning: \(warning)") }
+        let state = await GatewayState(configPath: options.path, settings: settings)
+        let snapshot = state.snapshot
+        if snapshot.keyStore.keys.isEmpty {
+            printError("warning: no usable signing key yet (\(snapshot.keyStore.status.lastError ?? "none loaded")); protected routes answer 503 until keys load")
+        }
+        let server = GatewayServer(state: state)
+        try await server.start()
+        let publicAddress = server.publicURL ?? settings.listen
+        let adminAddress = server.adminURL ?? "off"
+        printError("gatehouse listening on \(publicAddress) → upstream \(settings.upstream); admin \(adminAddress); keys: \(settings.keySource.description)")
+
+        let signals = SignalWatcher()
+        for await signal in signals.events {
+            switch signal {
+            case SIGHUP:
+                switch await state.reload() {
+                case .success(let next):
+                    printError("reloaded \(options.path) (generation \(next.generation)); keys: \(next.settings.keySource.description)")
+                    if next.settings.listen != settings.listen || next.settings.adminListen != settings.adminListen {
+                        printError("warning: listen addresses are not changed by a reload; restart to apply them")
+                    }
+                case .failure(let error):
+                    printError("reload failed, still serving the previous configuration:")
+                    for issue in error.issues { printError("  " + issue.description) }
+                }
+            default:
+                let grace = state.snapshot.settings.server.gracePeriod
+                printError("stopping: finishing in-flight requests (up to \(grace)s)")
+                await server.shutdown(gracePeriod: grace)
+                printError("stopped")
+                return
+            }
+        }
+    }
+}
+
+/// SIGHUP, SIGTERM and SIGINT as an async sequence (their default actions are disabled while it lives).
+final class SignalWatcher {
+    let events: AsyncStream<Int32>
+    private let sources: [any DispatchSourceSignal]
+
+    init() {
+        let (stream, continuation) = AsyncStream<Int32>.makeStream()
+        var sources: [any DispatchSourceSignal] = []
+        for signo in [SIGHUP, SIGTERM, SIGINT] {
+            signal(signo, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signo, queue: .global())
+            source.setEventHandler { continuation.yield(signo) }
+            source.resume()
+            sources.append(source)
+        }
+        self.events = stream
+        self.sources = sources
+    }
+}
