@@ -153,8 +153,11 @@ public final class KeyStore: Sendable {
     public func runRefreshLoop() async {
         guard remote != nil else { return }
         var retryDelay = 1.0
+        var first = true
         while !Task.isCancelled {
-            let loaded = await refresh()
+            // Keys loaded at start-up are fresh: the first round only sleeps.
+            let loaded = first && !keys.isEmpty ? keys : await refresh()
+            first = false
             let delay: Double
             if loaded.isEmpty {
                 delay = retryDelay

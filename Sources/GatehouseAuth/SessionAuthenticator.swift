@@ -28,6 +28,8 @@ public struct AuthResult: Sendable {
     public var invalidTokenPresented: Bool
     /// No signing key could be obtained: the request cannot be judged (503).
     public var keysUnavailable: Bool
+    /// The token's key was not among the keys used (unknown `kid`, or no keys): a JWKS re-fetch may help.
+    public var needsKeyRefresh = false
 
     static func signedOut(_ reason: String, _ message: String? = nil, carrier: TokenCarrier? = nil, invalidToken: Bool = false) -> AuthResult {
         AuthResult(status: .signedOut, reason: reason, message: message, carrier: carrier, session: nil, verifiedToken: nil,
@@ -57,11 +59,27 @@ public struct SessionAuthenticator: Sendable {
 
     static let sessionCategories: Set<String> = ["cl_B7d4PD111AAA", "cl_I7d4PD111III"]
 
+    /// Authenticates with the keys in force, and when the token names a `kid` they lack (or no key is
+    /// loaded), once more after the key store's rate-limited re-fetch.
     public func authenticate(_ request: CanonicalRequest, now: Double) async -> AuthResult {
+        if let result = authenticateWithoutFetching(request, now: now) { return result }
+        let keys = await keyStore.keysAfterUnknownKid()
+        return authenticate(request, keys: keys, now: now)
+    }
+
+    /// The same decision without waiting for the network: nil when an unknown `kid` (or no key at all)
+    /// calls for a JWKS re-fetch first. Lets the server decide on its event loop in the common case.
+    public func authenticateWithoutFetching(_ request: CanonicalRequest, now: Double) -> AuthResult? {
+        let result = authenticate(request, keys: keyStore.keys, now: now)
+        if result.needsKeyRefresh && keyStore.isRemote { return nil }
+        return result
+    }
+
+    func authenticate(_ request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
         if let headerToken = SessionAuthenticator.headerToken(request.headers.first("authorization")) {
-            return await authenticateHeader(headerToken, request: request, now: now)
+            return authenticateHeader(headerToken, request: request, keys: keys, now: now)
         }
-        return await authenticateCookies(request, now: now)
+        return authenticateCookies(request, keys: keys, now: now)
     }
 
     /// `Bearer <token>` (scheme case-insensitive) or a single bare word, as Clerk reads it. Other schemes
@@ -79,7 +97,7 @@ public struct SessionAuthenticator: Sendable {
 
     // MARK: Header path
 
-    private func authenticateHeader(_ token: String, request: CanonicalRequest, now: Double) async -> AuthResult {
+    private func authenticateHeader(_ token: String, request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
         let decoded: DecodedToken
         do {
             decoded = try DecodedToken(token)
@@ -89,12 +107,12 @@ public struct SessionAuthenticator: Sendable {
         if let mismatch = categoryMismatch(decoded) {
             return .signedOut("token-type-mismatch", mismatch, carrier: .header, invalidToken: true)
         }
-        return await verify(decoded, token: token, carrier: .header, request: request, now: now)
+        return verify(decoded, token: token, carrier: .header, request: request, keys: keys, now: now)
     }
 
     // MARK: Cookie path
 
-    private func authenticateCookies(_ request: CanonicalRequest, now: Double) async -> AuthResult {
+    private func authenticateCookies(_ request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
         let cookies = request.cookies
         let suffixed = usesSuffixedCookies(cookies, now: now)
         let sessionName = suffixed ? "__session_" + (instance?.cookieSuffix ?? "") : "__session"
@@ -130,7 +148,7 @@ public struct SessionAuthenticator: Sendable {
             if let iat = decoded.payload["iat"]?.doubleValue, iat < Double(clientUat) {
                 return maybeHandshake("session-token-iat-before-client-uat", request: request)
             }
-            return await verify(decoded, token: token, carrier: .cookie, request: request, now: now)
+            return verify(decoded, token: token, carrier: .cookie, request: request, keys: keys, now: now)
         }
     }
 
@@ -198,14 +216,12 @@ public struct SessionAuthenticator: Sendable {
         return nil
     }
 
-    private func verify(_ decoded: DecodedToken, token: String, carrier: TokenCarrier, request: CanonicalRequest, now: Double) async -> AuthResult {
-        var keys = keyStore.keys
-        var outcome = Self.check(decoded, keys: keys, policy: policy, now: now)
-        if case .failure(let error) = outcome, keyStore.isRemote,
-            error.reason == .kidMismatch || error.reason == .keysUnavailable
-        {
-            keys = await keyStore.keysAfterUnknownKid()
-            outcome = Self.check(decoded, keys: keys, policy: policy, now: now)
+    private func verify(_ decoded: DecodedToken, token: String, carrier: TokenCarrier, request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
+        let outcome = Self.check(decoded, keys: keys, policy: policy, now: now)
+        if case .failure(let error) = outcome, error.reason == .kidMismatch || error.reason == .keysUnavailable {
+            var result = sessionTokenError(error, carrier: carrier, request: request)
+            result.needsKeyRefresh = true
+            return result
         }
         switch outcome {
         case .success(let claims):

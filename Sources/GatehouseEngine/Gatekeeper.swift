@@ -58,6 +58,19 @@ public struct Gatekeeper: Sendable {
         return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: decision)
     }
 
+    /// `evaluate` without waiting: nil when the key store must re-fetch first (then call `evaluate`).
+    public func evaluateWithoutFetching(_ raw: RawRequest, now: Double) -> Evaluation? {
+        let request: CanonicalRequest
+        do {
+            request = try CanonicalRequest(raw, options: settings.canonicalization)
+        } catch {
+            return Evaluation(request: nil, route: nil, routeMatched: false, auth: nil, decision: .reject(error))
+        }
+        let (route, matched) = settings.routes.route(for: request)
+        guard let auth = authenticator.authenticateWithoutFetching(request, now: now) else { return nil }
+        return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: decide(request: request, route: route, auth: auth))
+    }
+
     func decide(request: CanonicalRequest, route: RouteRule, auth: AuthResult) -> Decision {
         let session = auth.activeSession
         if route.access == .public {

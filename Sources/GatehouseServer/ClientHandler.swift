@@ -41,6 +41,8 @@ final class Exchange {
     var discardBudget = 0
     var closeAfterResponse = false
     var forwardAuth = false
+    /// Decided to proxy, waiting for an upstream connection: body parts are buffered meanwhile.
+    var awaitingUpstream = false
     /// Set once the response's end has been written.
     var responseDoneFlag = false
     var responseDone: Bool { responseDoneFlag }
@@ -166,10 +168,11 @@ final class ClientHandler: ChannelDuplexHandler, UpstreamDelegate {
                 if !upstream.channel.isWritable { pauseReads() }
             case .end:
                 upstream.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+                armResponseTimer(exchange)
             case .head:
                 break
             }
-        } else if exchange.evaluation == nil {
+        } else if exchange.evaluation == nil || exchange.awaitingUpstream {
             exchange.buffered.append(part)
         } else {
             // A local response is under way: discard the rest of the body, within a budget.
@@ -223,9 +226,14 @@ final class ClientHandler: ChannelDuplexHandler, UpstreamDelegate {
             raw = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: raw.scheme, fromTrustedProxy: true)
         }
 
-        pauseReads()
         let now = Date().timeIntervalSince1970
         let gatekeeper = snapshot.gatekeeper
+        // The common case decides right here on the event loop; only a JWKS re-fetch needs a task.
+        if let evaluation = gatekeeper.evaluateWithoutFetching(raw, now: now) {
+            decided(exchange, evaluation)
+            return
+        }
+        pauseReads()
         let promise = context.eventLoop.makePromise(of: Evaluation.self)
         promise.completeWithTask { await gatekeeper.evaluate(raw, now: now) }
         promise.futureResult.assumeIsolated().whenSuccess { [weak self] evaluation in
@@ -275,12 +283,15 @@ final class ClientHandler: ChannelDuplexHandler, UpstreamDelegate {
             for: request, headers: upstreamHeaders, peer: peer, trustedPeer: exchange.snapshot.isTrusted(peer: peer),
             requestID: exchange.requestID, chunked: chunked)
         guard let context else { return }
+        exchange.awaitingUpstream = true
+        pauseReads()
         let pool = server.pools.pool(for: context.eventLoop)
         pool.acquire(target).assumeIsolated().whenComplete { [weak self] result in
             guard let self, !self.closed, self.exchange === exchange else {
                 if case .success(let connection) = result { pool.release(connection) }
                 return
             }
+            exchange.awaitingUpstream = false
             switch result {
             case .success(let connection):
                 self.startRelay(exchange, connection: connection, head: upstreamHead)
@@ -308,18 +319,23 @@ final class ClientHandler: ChannelDuplexHandler, UpstreamDelegate {
         }
         exchange.buffered = []
         connection.channel.flush()
-        let timeout = exchange.snapshot.settings.proxy.responseTimeout
-        if let context {
-            exchange.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(timeout * 1000))) { [weak self] in
-                guard let self, self.exchange === exchange, !exchange.responseStarted else { return }
-                self.server.state.metrics.recordUpstreamError("timeout")
-                self.abandonUpstream(exchange)
-                self.respondLocally(exchange, decision: .deny(status: 504, error: "upstream_timeout",
-                    message: "The upstream did not answer in time.", explanation: "no response head within proxy.response_timeout"), label: "upstream_timeout")
-            }
-        }
+        if exchange.requestEnded { armResponseTimer(exchange) }
         if !exchange.requestEnded {
             if connection.channel.isWritable { resumeReads() }
+        }
+    }
+
+    /// `proxy.response_timeout` counts from the end of the request to the upstream's response head, so a long
+    /// upload is not cut short.
+    private func armResponseTimer(_ exchange: Exchange) {
+        guard let context, exchange.responseTimer == nil, !exchange.responseStarted else { return }
+        let timeout = exchange.snapshot.settings.proxy.responseTimeout
+        exchange.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(timeout * 1000))) { [weak self] in
+            guard let self, self.exchange === exchange, !exchange.responseStarted else { return }
+            self.server.state.metrics.recordUpstreamError("timeout")
+            self.abandonUpstream(exchange)
+            self.respondLocally(exchange, decision: .deny(status: 504, error: "upstream_timeout",
+                message: "The upstream did not answer in time.", explanation: "no response head within proxy.response_timeout"), label: "upstream_timeout")
         }
     }
 

@@ -1,0 +1,394 @@
+import Foundation
+@testable import GatehouseAuth
+import GatehouseConfig
+@testable import GatehouseCore
+import GatehouseDevIssuer
+import GatehouseFetch
+@testable import GatehouseServer
+import NIOCore
+import Synchronization
+import Testing
+
+/// A gateway and an upstream on 127.0.0.1 (ports picked by the OS), with the config written to a file so
+/// reloads can be tested.
+final class GatewayHarness: @unchecked Sendable {
+    let upstream: TestUpstream
+    let state: GatewayState
+    let server: GatewayServer
+    let directory: URL
+    let configPath: String
+
+    var port: Int { server.publicAddress!.port! }
+    var adminPort: Int { server.adminAddress!.port! }
+
+    static func config(upstreamPort: Int, extra: String = "", routes: String = GatewayHarness.defaultRoutes) -> String {
+        """
+        listen: "127.0.0.1:0"
+        upstream: "http://127.0.0.1:\(upstreamPort)"
+        admin: { listen: "127.0.0.1:0" }
+        access_log: off
+        trusted_proxies: ["10.9.9.9"]
+        server: { threads: 1, header_timeout: 1s, idle_timeout: 5s }
+        proxy: { response_timeout: 1s, connect_timeout: 1s }
+        clerk:
+          publishable_key: pk_live_Y2xlcmsuZXhhbXBsZS5jb20k
+          jwks_file: jwks.json
+        sign_in_url: /sign-in
+        identity_headers: { claims: { "X-User-Email": "email" }, strip: ["Remote-User"] }
+        \(extra)
+        routes:
+        \(routes)
+        default: protected
+        """
+    }
+
+    static let defaultRoutes = """
+          - { name: public, match: ["/", "/public(.*)", "/slow", "/download", "/upload"], access: public }
+          - { name: admin, match: ["/admin(.*)"], require: { claims: { "metadata.role": "admin" } } }
+          - { name: org-admin, match: ["/orgs/:slug/settings(.*)"], require: { org_role: "org:admin" } }
+          - { name: app, match: ["/dashboard(.*)", "/echo(.*)"] }
+        """
+
+    init(extra: String = "", routes: String = GatewayHarness.defaultRoutes, upstream existing: TestUpstream? = nil,
+         configure: ((String) -> String)? = nil) async throws {
+        let upstream: TestUpstream
+        if let existing { upstream = existing } else { upstream = try await TestUpstream() }
+        self.upstream = upstream
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-e2e-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data(Fixtures.issuer.jwks.serialized().utf8).write(to: directory.appendingPathComponent("jwks.json"))
+        configPath = directory.appendingPathComponent("gatehouse.yaml").path
+        var yaml = GatewayHarness.config(upstreamPort: upstream.port, extra: extra, routes: routes)
+        if let configure { yaml = configure(yaml) }
+        try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let settings = try ConfigLoader.load(path: configPath, environment: [:])
+        state = await GatewayState(configPath: configPath, settings: settings, makeSource: { url, bearer in HTTPJWKSSource(url: url, bearer: bearer) })
+        server = GatewayServer(state: state)
+        try await server.start()
+    }
+
+    func stop() async {
+        await server.shutdown(gracePeriod: 1)
+        await upstream.stop()
+    }
+
+    func client() throws -> RawClient { try RawClient(port: port) }
+}
+
+func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " + token) }
+
+@Suite(.serialized) struct ServerIntegrationTests {
+    let member = Fixtures.token("user_member", org: ("org_1", "acme", "org:member", []), extra: ["email": "m@example.com"])
+    let orgAdmin = Fixtures.token("user_oa", org: ("org_1", "acme", "org:admin", []))
+    let admin = Fixtures.token("user_admin", extra: ["metadata": ["role": "admin"]])
+
+    /// Fixture tokens are issued at a fixed time; the daemon uses the real clock, so mint fresh ones.
+    static func fresh(_ userId: String, org: (id: String, slug: String, role: String, permissions: [String])? = nil, extra: JSONObject = [:]) -> String {
+        Fixtures.token(userId, iat: Date().timeIntervalSince1970.rounded(.down), org: org, extra: extra)
+    }
+
+    @Test func routesDecideOverRealSockets() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        let member = Self.fresh("user_member", org: ("org_1", "acme", "org:member", []), extra: ["email": "m@example.com"])
+        let orgAdmin = Self.fresh("user_oa", org: ("org_1", "acme", "org:admin", []))
+        let admin = Self.fresh("user_admin", extra: ["metadata": ["role": "admin"]])
+
+        #expect(c.request("GET", "/public/x")?.status == 200)
+        #expect(c.request("GET", "/dashboard", headers: [("Accept", "application/json")])?.status == 401)
+        let redirect = c.request("GET", "/dashboard?a=1", headers: [("Accept", "text/html")])
+        #expect(redirect?.status == 307)
+        #expect(redirect?.header("location") == "/sign-in?redirect_url=http%3A%2F%2Fapp.example.com%2Fdashboard%3Fa%3D1")
+        #expect(c.request("GET", "/admin", headers: [bearer(member)])?.status == 403)
+        #expect(c.request("GET", "/admin/x", headers: [bearer(admin)])?.status == 200)
+        #expect(c.request("GET", "/orgs/acme/settings", headers: [bearer(orgAdmin)])?.status == 200)
+        #expect(c.request("GET", "/orgs/acme/settings", headers: [bearer(member)])?.status == 403)
+        let cookie = c.request("GET", "/echo", headers: [("Cookie", "__session=\(member); __client_uat=1")])
+        #expect(cookie?.status == 200)
+        #expect(c.request("GET", "/admin%2Fx", headers: [bearer(admin)])?.status == 400)
+        #expect(c.request("GET", "/public/..;/admin")?.status == 400)
+    }
+
+    @Test func identityHeadersArriveAndSpoofedOnesDoNot() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        let member = Self.fresh("user_member", org: ("org_1", "acme", "org:member", []), extra: ["email": "m@example.com"])
+        let spoofs = [
+            ("X-Gatehouse-User-Id", "user_admin"), ("X_Gatehouse_User_Id", "user_admin"), ("x.gatehouse.org.role", "org:admin"),
+            ("X-GATEHOUSE-ORG-ID", "org_evil"), ("X-User-Email", "ceo@example.com"), ("x_user_email", "ceo@example.com"),
+            ("Remote-User", "admin"), ("X-Clerk-Auth-Status", "signed-in"), ("X-Forwarded-For", "1.2.3.4"),
+            ("X-Forwarded-Host", "evil.com"), ("X-Original-URL", "/admin"), ("Connection", "X-Forwarded-For"),
+        ]
+        let response = try #require(c.request("GET", "/echo/x?q=1", headers: [bearer(member)] + spoofs))
+        let headers = try #require(response.json?.objectValue?["headers"]?.objectValue)
+        #expect(headers["x-gatehouse-user-id"] == ["user_member"])
+        #expect(headers["x-gatehouse-org-role"] == ["org:member"])
+        #expect(headers["x-gatehouse-org-id"] == ["org_1"])
+        #expect(headers["x-user-email"] == ["m@example.com"])
+        #expect(headers["remote-user"] == nil)
+        #expect(headers["x-clerk-auth-status"] == nil)
+        #expect(headers["x_gatehouse_user_id"] == nil)
+        #expect(headers["x.gatehouse.org.role"] == nil)
+        #expect(headers["x-original-url"] == nil)
+        #expect(headers["x-forwarded-for"] == ["127.0.0.1"])
+        #expect(headers["x-forwarded-host"] == ["app.example.com"])
+        #expect(headers["via"] == ["1.1 gatehouse"])
+        #expect(headers["x-request-id"]?.arrayValue?.count == 1)
+        #expect(response.json?.objectValue?["uri"] == "/echo/x?q=1")
+        #expect(response.header("x-request-id") == nil || true)
+    }
+
+    @Test func canonicalPathIsWhatTheUpstreamReceives() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        let member = Self.fresh("user_member")
+        let response = c.request("GET", "/public/%2e%2e/echo//a/./b/%7Euser?x=%2F", headers: [bearer(member)])
+        #expect(response?.json?.objectValue?["uri"] == "/echo/a/b/~user?x=%2F")
+    }
+
+    @Test func keepAliveReusesOneUpstreamConnection() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        for _ in 0..<5 { #expect(c.request("GET", "/public/x")?.status == 200) }
+        let c2 = try h.client()
+        for _ in 0..<3 { #expect(c2.request("GET", "/public/y")?.status == 200) }
+        #expect(h.upstream.connections.load(ordering: .relaxed) == 1)
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        c.send("GET /echo/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /public/2 HTTP/1.1\r\nHost: a\r\n\r\nGET /echo/3 HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(c.readResponse()?.0.status == 401)
+        #expect(c.readResponse()?.0.status == 200)
+        #expect(c.readResponse()?.0.status == 401)
+    }
+
+    @Test(arguments: [
+        "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+        "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        "GET /public HTTP/1.1\r\nHost: a\r\nX-Folded: a\r\n  continued\r\n\r\n",
+        "GET /public HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "GET /public HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n",
+        "GET http:app/admin HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /pub\u{1}lic HTTP/1.1\r\nHost: a\r\n\r\n",
+    ])
+    func smugglingAndMalformedRequestsAreRefusedAndClosed(raw: String) async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        c.send(raw)
+        let response = c.readResponse()?.0
+        #expect(response?.status == 400)
+        // Whatever followed the bad request must never be parsed as another request.
+        if response?.header("connection")?.lowercased() == "close" || response == nil {
+            #expect(c.isClosedByPeer())
+        } else {
+            // Requests refused after parsing may keep the connection only when framing was unambiguous.
+            #expect(!raw.contains("Transfer-Encoding") && !raw.contains("Content-Length"))
+        }
+    }
+
+    @Test func oversizedHeadsGet431() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        c.send("GET /public HTTP/1.1\r\nHost: a\r\nX-Big: \(String(repeating: "a", count: 40_000))\r\n\r\n")
+        #expect(c.readResponse()?.0.status == 431)
+        #expect(c.isClosedByPeer())
+        let many = try h.client()
+        many.send("GET /public HTTP/1.1\r\nHost: a\r\n" + (0..<150).map { "X-H\($0): v\r\n" }.joined() + "\r\n")
+        #expect(many.readResponse()?.0.status == 431)
+    }
+
+    @Test func slowlorisIsCutOffAtTheHeaderTimeout() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try RawClient(port: h.port, timeout: 5)
+        let start = Date()
+        c.send("GET /public HTTP/1.1\r\nHost: a\r\n")
+        #expect(c.isClosedByPeer())
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(elapsed >= 0.9 && elapsed < 3, "closed after \(elapsed)s; header_timeout is 1s")
+    }
+
+    @Test func upstreamDownIs502AndSlowIs504WithoutStallingOthers() async throws {
+        let h = try await GatewayHarness(routes: """
+              - { name: public, match: ["/public(.*)", "/slow"], access: public }
+              - { name: dead, match: ["/dead(.*)"], access: public, upstream: "http://127.0.0.1:1" }
+            """)
+        defer { Task { await h.stop() } }
+        let dead = try #require(try h.client().request("GET", "/dead"))
+        #expect(dead.status == 502)
+        #expect(dead.text.contains("upstream_unavailable"))
+        async let slow: Int? = Task.detached { try? RawClient(port: h.port).request("GET", "/slow?ms=3000")?.status }.value
+        try await Task.sleep(for: .milliseconds(100))
+        let start = Date()
+        #expect(try h.client().request("GET", "/public/fast")?.status == 200)
+        #expect(Date().timeIntervalSince(start) < 0.5)
+        #expect(await slow == 504)
+        #expect(try h.client().request("GET", "/public/after")?.status == 200)
+    }
+
+    @Test func largeBodiesStreamBothWaysInBoundedMemory() async throws {
+        // The gateway runs as its own process so that its resident memory can be watched alone.
+        let upstream = try await TestUpstream()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-mem-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data(Fixtures.issuer.jwks.serialized().utf8).write(to: directory.appendingPathComponent("jwks.json"))
+        let yaml = GatewayHarness.config(upstreamPort: upstream.port)
+            .replacingOccurrences(of: "admin: { listen: \"127.0.0.1:0\" }", with: "admin: { listen: \"127.0.0.1:{ADMIN_PORT}\" }")
+            .replacingOccurrences(of: "listen: \"127.0.0.1:0\"", with: "listen: \"127.0.0.1:{PORT}\"")
+        let gateway = try GatewayProcess(yaml: yaml, directory: directory)
+        defer { gateway.stop() }
+        let size = 1024 * 1024 * 1024  // 1 GiB each way
+        let baseline = gateway.residentBytes()
+        let peak = Atomic<Int>(baseline)
+        let sampler = Task.detached {
+            while !Task.isCancelled {
+                peak.max(gateway.residentBytes())
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        let c = try RawClient(port: gateway.port, timeout: 60)
+        c.send("GET /download?bytes=\(size) HTTP/1.1\r\nHost: a\r\n\r\n")
+        let (download, received) = try #require(c.readResponse(discardBody: true))
+        #expect(download.status == 200)
+        #expect(received == size)
+        let up = try RawClient(port: gateway.port, timeout: 60)
+        up.send("POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+        let chunk = Array("10000\r\n".utf8) + [UInt8](repeating: UInt8(ascii: "y"), count: 65_536) + Array("\r\n".utf8)
+        for _ in 0..<(size / 65_536) { up.send(chunk) }
+        up.send("0\r\n\r\n")
+        let upload = try #require(up.readResponse()?.0)
+        #expect(upload.json?.objectValue?["received"] == .number(JSONNumber(size)))
+        sampler.cancel()
+        let grown = peak.load(ordering: .relaxed) - baseline
+        #expect(grown < 32 * 1024 * 1024, "gateway resident memory grew by \(grown / 1_048_576) MiB while 2 GiB passed through")
+        await upstream.stop()
+    }
+
+    @Test func maxBodyBytesIsEnforced() async throws {
+        let h = try await GatewayHarness(extra: "") { $0.replacingOccurrences(of: "idle_timeout: 5s }", with: "idle_timeout: 5s, max_body_bytes: 1000 }") }
+        defer { Task { await h.stop() } }
+        #expect(try h.client().request("POST", "/upload", body: String(repeating: "a", count: 2000))?.status == 413)
+        #expect(try h.client().request("POST", "/upload", body: String(repeating: "a", count: 500))?.status == 200)
+    }
+
+    @Test func forwardAuthAnswersTrustedProxiesOnly() async throws {
+        let h = try await GatewayHarness { $0.replacingOccurrences(of: "trusted_proxies: [\"10.9.9.9\"]", with: "trusted_proxies: [\"127.0.0.1\"]") }
+        defer { Task { await h.stop() } }
+        let member = Self.fresh("user_member", org: ("org_1", "acme", "org:member", []))
+        let c = try h.client()
+        let allowed = try #require(c.request("GET", "/_gatehouse/auth", headers: [("X-Forwarded-Method", "GET"), ("X-Forwarded-Uri", "/dashboard"), bearer(member)]))
+        #expect(allowed.status == 200)
+        #expect(allowed.header("x-gatehouse-user-id") == "user_member")
+        let denied = c.request("GET", "/_gatehouse/auth", headers: [("X-Forwarded-Uri", "/admin"), bearer(member)])
+        #expect(denied?.status == 403)
+        let anonymous = c.request("GET", "/_gatehouse/auth", headers: [("X-Original-URI", "/dashboard"), ("Accept", "application/json")])
+        #expect(anonymous?.status == 401)
+        let missing = c.request("GET", "/_gatehouse/auth", headers: [bearer(member)])
+        #expect(missing?.status == 403)
+        #expect(h.upstream.connections.load(ordering: .relaxed) == 0)
+
+        let untrusted = try await GatewayHarness()
+        defer { Task { await untrusted.stop() } }
+        let u = try untrusted.client().request("GET", "/_gatehouse/auth", headers: [("X-Forwarded-Uri", "/dashboard"), bearer(member)])
+        #expect(u?.status == 403)
+    }
+
+    @Test func adminEndpointsLiveOnlyOnTheAdminListener() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let admin = try RawClient(port: h.adminPort)
+        #expect(admin.request("GET", "/healthz")?.status == 200)
+        #expect(admin.request("GET", "/readyz")?.text.hasPrefix("ready") == true)
+        _ = try h.client().request("GET", "/public/x")
+        let metrics = try #require(admin.request("GET", "/metrics"))
+        #expect(metrics.text.contains("gatehouse_requests_total{route=\"public\",decision=\"proxy\",status=\"200\"} 1"))
+        #expect(metrics.text.contains("gatehouse_signing_keys 1"))
+        // On the public listener these are ordinary (protected, unmatched) paths, whatever the headers say.
+        for path in ["/healthz", "/metrics", "/readyz"] {
+            #expect(try h.client().request("GET", path, headers: [("User-Agent", "kube-probe/1.0"), ("Accept", "application/json")])?.status == 401)
+        }
+    }
+
+    @Test func reloadSwapsConfigAndKeepsTheOldOneWhenBroken() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        #expect(try h.client().request("GET", "/dashboard", headers: [("Accept", "application/json")])?.status == 401)
+        let opened = GatewayHarness.config(upstreamPort: h.upstream.port, routes: "  - { name: open, match: [\"/dashboard(.*)\"], access: public }")
+        try opened.write(toFile: h.configPath, atomically: true, encoding: .utf8)
+        guard case .success(let next) = await h.state.reload(environment: [:]) else { Issue.record("reload failed"); return }
+        #expect(next.generation == 2)
+        #expect(try h.client().request("GET", "/dashboard")?.status == 200)
+        try "routes: [ { name: broken, match: \"/x*\" } ]\n".write(toFile: h.configPath, atomically: true, encoding: .utf8)
+        guard case .failure(let error) = await h.state.reload(environment: [:]) else { Issue.record("broken config was accepted"); return }
+        #expect(error.issues.contains { $0.message.contains("/x*") })
+        #expect(h.state.snapshot.generation == 2)
+        #expect(try h.client().request("GET", "/dashboard")?.status == 200)
+    }
+
+    @Test func gracefulShutdownFinishesTheRequestInFlight() async throws {
+        let h = try await GatewayHarness()
+        let port = h.port
+        let inFlight = Task.detached { try? RawClient(port: port).request("GET", "/slow?ms=500")?.status }
+        try await Task.sleep(for: .milliseconds(150))
+        let start = Date()
+        await h.server.shutdown(gracePeriod: 5)
+        #expect(await inFlight.value == 200)
+        #expect(Date().timeIntervalSince(start) < 3)
+        #expect((try? RawClient(port: port)) == nil)  // no longer accepting
+        await h.upstream.stop()
+    }
+
+    @Test func jwksEndpointRotationOutageAndFlood() async throws {
+        let upstream = try await TestUpstream()
+        upstream.jwks.withLock { $0 = Fixtures.issuer.jwks.serialized() }
+        let h = try await GatewayHarness(upstream: upstream) {
+            $0.replacingOccurrences(of: "jwks_file: jwks.json", with: "jwks_url: http://127.0.0.1:\(upstream.port)/jwks\n  jwks_cooldown: 2s")
+        }
+        defer { Task { await h.stop() } }
+        #expect(upstream.jwksFetches.load(ordering: .relaxed) == 1)
+        let c = try h.client()
+        #expect(c.request("GET", "/echo", headers: [bearer(Self.fresh("user_1"))])?.status == 200)
+
+        // Flood of random kids: one fetch for the whole burst.
+        for i in 0..<50 {
+            let t = Fixtures.token(iat: Date().timeIntervalSince1970.rounded(.down), header: ["kid": .string("random-\(i)")])
+            #expect(c.request("GET", "/echo", headers: [bearer(t), ("Accept", "application/json")])?.status == 401)
+        }
+        #expect(upstream.jwksFetches.load(ordering: .relaxed) == 2)
+
+        // Rotation: the new key is picked up by the next unknown-kid fetch after the cool-down.
+        upstream.jwks.withLock { $0 = Fixtures.rotatedIssuer.jwks.serialized() }
+        try await Task.sleep(for: .milliseconds(2100))
+        let rotated = Fixtures.token("user_r", issuer: Fixtures.rotatedIssuer, iat: Date().timeIntervalSince1970.rounded(.down))
+        #expect(c.request("GET", "/echo", headers: [bearer(rotated)])?.status == 200)
+        #expect(upstream.jwksFetches.load(ordering: .relaxed) == 3)
+
+        // Outage: the source answers 503; the last good keys keep working.
+        upstream.jwks.withLock { $0 = nil }
+        await h.state.snapshot.keyStore.refresh()
+        #expect(c.request("GET", "/echo", headers: [bearer(rotated)])?.status == 200)
+        #expect(h.state.snapshot.keyStore.status.failures >= 1)
+    }
+
+    @Test func noKeysMeans503AndNotReady() async throws {
+        let upstream = try await TestUpstream()
+        let h = try await GatewayHarness(upstream: upstream) {
+            $0.replacingOccurrences(of: "jwks_file: jwks.json", with: "jwks_url: http://127.0.0.1:\(upstream.port)/jwks")
+        }
+        defer { Task { await h.stop() } }
+        #expect(try h.client().request("GET", "/echo", headers: [bearer(Self.fresh("user_1"))])?.status == 503)
+        #expect(try RawClient(port: h.adminPort).request("GET", "/readyz")?.status == 503)
+        #expect(try h.client().request("GET", "/public/x")?.status == 200)
+    }
+}

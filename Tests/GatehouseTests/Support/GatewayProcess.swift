@@ -1,0 +1,110 @@
+import Foundation
+
+/// The real `gatehouse` binary (built next to the test bundle) running as a child process, for what can only
+/// be checked from outside: resident memory, signals and the exit status.
+struct StartFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+final class GatewayProcess: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    let adminPort: Int
+    let configPath: String
+    private let output = Pipe()
+    private let errors = Pipe()
+
+    static var binary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("gatehouse")
+    }
+
+    /// A port that was free a moment ago (the OS picks it, we release it for the child to bind).
+    static func freePorts(_ count: Int) -> [Int] {
+        var fds: [Int32] = []
+        defer { fds.forEach { close($0) } }
+        return (0..<count).map { _ in
+            let (fd, port) = freePort()
+            fds.append(fd)
+            return port
+        }
+    }
+
+    /// Binds port 0 and returns the socket (still open, so the port cannot be handed out twice) and its port.
+    private static func freePort() -> (Int32, Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    /// `yaml` may use `{PORT}` and `{ADMIN_PORT}`; `directory` holds it and any files it names.
+    init(yaml: String, directory: URL) throws {
+        let ports = GatewayProcess.freePorts(2)
+        port = ports[0]
+        adminPort = ports[1]
+        configPath = directory.appendingPathComponent("gatehouse-process.yaml").path
+        try yaml.replacingOccurrences(of: "{PORT}", with: String(port)).replacingOccurrences(of: "{ADMIN_PORT}", with: String(adminPort))
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+        process.executableURL = GatewayProcess.binary
+        process.arguments = ["serve", "--config", configPath]
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        for _ in 0..<200 {
+            if (try? RawClient(port: port, timeout: 1)) != nil { return }
+            usleep(25_000)
+        }
+        process.terminate()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        throw StartFailure(description: "gatehouse at \(GatewayProcess.binary.path) did not start listening: \(message)")
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// VmRSS in bytes.
+    func residentBytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
+        else { return 0 }
+        return kb * 1024
+    }
+
+    func send(_ signal: Int32) { kill(pid, signal) }
+
+    /// Waits for exit (up to `timeout` seconds) and returns the status, or nil if it is still running.
+    func waitForExit(timeout: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    var standardError: String {
+        String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            _ = waitForExit(timeout: 5)
+        }
+    }
+}
+
+import Synchronization
+
+extension Atomic where Value == Int {
+    func max(_ value: Int) {
+        var current = load(ordering: .relaxed)
+        while value > current {
+            let (exchanged, original) = compareExchange(expected: current, desired: value, ordering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
+    }
+}
