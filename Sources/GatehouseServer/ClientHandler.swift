@@ -80,7 +80,13 @@ final class ClientHandler: ChannelDuplexHandler, UpstreamDelegate {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         if let ip = context.channel.remoteAddress?.ipAddress { peer = ip }
+        if context.channel.isActive { armHeadTimer(seconds: server.state.snapshot.settings.server.headerTimeout) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if let ip = context.channel.remoteAddress?.ipAddress { peer = ip }
         armHeadTimer(seconds: server.state.snapshot.settings.server.headerTimeout)
+        context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -100,7 +106,7 @@ final class ClientHandler: ChannelDuplexHandler, UpstreamDelegate {
     /// Waits for the next request head: the header timeout on a new connection, the idle timeout between
     /// keep-alive requests. Either way the connection is closed when it fires.
     private func armHeadTimer(seconds: Double) {
-        guard let context else { return }
+        guard let context, context.channel.isActive, !closed else { return }
         headTimer?.cancel()
         headTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(seconds * 1000))) { [weak self] in
             guard let self, self.exchange == nil, let context = self.context else { return }
@@ -328,7 +334,7 @@ final class ClientHandler: ChannelDuplexHandler, UpstreamDelegate {
     /// `proxy.response_timeout` counts from the end of the request to the upstream's response head, so a long
     /// upload is not cut short.
     private func armResponseTimer(_ exchange: Exchange) {
-        guard let context, exchange.responseTimer == nil, !exchange.responseStarted else { return }
+        guard let context, !closed, exchange.responseTimer == nil, !exchange.responseStarted else { return }
         let timeout = exchange.snapshot.settings.proxy.responseTimeout
         exchange.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(timeout * 1000))) { [weak self] in
             guard let self, self.exchange === exchange, !exchange.responseStarted else { return }
@@ -425,7 +431,7 @@ final class ClientHandler: ChannelDuplexHandler, UpstreamDelegate {
     // MARK: Local responses
 
     private func respondLocally(_ exchange: Exchange, decision: Decision, label: String) {
-        guard let context else { return }
+        guard let context, !closed else { return }
         exchange.decisionLabel = label
         exchange.status = decision.status
         if exchange.evaluation == nil {

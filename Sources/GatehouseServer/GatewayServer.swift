@@ -14,7 +14,8 @@ public final class GatewayServer: Sendable {
     public let state: GatewayState
     let group: MultiThreadedEventLoopGroup
     let pools: UpstreamPools
-    let quiesce: ServerQuiescingHelper
+    /// Released before the loops stop: its deinit touches a loop.
+    private let quiesceHelper: Mutex<ServerQuiescingHelper?>
     private let channels = Mutex<(public: (any Channel)?, admin: (any Channel)?)>((nil, nil))
     private let counter: ConnectionCounter
 
@@ -24,7 +25,7 @@ public final class GatewayServer: Sendable {
         let threads = settings.server.threads > 0 ? settings.server.threads : System.coreCount
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.pools = UpstreamPools(group: group, settings: settings.proxy)
-        self.quiesce = ServerQuiescingHelper(group: group)
+        self.quiesceHelper = Mutex(ServerQuiescingHelper(group: group))
         self.counter = ConnectionCounter(metrics: state.metrics)
     }
 
@@ -53,7 +54,7 @@ public final class GatewayServer: Sendable {
             l.maxHeaderFieldCount = limits.maxHeaderCount
             return l
         }()
-        let quiesce = self.quiesce
+        guard let quiesce = quiesceHelper.withLock({ $0 }) else { throw ChannelError.ioOnClosedChannel }
         let publicChannel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -98,17 +99,35 @@ public final class GatewayServer: Sendable {
     /// Stops accepting, lets in-flight requests finish (idle keep-alive connections close at once), and
     /// force-closes whatever is left after `gracePeriod` seconds.
     public func shutdown(gracePeriod: Double) async {
-        let promise = group.next().makePromise(of: Void.self)
-        quiesce.initiateShutdown(promise: promise)
+        await quiesceConnections(gracePeriod: gracePeriod)
+        state.stopBackgroundWork()
+        await pools.closeAll()
+        // Connections still open after the grace period are closed as the loops stop.
+        try? await group.shutdownGracefully()
+    }
+
+    /// Stops accepting and waits for open connections to finish, at most `gracePeriod` seconds. The
+    /// quiescing helper is released when this returns, while the loops still run (its deinit uses one).
+    private func quiesceConnections(gracePeriod: Double) async {
+        let helper = quiesceHelper.withLock { helper -> ServerQuiescingHelper? in
+            defer { helper = nil }
+            return helper
+        }
+        guard let helper else { return }
+        let quiesced = group.next().makePromise(of: Void.self)
+        helper.initiateShutdown(promise: quiesced)
         let admin = channels.withLock { $0.admin }
         try? await admin?.close()
-        let deadline = group.next().scheduleTask(in: .milliseconds(Int64(gracePeriod * 1000))) {
-            promise.succeed(())
+        // Whichever comes first, all connections closed or the grace period over, ends the wait.
+        let done = group.next().makePromise(of: Void.self)
+        let finished = Atomic<Bool>(false)
+        @Sendable func finish() {
+            if !finished.exchange(true, ordering: .relaxed) { done.succeed(()) }
         }
-        try? await promise.futureResult.get()
+        quiesced.futureResult.whenComplete { _ in finish() }
+        let deadline = group.next().scheduleTask(in: .milliseconds(Int64(gracePeriod * 1000))) { finish() }
+        try? await done.futureResult.get()
         deadline.cancel()
-        state.stopBackgroundWork()
-        try? await group.shutdownGracefully()
     }
 
     static func split(_ hostPort: String) throws -> (String, Int) {

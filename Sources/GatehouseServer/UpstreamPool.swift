@@ -72,6 +72,8 @@ final class UpstreamPool {
     let eventLoop: any EventLoop
     private var idle: [UpstreamTarget: [UpstreamConnection]] = [:]
     private var settings: ProxySettings
+    /// Set at shutdown: nothing is kept (or timed) any more.
+    private var closing = false
 
     init(eventLoop: any EventLoop, settings: ProxySettings) {
         self.eventLoop = eventLoop
@@ -110,7 +112,7 @@ final class UpstreamPool {
     func release(_ connection: UpstreamConnection) {
         eventLoop.assertInEventLoop()
         connection.delegate = nil
-        guard connection.reusable, connection.channel.isActive else {
+        guard connection.reusable, connection.channel.isActive, !closing else {
             connection.close()
             return
         }
@@ -130,6 +132,7 @@ final class UpstreamPool {
     }
 
     func closeAll() {
+        closing = true
         for connection in idle.values.joined() {
             connection.idleTimer?.cancel()
             connection.close()
@@ -154,6 +157,13 @@ final class UpstreamPools: Sendable {
     /// The pool of the calling loop.
     func pool(for loop: any EventLoop) -> UpstreamPool {
         pools[ObjectIdentifier(loop)]!.value
+    }
+
+    /// Closes idle connections and stops pooling, on every loop.
+    func closeAll() async {
+        for pool in pools.values {
+            try? await pool.eventLoop.submit { pool.value.closeAll() }.get()
+        }
     }
 
     func update(settings: ProxySettings) {

@@ -392,3 +392,60 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         #expect(try h.client().request("GET", "/public/x")?.status == 200)
     }
 }
+
+/// The real binary, driven by real signals.
+@Suite(.serialized) struct DaemonProcessTests {
+    func start(_ upstream: TestUpstream, routes: String = GatewayHarness.defaultRoutes) throws -> (GatewayProcess, URL) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-proc-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data(Fixtures.issuer.jwks.serialized().utf8).write(to: directory.appendingPathComponent("jwks.json"))
+        let yaml = Self.yaml(upstream.port, routes: routes)
+        return (try GatewayProcess(yaml: yaml, directory: directory), directory)
+    }
+
+    static func yaml(_ upstreamPort: Int, routes: String) -> String {
+        GatewayHarness.config(upstreamPort: upstreamPort, routes: routes)
+            .replacingOccurrences(of: "admin: { listen: \"127.0.0.1:0\" }", with: "admin: { listen: \"127.0.0.1:{ADMIN_PORT}\" }")
+            .replacingOccurrences(of: "listen: \"127.0.0.1:0\"", with: "listen: \"127.0.0.1:{PORT}\"")
+    }
+
+    @Test func sighupReloadsAGoodConfigAndKeepsTheOldOneOnABrokenOne() async throws {
+        let upstream = try await TestUpstream()
+        let (gateway, _) = try start(upstream)
+        defer { gateway.stop() }
+        #expect(try RawClient(port: gateway.port).request("GET", "/dashboard", headers: [("Accept", "application/json")])?.status == 401)
+
+        let opened = Self.yaml(upstream.port, routes: "  - { name: open, match: [\"/dashboard(.*)\"], access: public }")
+            .replacingOccurrences(of: "{PORT}", with: String(gateway.port)).replacingOccurrences(of: "{ADMIN_PORT}", with: String(gateway.adminPort))
+        try opened.write(toFile: gateway.configPath, atomically: true, encoding: .utf8)
+        gateway.send(SIGHUP)
+        var status: Int? = nil
+        for _ in 0..<100 {
+            status = try RawClient(port: gateway.port).request("GET", "/dashboard")?.status
+            if status == 200 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(status == 200)
+
+        try "routes: [ { name: broken, match: \"/x*\" } ]\n".write(toFile: gateway.configPath, atomically: true, encoding: .utf8)
+        gateway.send(SIGHUP)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try RawClient(port: gateway.port).request("GET", "/dashboard")?.status == 200)
+        #expect(gateway.process.isRunning)
+        await upstream.stop()
+    }
+
+    @Test(arguments: [SIGTERM, SIGINT])
+    func stopSignalFinishesInFlightRequestsAndExitsZero(signal: Int32) async throws {
+        let upstream = try await TestUpstream()
+        let (gateway, _) = try start(upstream)
+        defer { gateway.stop() }
+        let port = gateway.port
+        let inFlight = Task.detached { try? RawClient(port: port).request("GET", "/slow?ms=600")?.status }
+        try await Task.sleep(for: .milliseconds(200))
+        gateway.send(signal)
+        #expect(await inFlight.value == 200)
+        #expect(gateway.waitForExit(timeout: 5) == 0)
+        await upstream.stop()
+    }
+}
