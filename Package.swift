@@ -67,6 +67,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `gatehouse demo`: a development issuer and a small app that shows identity headers.
+        .target(
+            name: "GatehouseDemo",
+            dependencies: [
+                "GatehouseCore", "GatehouseDevIssuer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Development issuer: key generation and token minting for tests and demos. Never used to verify.
         .target(
             name: "GatehouseDevIssuer",
@@ -80,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "gatehouse",
             dependencies: [
-                "GatehouseEngine", "GatehouseFetch", "GatehouseDevIssuer", "GatehouseServer",
+                "GatehouseEngine", "GatehouseFetch", "GatehouseDevIssuer", "GatehouseServer", "GatehouseDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -89,7 +100,7 @@ let package = Package(
             name: "GatehouseTests",
             dependencies: [
                 "GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer", "GatehouseServer",
-                "GatehouseFetch",
+                "GatehouseFetch", "GatehouseDemo",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

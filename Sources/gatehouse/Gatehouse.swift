@@ -11,7 +11,7 @@ struct Gatehouse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatehouse",
         abstract: "An authentication gateway for Clerk sessions.",
-        subcommands: [Serve.self, CheckConfig.self, Explain.self, Dev.self])
+        subcommands: [Serve.self, Demo.self, CheckConfig.self, Explain.self, Dev.self])
 
     /// Exit codes: 0 success, 1 a failed check, 2 usage or config errors (ArgumentParser's own are mapped to 2).
     static func main() async {
@@ -39,6 +39,9 @@ struct Gatehouse: AsyncParsableCommand {
 struct ConfigOption: ParsableArguments {
     @Option(name: .long, help: "Config file (default: $GATEHOUSE_CONFIG, else ./gatehouse.yaml).")
     var config: String?
+
+    init() {}
+    init(config: String) { self.config = config }
 
     var path: String {
         config ?? ProcessInfo.processInfo.environment["GATEHOUSE_CONFIG"] ?? "gatehouse.yaml"

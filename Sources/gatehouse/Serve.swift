@@ -25,27 +25,32 @@ struct Serve: AsyncParsableCommand {
         let adminAddress = server.adminURL ?? "off"
         printError("gatehouse listening on \(publicAddress) → upstream \(settings.upstream); admin \(adminAddress); keys: \(settings.keySource.description)")
 
-        let signals = SignalWatcher()
-        for await signal in signals.events {
-            switch signal {
-            case SIGHUP:
-                switch await state.reload() {
-                case .success(let next):
-                    printError("reloaded \(options.path) (generation \(next.generation)); keys: \(next.settings.keySource.description)")
-                    if next.settings.listen != settings.listen || next.settings.adminListen != settings.adminListen {
-                        printError("warning: listen addresses are not changed by a reload; restart to apply them")
-                    }
-                case .failure(let error):
-                    printError("reload failed, still serving the previous configuration:")
-                    for issue in error.issues { printError("  " + issue.description) }
+        await runUntilStopped(server: server, state: state, configPath: options.path, settings: settings)
+    }
+}
+
+/// Serves until SIGTERM/SIGINT (graceful stop); SIGHUP reloads the config file.
+func runUntilStopped(server: GatewayServer, state: GatewayState, configPath: String, settings: GatehouseSettings) async {
+    let signals = SignalWatcher()
+    for await signal in signals.events {
+        switch signal {
+        case SIGHUP:
+            switch await state.reload() {
+            case .success(let next):
+                printError("reloaded \(configPath) (generation \(next.generation)); keys: \(next.settings.keySource.description)")
+                if next.settings.listen != settings.listen || next.settings.adminListen != settings.adminListen {
+                    printError("warning: listen addresses are not changed by a reload; restart to apply them")
                 }
-            default:
-                let grace = state.snapshot.settings.server.gracePeriod
-                printError("stopping: finishing in-flight requests (up to \(grace)s)")
-                await server.shutdown(gracePeriod: grace)
-                printError("stopped")
-                return
+            case .failure(let error):
+                printError("reload failed, still serving the previous configuration:")
+                for issue in error.issues { printError("  " + issue.description) }
             }
+        default:
+            let grace = state.snapshot.settings.server.gracePeriod
+            printError("stopping: finishing in-flight requests (up to \(grace)s)")
+            await server.shutdown(gracePeriod: grace)
+            printError("stopped")
+            return
         }
     }
 }
