@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh Debian machine with Swift installed.
-# Unit tests need nothing else: keys are generated in the tests and nothing touches the network.
+# Runs the whole test suite on a fresh Debian machine with the Swift toolchain.
+# Installs nginx (Debian package) for the forward-auth test; everything else runs in-process on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +8,16 @@ if ! command -v swift >/dev/null 2>&1; then
     echo "swift is not on PATH; install the Swift 6 toolchain first" >&2
     exit 1
 fi
+
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    echo "installing nginx for the forward-auth test"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq nginx-light >/dev/null 2>&1 || apt-get install -y -qq nginx >/dev/null
+    # The package may start a default server; the tests start their own.
+    (command -v service >/dev/null && service nginx stop >/dev/null 2>&1) || pkill -x nginx || true
+fi
+export GATEHOUSE_REQUIRE_NGINX=1
 
 swift build --build-tests
 swift test

@@ -275,7 +275,14 @@ final class ClientHandler: ChannelDuplexHandler, UpstreamDelegate {
         exchange.evaluation = evaluation
         let decision = evaluation.decision
         guard decision.action == .proxy, let request = evaluation.request, let upstreamHeaders = decision.upstreamHeaders else {
-            respondLocally(exchange, decision: decision, label: evaluation.request == nil ? "reject" : decision.action.rawValue)
+            var local = decision
+            if exchange.forwardAuth, decision.action == .redirect, exchange.head.headers.contains(name: "x-original-uri") {
+                // nginx auth_request only understands 2xx, 401 and 403: send the redirect as a 401 with its
+                // target in X-Gatehouse-Location for `error_page 401` to turn back into a redirect.
+                local = .deny(status: 401, error: "unauthenticated", message: "Sign in required.",
+                              extraHeaders: [("X-Gatehouse-Location", decision.location ?? "")], explanation: decision.explanation)
+            }
+            respondLocally(exchange, decision: local, label: evaluation.request == nil ? "reject" : decision.action.rawValue)
             return
         }
         if exchange.forwardAuth {

@@ -249,8 +249,8 @@ final class RawClient {
     }
 
     /// One request on this connection.
-    func request(_ method: String = "GET", _ target: String, headers: [(String, String)] = [], body: String? = nil) -> Response? {
-        var text = "\(method) \(target) HTTP/1.1\r\nHost: app.example.com\r\n"
+    func request(_ method: String = "GET", _ target: String, headers: [(String, String)] = [], body: String? = nil, host: String = "app.example.com") -> Response? {
+        var text = "\(method) \(target) HTTP/1.1\r\nHost: \(host)\r\n"
         for (n, v) in headers { text += "\(n): \(v)\r\n" }
         if let body { text += "Content-Length: \(body.utf8.count)\r\n" }
         text += "\r\n" + (body ?? "")
