@@ -1,47 +1,9 @@
 #!/usr/bin/env bash
-# Runs Gatehouse on a fresh machine with nothing external: validates the example config, then asks the
-# decision engine about a few requests with tokens from a local DEVELOPMENT key (generated here, kept in
-# .build/demo-keys, never used unless named by GATEHOUSE_JWKS_FILE).
+# Runs Gatehouse on a fresh machine with nothing external: `gatehouse demo` starts the gateway with the
+# example routes, a small demo app behind it, and a local DEVELOPMENT issuer (sign-in page, JWKS, tokens).
+# Open the printed URL; Ctrl-C stops it. Ports: 8080 (gateway) and 9090 (admin); override with
+#   ./scripts/run.sh --port 8081 --admin-port 9091
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
 swift build -q --product gatehouse
-bin="$(swift build --show-bin-path)/gatehouse"
-keys=.build/demo-keys
-[ -f "$keys/jwks.json" ] || "$bin" dev keygen --out "$keys" >/dev/null
-export GATEHOUSE_JWKS_FILE="$PWD/$keys/jwks.json"
-config=config/gatehouse.example.yaml
-
-"$bin" check-config --config "$config"
-iss=https://clerk.example.com
-azp=http://127.0.0.1:8080
-admin=$("$bin" dev token --dir "$keys" --sub user_admin --iss "$iss" --azp "$azp" --claim 'metadata={"role":"admin"}')
-member=$("$bin" dev token --dir "$keys" --sub user_member --iss "$iss" --azp "$azp" \
-    --org-id org_acme --org-slug acme --org-role org:member)
-
-show() {
-    local title="$1"; shift
-    echo
-    echo "== $title"
-    if ! command -v python3 >/dev/null 2>&1; then "$bin" explain --config "$config" "$@"; return; fi
-    "$bin" explain --config "$config" "$@" | python3 -c '
-import json, sys
-r = json.load(sys.stdin)
-d = r["decision"]
-line = "%s %s" % (d["action"], d["status"])
-if d.get("location"): line += " -> " + d["location"]
-print(line)
-print("   route:", (r["route"] or {}).get("name"), "| auth:", (r["auth"] or {}).get("status"), (r["auth"] or {}).get("reason") or "")
-print("   why:  ", d["explanation"])
-'
-}
-show "anonymous browser opens /dashboard"      -H 'Accept: text/html' -H 'Sec-Fetch-Dest: document' /dashboard
-show "anonymous API call to /api/protected"    -H 'Accept: application/json' /api/protected/items
-show "admin opens /admin"                       -H "Authorization: Bearer $admin" /admin
-show "member opens /admin"                      -H "Authorization: Bearer $member" /admin
-show "member opens /dashboard (cookie session)" -H "Cookie: __session=$member; __client_uat=1" /dashboard
-show "member probes /internal (hidden route)"   -H "Authorization: Bearer $member" /internal/reports
-show "path trick /api/public/../../admin"       -H "Authorization: Bearer $member" '/api/public/%2e%2e/%2e%2e/admin'
-show "encoded slash /admin%2Fusers"             /admin%2Fusers
-echo
-echo "Full JSON for any request: $bin explain --config $config -H 'Authorization: Bearer <token>' /path"
+exec "$(swift build --show-bin-path)/gatehouse" demo "$@"
