@@ -102,6 +102,7 @@ let package = Package(
                 "GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer", "GatehouseServer",
                 "GatehouseFetch", "GatehouseDemo",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

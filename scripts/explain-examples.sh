@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Shows the decision engine without a listener: validates the example config, then asks `explain` about
-# decision engine about a few requests with tokens from a local DEVELOPMENT key (generated here, kept in
+# a few requests with tokens from a local DEVELOPMENT key (generated here, kept in
 # .build/demo-keys, never used unless named by GATEHOUSE_JWKS_FILE).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -26,7 +26,10 @@ public enum ConfigLoader {
         "threads", "max_connections", "header_timeout", "idle_timeout", "max_header_bytes", "max_header_count",
         "max_body_bytes", "grace_period",
     ]
-    static let proxyKeys: Set<String> = ["connect_timeout", "response_timeout", "idle_timeout", "max_idle_connections"]
+    static let proxyKeys: Set<String> = [
+        "connect_timeout", "response_timeout", "idle_timeout", "max_idle_connections", "websocket_max_lifetime",
+        "websocket_close_at_token_expiry",
+    ]
     static let clerkKeys: Set<String> = [
         "publishable_key", "secret_key", "jwt_key", "jwks_file", "jwks_url", "api_url", "authorized_parties", "audience",
         "issuer", "clock_skew", "algorithms", "jwks_refresh", "jwks_cooldown",
@@ -82,6 +85,8 @@ public enum ConfigLoader {
             proxy.connectTimeout = reader.duration(map["connect_timeout"], path: "proxy.connect_timeout") ?? proxy.connectTimeout
             proxy.responseTimeout = reader.duration(map["response_timeout"], path: "proxy.response_timeout") ?? proxy.responseTimeout
             proxy.idleTimeout = reader.duration(map["idle_timeout"], path: "proxy.idle_timeout") ?? proxy.idleTimeout
+            proxy.websocketMaxLifetime = reader.duration(map["websocket_max_lifetime"], path: "proxy.websocket_max_lifetime") ?? proxy.websocketMaxLifetime
+            proxy.websocketCloseAtTokenExpiry = reader.bool(map["websocket_close_at_token_expiry"], path: "proxy.websocket_close_at_token_expiry") ?? proxy.websocketCloseAtTokenExpiry
             if let text = reader.string(map["max_idle_connections"], path: "proxy.max_idle_connections") {
                 if let value = Int(text), (0...10_000).contains(value) { proxy.maxIdleConnections = value } else {
                     reader.fail("proxy.max_idle_connections", map["max_idle_connections"], "expected a whole number in 0...10000")

@@ -75,6 +75,10 @@ public struct ProxySettings: Sendable, Equatable {
     public var idleTimeout = 60.0
     /// Idle upstream connections kept per upstream and thread.
     public var maxIdleConnections = 64
+    /// A WebSocket tunnel is closed after this long, whatever happens.
+    public var websocketMaxLifetime = 3600.0
+    /// Close a WebSocket tunnel when the session token that opened it expires.
+    public var websocketCloseAtTokenExpiry = true
 
     public init() {}
 }

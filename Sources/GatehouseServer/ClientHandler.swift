@@ -43,6 +43,8 @@ final class Exchange {
     var forwardAuth = false
     /// Decided to proxy, waiting for an upstream connection: body parts are buffered meanwhile.
     var awaitingUpstream = false
+    /// A WebSocket upgrade was asked for (and allowed so far).
+    var upgrade = false
     /// Set once the response's end has been written.
     var responseDoneFlag = false
     var responseDone: Bool { responseDoneFlag }
@@ -57,7 +59,7 @@ final class Exchange {
 
 /// The per-connection state machine of the public listener: decide each request with the engine, then
 /// answer it locally or relay it to the upstream with backpressure both ways.
-final class ClientHandler: ChannelDuplexHandler, UpstreamDelegate {
+final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -292,9 +294,24 @@ final class ClientHandler: ChannelDuplexHandler, UpstreamDelegate {
         let settings = exchange.snapshot.settings
         let target = evaluation.route?.upstream ?? settings.upstream
         let chunked = exchange.head.headers[canonicalForm: "transfer-encoding"].first?.lowercased() == "chunked"
-        let upstreamHead = UpstreamRequest.head(
+        var upstreamHead = UpstreamRequest.head(
             for: request, headers: upstreamHeaders, peer: peer, trustedPeer: exchange.snapshot.isTrusted(peer: peer),
             requestID: exchange.requestID, chunked: chunked)
+        if WebSocketUpgrade.isRequested(exchange.head) {
+            // Cross-site WebSocket hijacking: a browser attaches cookies to a socket opened by any site.
+            if evaluation.auth?.carrier == .cookie, let origin = exchange.head.headers.first(name: "origin"),
+                !WebSocketUpgrade.isAllowed(origin: origin, requestOrigin: request.host.map { request.scheme + "://" + $0 },
+                                            publicOrigin: settings.publicOrigin, authorizedParties: settings.policy.authorizedParties)
+            {
+                exchange.closeAfterResponse = true
+                respondLocally(exchange, decision: .deny(status: 403, error: "forbidden", message: "Cross-origin WebSocket requests with cookies are refused.",
+                                                         explanation: "WebSocket upgrade from foreign origin \(origin) with a cookie session"), label: "deny")
+                return
+            }
+            exchange.upgrade = true
+            upstreamHead.headers.append("Connection", "Upgrade")
+            upstreamHead.headers.append("Upgrade", "websocket")
+        }
         guard let context else { return }
         exchange.awaitingUpstream = true
         pauseReads()
@@ -383,6 +400,16 @@ final class ClientHandler: ChannelDuplexHandler, UpstreamDelegate {
             if !head.isKeepAlive { exchange.upstream?.reusable = false }
             var fields: [(name: String, value: String)] = []
             for (name, value) in head.headers { fields.append((name, value)) }
+            if exchange.upgrade && head.status == .switchingProtocols {
+                switchToTunnel(exchange, upstreamHead: head, fields: fields)
+                return
+            }
+            if exchange.upgrade {
+                // Refused upgrade: answer it, then close both (the request parser stopped at the upgrade, and
+                // an upstream that says 200 to an upgrade must never be taken as having switched).
+                exchange.closeAfterResponse = true
+                exchange.upstream?.reusable = false
+            }
             var headers = HTTPHeaders()
             for field in UpstreamRequest.responseHeaders(HeaderList(fields)) { headers.add(name: field.name, value: field.value) }
             exchange.status = Int(head.status.code)
@@ -413,6 +440,63 @@ final class ClientHandler: ChannelDuplexHandler, UpstreamDelegate {
                 completeExchange(exchange)
             } else {
                 resumeReads()
+            }
+        }
+    }
+
+    /// After the upstream's 101: forward it, take the HTTP handlers out of both pipelines and relay bytes.
+    /// The tunnel closes at the session token's expiry (if configured) or the maximum lifetime.
+    private func switchToTunnel(_ exchange: Exchange, upstreamHead: HTTPResponseHead, fields: [(name: String, value: String)]) {
+        guard let context, let upstream = exchange.upstream else { return }
+        exchange.upstream = nil
+        upstream.reusable = false
+        upstream.delegate = nil
+        exchange.status = 101
+        exchange.decisionLabel = "upgrade"
+        var headers = HTTPHeaders()
+        for field in HopByHop.removing(from: HeaderList(fields)) { headers.add(name: field.name, value: field.value) }
+        headers.add(name: "Connection", value: "Upgrade")
+        headers.add(name: "Upgrade", value: upstreamHead.headers.first(name: "upgrade") ?? "websocket")
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
+        finishLog(exchange)
+        self.exchange = nil
+        headTimer?.cancel()
+
+        let settings = exchange.snapshot.settings.proxy
+        var lifetime = settings.websocketMaxLifetime
+        if settings.websocketCloseAtTokenExpiry, let exp = exchange.evaluation?.auth?.activeSession?.claims["exp"]?.doubleValue {
+            lifetime = min(lifetime, max(0, exp - Date().timeIntervalSince1970))
+        }
+        let clientChannel = context.channel
+        let upstreamChannel = upstream.channel
+        let (clientSide, upstreamSide) = TunnelHandler.pair()
+        context.eventLoop.assumeIsolated().execute {
+            do {
+                let client = clientChannel.pipeline.syncOperations
+                try client.addHandler(clientSide, name: ServerPipeline.tunnel)
+                for name in [ServerPipeline.client, ServerPipeline.pipelining, ServerPipeline.validator, ServerPipeline.encoder, ServerPipeline.decoder] {
+                    client.removeHandler(name: name, promise: nil)
+                }
+                let up = upstreamChannel.pipeline.syncOperations
+                try up.addHandler(upstreamSide, name: UpstreamPipeline.tunnel)
+                for name in [UpstreamPipeline.handler, UpstreamPipeline.encoder, UpstreamPipeline.decoder] {
+                    up.removeHandler(name: name, promise: nil)
+                }
+                _ = upstreamChannel.setOption(ChannelOptions.autoRead, value: true)
+                clientChannel.read()
+                upstreamChannel.read()
+            } catch {
+                clientChannel.close(promise: nil)
+                upstreamChannel.close(promise: nil)
+                return
+            }
+            let deadline = clientChannel.eventLoop.scheduleTask(in: .milliseconds(Int64(lifetime * 1000))) {
+                clientChannel.close(promise: nil)
+                upstreamChannel.close(promise: nil)
+            }
+            clientChannel.closeFuture.whenComplete { _ in
+                deadline.cancel()
+                upstreamChannel.close(promise: nil)
             }
         }
     }

@@ -72,10 +72,16 @@ public final class GatewayServer: Sendable {
                         return
                     }
                     channel.closeFuture.whenComplete { _ in counter.release() }
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true, withServerUpgrade: nil, withErrorHandling: false, withOutboundHeaderValidation: true,
-                        withEncoderConfiguration: HTTPResponseEncoder.Configuration(), withDecoderLimitConfiguration: decoderLimits)
-                    try channel.pipeline.syncOperations.addHandler(ClientHandler(server: server))
+                    // Named so a WebSocket upgrade can take the HTTP handlers out again; the decoder hands
+                    // bytes that follow an upgrade to whatever comes next instead of dropping them.
+                    let ops = channel.pipeline.syncOperations
+                    try ops.addHandler(HTTPResponseEncoder(), name: ServerPipeline.encoder)
+                    try ops.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
+                        leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .drop, limitConfiguration: decoderLimits)),
+                        name: ServerPipeline.decoder)
+                    try ops.addHandler(HTTPServerPipelineHandler(), name: ServerPipeline.pipelining)
+                    try ops.addHandler(NIOHTTPResponseHeadersValidator(), name: ServerPipeline.validator)
+                    try channel.pipeline.syncOperations.addHandler(ClientHandler(server: server), name: ServerPipeline.client)
                 }
             }
             .bind(host: host, port: port).get()
@@ -138,6 +144,15 @@ public final class GatewayServer: Sendable {
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return (host, port)
     }
+}
+
+enum ServerPipeline {
+    static let encoder = "gatehouse.http-encoder"
+    static let decoder = "gatehouse.http-decoder"
+    static let pipelining = "gatehouse.http-pipelining"
+    static let validator = "gatehouse.http-validator"
+    static let client = "gatehouse.client"
+    static let tunnel = "gatehouse.tunnel"
 }
 
 /// Counts open client connections against `server.max_connections`.

@@ -41,7 +41,7 @@ final class UpstreamConnection {
     }
 }
 
-final class UpstreamHandler: ChannelInboundHandler {
+final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     weak var delegate: (any UpstreamDelegate)?
 
@@ -65,6 +65,13 @@ final class UpstreamHandler: ChannelInboundHandler {
         delegate = nil
         context.close(promise: nil)
     }
+}
+
+enum UpstreamPipeline {
+    static let encoder = "gatehouse.upstream-encoder"
+    static let decoder = "gatehouse.upstream-decoder"
+    static let handler = "gatehouse.upstream"
+    static let tunnel = "gatehouse.upstream-tunnel"
 }
 
 /// Keep-alive connections to upstreams, one pool per event loop (never shared across threads, so no locks).
@@ -100,8 +107,10 @@ final class UpstreamPool {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    let ops = channel.pipeline.syncOperations
+                    try ops.addHandler(HTTPRequestEncoder(), name: UpstreamPipeline.encoder)
+                    try ops.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)), name: UpstreamPipeline.decoder)
+                    try ops.addHandler(handler, name: UpstreamPipeline.handler)
                 }
             }
             .connect(host: target.host, port: target.port)

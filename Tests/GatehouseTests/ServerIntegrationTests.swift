@@ -449,3 +449,78 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         await upstream.stop()
     }
 }
+
+@Suite(.serialized) struct WebSocketTests {
+    static let upgrade = [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13"),
+                          ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")]
+
+    @Test func authenticatedUpgradeIsTunnelledBothWays() async throws {
+        let h = try await GatewayHarness(routes: "  - { name: ws, match: [\"/ws(.*)\"] }")
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        let token = ServerIntegrationTests.fresh("user_member")
+        let response = try #require(c.request("GET", "/ws", headers: Self.upgrade + [bearer(token)]))
+        #expect(response.status == 101)
+        #expect(response.header("upgrade")?.lowercased() == "websocket")
+        #expect(c.webSocketEcho("hello") == "hello")
+        #expect(c.webSocketEcho("again") == "again")
+    }
+
+    @Test func unauthenticatedUpgradeIsRefusedBeforeTheUpstream() async throws {
+        let h = try await GatewayHarness(routes: "  - { name: ws, match: [\"/ws(.*)\"] }")
+        defer { Task { await h.stop() } }
+        let expired = Fixtures.token("user_member", iat: Date().timeIntervalSince1970 - 3600)
+        #expect(try h.client().request("GET", "/ws", headers: Self.upgrade)?.status == 401)
+        #expect(try h.client().request("GET", "/ws", headers: Self.upgrade + [bearer(expired)])?.status == 401)
+        #expect(h.upstream.connections.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func cookieUpgradeFromAForeignOriginIsRefused() async throws {
+        let h = try await GatewayHarness(routes: "  - { name: ws, match: [\"/ws(.*)\"] }")
+        defer { Task { await h.stop() } }
+        let token = ServerIntegrationTests.fresh("user_member")
+        let cookie = ("Cookie", "__session=\(token); __client_uat=1")
+        let foreign = try h.client().request("GET", "/ws", headers: Self.upgrade + [cookie, ("Origin", "https://evil.example")])
+        #expect(foreign?.status == 403)
+        let same = try h.client()
+        #expect(same.request("GET", "/ws", headers: Self.upgrade + [cookie, ("Origin", "http://app.example.com")])?.status == 101)
+        #expect(same.webSocketEcho("ok") == "ok")
+        // Bearer tokens are not sent automatically by browsers: no Origin rule applies to them.
+        let bearerSocket = try h.client()
+        #expect(bearerSocket.request("GET", "/ws", headers: Self.upgrade + [bearer(token), ("Origin", "https://tool.example")])?.status == 101)
+    }
+
+    @Test func tunnelClosesAtTheMaximumLifetime() async throws {
+        let h = try await GatewayHarness(routes: "  - { name: ws, match: [\"/ws(.*)\"] }") {
+            $0.replacingOccurrences(of: "connect_timeout: 1s }", with: "connect_timeout: 1s, websocket_max_lifetime: 500ms }")
+        }
+        defer { Task { await h.stop() } }
+        let c = try RawClient(port: h.port, timeout: 5)
+        #expect(c.request("GET", "/ws", headers: Self.upgrade + [bearer(ServerIntegrationTests.fresh("user_member"))])?.status == 101)
+        #expect(c.webSocketEcho("still open") == "still open")
+        let start = Date()
+        #expect(c.isClosedByPeer())
+        #expect(Date().timeIntervalSince(start) < 2)
+    }
+
+    @Test func tunnelClosesWhenTheSessionTokenExpires() async throws {
+        let h = try await GatewayHarness(routes: "  - { name: ws, match: [\"/ws(.*)\"] }")
+        defer { Task { await h.stop() } }
+        let c = try RawClient(port: h.port, timeout: 10)
+        // Expires in about one second (exp is whole seconds).
+        let token = Fixtures.token("user_member", iat: Date().timeIntervalSince1970.rounded(.down) - 58.5 + 0.5, lifetime: 60)
+        #expect(c.request("GET", "/ws", headers: Self.upgrade + [bearer(token)])?.status == 101)
+        let start = Date()
+        #expect(c.isClosedByPeer())
+        #expect(Date().timeIntervalSince(start) < 4)
+    }
+
+    @Test func upgradeTheUpstreamRefusesIsAnsweredAndClosed() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        let response = c.request("GET", "/echo/not-a-socket", headers: Self.upgrade + [bearer(ServerIntegrationTests.fresh("user_member"))])
+        #expect(response?.status == 200)
+        #expect(c.isClosedByPeer())
+    }
+}

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOWebSocket
 import Synchronization
 
 /// A real upstream on 127.0.0.1 for end-to-end tests. Paths:
@@ -27,8 +28,20 @@ final class TestUpstream: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     box.upstream?.connections.wrappingAdd(1, ordering: .relaxed)
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(UpstreamTestHandler(box: box))
+                    // `/ws` upgrades to a WebSocket that echoes every frame.
+                    let upgrader = NIOWebSocketServerUpgrader(
+                        shouldUpgrade: { channel, head in
+                            channel.eventLoop.makeSucceededFuture(head.uri.hasPrefix("/ws") ? HTTPHeaders() : nil)
+                        },
+                        upgradePipelineHandler: { channel, _ in
+                            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(WebSocketEcho()) }
+                        })
+                    let handler = UpstreamTestHandler(box: box)
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+                            context.pipeline.syncOperations.removeHandler(handler, promise: nil)
+                        }))
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -42,11 +55,28 @@ final class TestUpstream: Sendable {
     }
 }
 
+final class WebSocketEcho: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text, .binary:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: frame.opcode, data: frame.unmaskedData)), promise: nil)
+        case .connectionClose:
+            context.close(promise: nil)
+        default:
+            break
+        }
+    }
+}
+
 final class UpstreamBox: @unchecked Sendable {
     weak var upstream: TestUpstream?
 }
 
-final class UpstreamTestHandler: ChannelInboundHandler {
+final class UpstreamTestHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
     let box: UpstreamBox
@@ -201,6 +231,18 @@ final class RawClient {
             }
             if !fill() { return nil }
         }
+    }
+
+    func readBytes(_ count: Int) -> [UInt8]? { bytes(count, discard: false) }
+
+    /// Sends a masked WebSocket text frame (clients must mask) and reads the echoed, unmasked one.
+    func webSocketEcho(_ text: String) -> String? {
+        let payload = Array(text.utf8)
+        precondition(payload.count < 126)
+        let mask: [UInt8] = [1, 2, 3, 4]
+        send([0x81, 0x80 | UInt8(payload.count)] + mask + payload.enumerated().map { $1 ^ mask[$0 % 4] })
+        guard let header = readBytes(2), header[0] == 0x81, let body = readBytes(Int(header[1] & 0x7F)) else { return nil }
+        return String(decoding: body, as: UTF8.self)
     }
 
     private func bytes(_ count: Int, discard: Bool) -> [UInt8]? {
