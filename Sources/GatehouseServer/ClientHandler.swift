@@ -207,6 +207,8 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         let requestID = (trusted ? UpstreamRequest.trustedRequestID(headers) : nil) ?? RequestID.make()
         let exchange = Exchange(head: head, requestID: requestID, snapshot: snapshot)
         self.exchange = exchange
+        // `Connection: close` from the client, or HTTP/1.0 without keep-alive: this is the last exchange.
+        if !head.isKeepAlive { exchange.closeAfterResponse = true }
 
         if let framingError = ClientHandler.framingProblem(head) {
             exchange.closeAfterResponse = true
@@ -223,7 +225,9 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         }
 
         var raw = RawRequest(method: head.method.rawValue, target: head.uri, headers: headers, scheme: "http", fromTrustedProxy: trusted)
-        if let path = snapshot.settings.forwardAuthPath, ClientHandler.pathOf(head.uri) == path {
+        if let path = snapshot.settings.forwardAuthPath,
+            (try? CanonicalPath(parsing: ClientHandler.pathOf(head.uri), allowSemicolons: false))?.value == path
+        {
             exchange.forwardAuth = true
             guard trusted, let original = ForwardAuth.originalRequest(headers) else {
                 respondLocally(exchange, decision: .deny(status: 403, error: "forbidden",

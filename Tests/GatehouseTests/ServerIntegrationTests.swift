@@ -524,3 +524,42 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         #expect(c.isClosedByPeer())
     }
 }
+
+@Suite(.serialized) struct ProxyFramingTests {
+    @Test func headResponsesKeepTheConnectionUsable() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        let head = try #require(c.request("HEAD", "/public/x"))
+        #expect(head.status == 200)
+        #expect(head.header("content-length") != nil)
+        #expect(c.request("GET", "/public/y")?.status == 200)
+        #expect(c.request("HEAD", "/public/z")?.status == 200)
+        #expect(h.upstream.connections.load(ordering: .relaxed) == 1)
+    }
+
+    @Test func connectionCloseAndHTTP10AreHonoured() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        #expect(c.request("GET", "/public/x", headers: [("Connection", "close")])?.status == 200)
+        #expect(c.isClosedByPeer())
+        let old = try h.client()
+        old.send("GET /public/x HTTP/1.0\r\nHost: a\r\n\r\n")
+        #expect(old.readResponse()?.0.status == 200)
+        #expect(old.isClosedByPeer())
+    }
+
+    @Test func requestBodiesReachTheUpstreamWithTheirLength() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        let token = ServerIntegrationTests.fresh("user_member")
+        let response = c.request("POST", "/echo/form", headers: [bearer(token), ("Content-Type", "text/plain")], body: "hello body")
+        #expect(response?.json?.objectValue?["bodyBytes"] == 10)
+        #expect(response?.json?.objectValue?["headers"]?.objectValue?["content-length"] == ["10"])
+        // A denied request's small body is read and dropped; the connection stays usable.
+        #expect(c.request("POST", "/echo/form", body: "not allowed")?.status == 401)
+        #expect(c.request("GET", "/public/after")?.status == 200)
+    }
+}
