@@ -45,6 +45,10 @@ final class Exchange {
     var awaitingUpstream = false
     /// A WebSocket upgrade was asked for (and allowed so far).
     var upgrade = false
+    /// What was sent upstream, kept for one retry on a fresh connection (see `upstreamFailed`).
+    var upstreamHead: UpstreamRequest.Head?
+    var upstreamTarget: UpstreamTarget?
+    var retried = false
     /// Set once the response's end has been written.
     var responseDoneFlag = false
     var responseDone: Bool { responseDoneFlag }
@@ -316,11 +320,17 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             upstreamHead.headers.append("Connection", "Upgrade")
             upstreamHead.headers.append("Upgrade", "websocket")
         }
+        exchange.upstreamHead = upstreamHead
+        exchange.upstreamTarget = target
+        connectUpstream(exchange, target: target, head: upstreamHead, fresh: false)
+    }
+
+    private func connectUpstream(_ exchange: Exchange, target: UpstreamTarget, head upstreamHead: UpstreamRequest.Head, fresh: Bool) {
         guard let context else { return }
         exchange.awaitingUpstream = true
         pauseReads()
         let pool = server.pools.pool(for: context.eventLoop)
-        pool.acquire(target).assumeIsolated().whenComplete { [weak self] result in
+        pool.acquire(target, fresh: fresh).assumeIsolated().whenComplete { [weak self] result in
             guard let self, !self.closed, self.exchange === exchange else {
                 if case .success(let connection) = result { pool.release(connection) }
                 return
@@ -510,9 +520,21 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     }
 
     func upstreamFailed(_ error: any Error) {
-        guard let exchange, exchange.upstream != nil else { return }
+        guard let exchange, let failed = exchange.upstream else { return }
         exchange.upstream = nil
         exchange.responseTimer?.cancel()
+        exchange.responseTimer = nil
+        // A pooled keep-alive connection the upstream had already closed: retry a bodiless, idempotent request
+        // once on a new connection (nothing of it can have been processed twice).
+        if failed.reused, !exchange.retried, !exchange.responseStarted, exchange.requestEnded, exchange.requestBodyBytes == 0,
+            ["GET", "HEAD", "OPTIONS"].contains(exchange.head.method.rawValue), let head = exchange.upstreamHead,
+            let target = exchange.upstreamTarget
+        {
+            exchange.retried = true
+            server.state.metrics.recordUpstreamError("stale_connection_retried")
+            connectUpstream(exchange, target: target, head: head, fresh: true)
+            return
+        }
         server.state.metrics.recordUpstreamError("connection_lost")
         if exchange.responseStarted {
             // Part of the response is already out: the only honest signal left is closing the connection.

@@ -89,10 +89,10 @@ final class UpstreamPool {
 
     func update(settings: ProxySettings) { self.settings = settings }
 
-    /// An idle connection to `target`, or a new one.
-    func acquire(_ target: UpstreamTarget) -> EventLoopFuture<UpstreamConnection> {
+    /// An idle connection to `target`, or a new one (always a new one with `fresh`).
+    func acquire(_ target: UpstreamTarget, fresh: Bool = false) -> EventLoopFuture<UpstreamConnection> {
         eventLoop.assertInEventLoop()
-        while var list = idle[target], let connection = list.popLast() {
+        while !fresh, var list = idle[target], let connection = list.popLast() {
             idle[target] = list
             connection.idleTimer?.cancel()
             connection.idleTimer = nil

@@ -563,3 +563,18 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         #expect(c.request("GET", "/public/after")?.status == 200)
     }
 }
+
+extension ProxyFramingTests {
+    @Test func staleKeepAliveConnectionIsRetriedOnceForIdempotentRequests() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        #expect(c.request("GET", "/public/close-next")?.status == 200)
+        // The pooled connection now closes instead of answering: a GET is retried on a new connection.
+        #expect(c.request("GET", "/public/x")?.status == 200)
+        #expect(h.upstream.connections.load(ordering: .relaxed) == 2)
+        // A POST is never replayed.
+        #expect(c.request("GET", "/public/close-next")?.status == 200)
+        #expect(c.request("POST", "/upload", body: "x")?.status == 502)
+    }
+}

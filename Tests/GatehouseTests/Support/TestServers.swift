@@ -82,6 +82,8 @@ final class UpstreamTestHandler: ChannelInboundHandler, RemovableChannelHandler 
     let box: UpstreamBox
     var head: HTTPRequestHead?
     var received = 0
+    /// Set by `/close-next`: the next request on this connection is answered by closing it.
+    var closeNext = false
 
     init(box: UpstreamBox) { self.box = box }
 
@@ -94,6 +96,11 @@ final class UpstreamTestHandler: ChannelInboundHandler, RemovableChannelHandler 
             received += buffer.readableBytes
         case .end:
             guard let head else { return }
+            if closeNext {
+                context.close(promise: nil)
+                return
+            }
+            if head.uri.hasSuffix("/close-next") { closeNext = true }
             respond(head, context: context)
         }
     }
