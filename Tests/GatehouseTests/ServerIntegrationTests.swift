@@ -578,3 +578,18 @@ extension ProxyFramingTests {
         #expect(c.request("POST", "/upload", body: "x")?.status == 502)
     }
 }
+
+extension ProxyFramingTests {
+    @Test func connectionsOverTheLimitAreClosed() async throws {
+        let h = try await GatewayHarness { $0.replacingOccurrences(of: "idle_timeout: 5s }", with: "idle_timeout: 5s, max_connections: 2 }") }
+        defer { Task { await h.stop() } }
+        let a = try h.client(), b = try h.client()
+        #expect(a.request("GET", "/public/a")?.status == 200)
+        #expect(b.request("GET", "/public/b")?.status == 200)
+        let c = try h.client()
+        c.send("GET /public/c HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(c.isClosedByPeer())
+        let metrics = try RawClient(port: h.adminPort).request("GET", "/metrics")?.text ?? ""
+        #expect(metrics.contains("gatehouse_refused_connections_total 1"))
+    }
+}
