@@ -50,11 +50,18 @@ public struct SessionAuthenticator: Sendable {
     public let instance: ClerkInstance?
     public let policy: VerificationPolicy
     public let keyStore: KeyStore
+    public let cache: TokenCache
 
-    public init(instance: ClerkInstance?, policy: VerificationPolicy, keyStore: KeyStore) {
+    public init(instance: ClerkInstance?, policy: VerificationPolicy, keyStore: KeyStore, cache: TokenCache = TokenCache()) {
         self.instance = instance
         self.policy = policy
         self.keyStore = keyStore
+        self.cache = cache
+    }
+
+    private func decode(_ token: String) throws(TokenVerificationError) -> DecodedToken {
+        if let cached = cache.decoded(token) { return cached }
+        return try DecodedToken(token)
     }
 
     static let sessionCategories: Set<String> = ["cl_B7d4PD111AAA", "cl_I7d4PD111III"]
@@ -100,7 +107,7 @@ public struct SessionAuthenticator: Sendable {
     private func authenticateHeader(_ token: String, request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
         let decoded: DecodedToken
         do {
-            decoded = try DecodedToken(token)
+            decoded = try decode(token)
         } catch {
             return .signedOut(error.reason.rawValue, error.message, carrier: .header, invalidToken: true)
         }
@@ -138,7 +145,7 @@ public struct SessionAuthenticator: Sendable {
         case (true, .some(let token)):
             let decoded: DecodedToken
             do {
-                decoded = try DecodedToken(token)
+                decoded = try decode(token)
             } catch {
                 return .signedOut(error.reason.rawValue, error.message, carrier: .cookie, invalidToken: true)
             }
@@ -217,7 +224,24 @@ public struct SessionAuthenticator: Sendable {
     }
 
     private func verify(_ decoded: DecodedToken, token: String, carrier: TokenCarrier, request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
+        if let hit = cache.verified(token, keySetID: keys.id) {
+            // Signature already checked with these keys; the claims are checked again against the clock.
+            do {
+                try TokenVerifier.checkClaims(hit.decoded.payload, policy: policy, now: now)
+                return AuthResult(status: .signedIn, reason: nil, message: nil, carrier: carrier, session: hit.session,
+                                  verifiedToken: token, invalidTokenPresented: false, keysUnavailable: false)
+            } catch {
+                return sessionTokenError(error, carrier: carrier, request: request)
+            }
+        }
         let outcome = Self.check(decoded, keys: keys, policy: policy, now: now)
+        if case .success(let claims) = outcome {
+            let session = SessionAuth(claims: claims)
+            let exp = claims["exp"]?.doubleValue ?? now
+            cache.store(token, TokenCache.Entry(decoded: decoded, session: session, keySetID: keys.id, expiresAt: exp + policy.clockSkew), now: now)
+            return AuthResult(status: .signedIn, reason: nil, message: nil, carrier: carrier, session: session,
+                              verifiedToken: token, invalidTokenPresented: false, keysUnavailable: false)
+        }
         if case .failure(let error) = outcome, error.reason == .kidMismatch || error.reason == .keysUnavailable {
             var result = sessionTokenError(error, carrier: carrier, request: request)
             result.needsKeyRefresh = true

@@ -90,6 +90,8 @@ public struct KeySet: Sendable {
     public let keysByID: [String: VerificationKey]
     /// A key that answers for any `kid` (the `jwt_key` PEM, as Clerk's networkless mode does).
     public let anyKidKey: VerificationKey?
+    /// Identifies this set: a token verified with one set is verified again after the keys change.
+    public let id: UInt64
 
     public static let empty = KeySet(keys: [], anyKidKey: nil)
 
@@ -101,6 +103,7 @@ public struct KeySet: Sendable {
         }
         self.keysByID = byID
         self.anyKidKey = anyKidKey
+        self.id = UInt64.random(in: 1...UInt64.max)
     }
 
     public var isEmpty: Bool { keysByID.isEmpty && anyKidKey == nil }

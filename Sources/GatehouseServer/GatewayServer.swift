@@ -2,6 +2,7 @@ import Foundation
 import GatehouseAuth
 import GatehouseConfig
 import GatehouseCore
+import GatehouseEngine
 import NIOCore
 import NIOExtras
 import NIOHTTP1
@@ -204,7 +205,9 @@ final class AdminHandler: ChannelInboundHandler {
         case (.GET, "/metrics"):
             let keyStatus = snapshot.keyStore.status
             (status, contentType, body) = (.ok, "text/plain; version=0.0.4",
-                state.metrics.render(jwksFetches: keyStatus.fetches, jwksFailures: keyStatus.failures, signingKeys: keyStatus.keyCount))
+                state.metrics.render(jwksFetches: keyStatus.fetches, jwksFailures: keyStatus.failures, signingKeys: keyStatus.keyCount,
+                                     tokenCacheHits: snapshot.gatekeeper.authenticator.cache.hits,
+                                     tokenCacheMisses: snapshot.gatekeeper.authenticator.cache.misses))
         default:
             (status, contentType, body) = (.notFound, "text/plain", "not found\n")
         }

@@ -47,7 +47,7 @@ public final class GatewayMetrics: Sendable {
     public func connectionRefused() { state.withLock { $0.refusedConnections += 1 } }
 
     /// Prometheus text exposition format 0.0.4.
-    public func render(jwksFetches: Int, jwksFailures: Int, signingKeys: Int) -> String {
+    public func render(jwksFetches: Int, jwksFailures: Int, signingKeys: Int, tokenCacheHits: Int, tokenCacheMisses: Int) -> String {
         state.withLock { s in
             var out = ""
             out += "# HELP gatehouse_requests_total Requests by route, decision and status.\n# TYPE gatehouse_requests_total counter\n"
@@ -78,6 +78,8 @@ public final class GatewayMetrics: Sendable {
             }
             out += "# HELP gatehouse_jwks_fetches_total JWKS fetches.\n# TYPE gatehouse_jwks_fetches_total counter\ngatehouse_jwks_fetches_total \(jwksFetches)\n"
             out += "# HELP gatehouse_jwks_fetch_failures_total Failed JWKS fetches.\n# TYPE gatehouse_jwks_fetch_failures_total counter\ngatehouse_jwks_fetch_failures_total \(jwksFailures)\n"
+            out += "# HELP gatehouse_token_cache_hits_total Requests whose token signature was already verified.\n# TYPE gatehouse_token_cache_hits_total counter\ngatehouse_token_cache_hits_total \(tokenCacheHits)\n"
+            out += "# HELP gatehouse_token_cache_misses_total Tokens verified in full.\n# TYPE gatehouse_token_cache_misses_total counter\ngatehouse_token_cache_misses_total \(tokenCacheMisses)\n"
             out += "# HELP gatehouse_signing_keys Signing keys in force.\n# TYPE gatehouse_signing_keys gauge\ngatehouse_signing_keys \(signingKeys)\n"
             out += "# HELP gatehouse_open_connections Open client connections.\n# TYPE gatehouse_open_connections gauge\ngatehouse_open_connections \(s.openConnections)\n"
             out += "# HELP gatehouse_refused_connections_total Connections refused over max_connections.\n# TYPE gatehouse_refused_connections_total counter\ngatehouse_refused_connections_total \(s.refusedConnections)\n"

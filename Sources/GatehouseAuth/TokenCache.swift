@@ -1,0 +1,59 @@
+import GatehouseCore
+import Synchronization
+
+/// Tokens whose signature has been verified, so a token seen again (a Clerk session token is reused for up
+/// to 60 s) skips base64/JSON decoding and the RSA operation.
+///
+/// What it never skips: the claim checks (`exp`, `nbf`, `iat`, `azp`, `aud`, `iss`) run on every request
+/// against the current clock, and authorization (route requirements) is decided after it, per request
+/// (the Oathkeeper CVE-2021-32701 lesson). An entry only counts for the key set it was verified with: after
+/// a JWKS refresh that changed the keys, every token is verified again. Only tokens that verified are stored.
+public final class TokenCache: Sendable {
+    struct Entry: Sendable {
+        let decoded: DecodedToken
+        let session: SessionAuth
+        let keySetID: UInt64
+        let expiresAt: Double
+    }
+
+    public let capacity: Int
+    private let entries = Mutex<[String: Entry]>([:])
+    private let hitCount = Atomic<Int>(0)
+    private let missCount = Atomic<Int>(0)
+
+    public init(capacity: Int = 10_000) {
+        self.capacity = capacity
+    }
+
+    public var hits: Int { hitCount.load(ordering: .relaxed) }
+    public var misses: Int { missCount.load(ordering: .relaxed) }
+    public var count: Int { entries.withLock { $0.count } }
+
+    /// The decoded form of a token seen before (whatever the keys), to skip parsing.
+    func decoded(_ token: String) -> DecodedToken? {
+        entries.withLock { $0[token]?.decoded }
+    }
+
+    /// A verified entry for this exact token and key set.
+    func verified(_ token: String, keySetID: UInt64) -> Entry? {
+        let entry = entries.withLock { $0[token] }
+        if let entry, entry.keySetID == keySetID {
+            hitCount.wrappingAdd(1, ordering: .relaxed)
+            return entry
+        }
+        missCount.wrappingAdd(1, ordering: .relaxed)
+        return nil
+    }
+
+    func store(_ token: String, _ entry: Entry, now: Double) {
+        guard capacity > 0 else { return }
+        entries.withLock { entries in
+            if entries.count >= capacity {
+                // Drop what has expired; if that frees too little, start over (rare, and cheap to refill).
+                entries = entries.filter { $0.value.expiresAt > now }
+                if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            }
+            entries[token] = entry
+        }
+    }
+}
