@@ -36,7 +36,6 @@ final class Exchange {
     var upstream: UpstreamConnection?
     var upstreamStarted: UInt64?
     var upstreamMilliseconds: Double?
-    var responseTimer: Scheduled<Void>?
     /// A local response was sent before the request body ended: discard up to this many more body bytes.
     var discardBudget = 0
     var closeAfterResponse = false
@@ -73,7 +72,13 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     private var exchange: Exchange?
     private var pendingRead = false
     private var readsPaused = false
-    private var headTimer: Scheduled<Void>?
+    /// Closes an idle connection (header timeout, then keep-alive idle timeout).
+    private var headTimer: LazyTimer?
+    /// 504 when the upstream's response head does not arrive in time.
+    private var responseTimer: LazyTimer?
+    /// Request ids: a random 64-bit prefix per connection and a counter (no syscall per request).
+    private let idPrefix = UInt64.random(in: 0...UInt64.max)
+    private var idCounter: UInt64 = 0
     private var peer = "unknown"
     private var closed = false
 
@@ -85,6 +90,17 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        headTimer = LazyTimer(eventLoop: context.eventLoop) { [weak self] in
+            guard let self, self.exchange == nil else { return }
+            self.context?.close(promise: nil)
+        }
+        responseTimer = LazyTimer(eventLoop: context.eventLoop) { [weak self] in
+            guard let self, let exchange = self.exchange, exchange.upstream != nil, !exchange.responseStarted else { return }
+            self.server.state.metrics.recordUpstreamError("timeout")
+            self.abandonUpstream(exchange)
+            self.respondLocally(exchange, decision: .deny(status: 504, error: "upstream_timeout",
+                message: "The upstream did not answer in time.", explanation: "no response head within proxy.response_timeout"), label: "upstream_timeout")
+        }
         if let ip = context.channel.remoteAddress?.ipAddress { peer = ip }
         if context.channel.isActive { armHeadTimer(seconds: server.state.snapshot.settings.server.headerTimeout) }
     }
@@ -98,8 +114,8 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
         headTimer?.cancel()
+        responseTimer?.cancel()
         if let exchange {
-            exchange.responseTimer?.cancel()
             exchange.upstream?.close()
             exchange.upstream = nil
             if exchange.status == 0 { exchange.status = 499 }
@@ -113,11 +129,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     /// keep-alive requests. Either way the connection is closed when it fires.
     private func armHeadTimer(seconds: Double) {
         guard let context, context.channel.isActive, !closed else { return }
-        headTimer?.cancel()
-        headTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(seconds * 1000))) { [weak self] in
-            guard let self, self.exchange == nil, let context = self.context else { return }
-            context.close(promise: nil)
-        }
+        headTimer?.set(in: seconds)
     }
 
     // MARK: Backpressure on the client side
@@ -208,7 +220,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         fields.reserveCapacity(head.headers.count)
         for (name, value) in head.headers { fields.append((name, value)) }
         let headers = HeaderList(fields)
-        let requestID = (trusted ? UpstreamRequest.trustedRequestID(headers) : nil) ?? RequestID.make()
+        let requestID = (trusted ? UpstreamRequest.trustedRequestID(headers) : nil) ?? nextRequestID()
         let exchange = Exchange(head: head, requestID: requestID, snapshot: snapshot)
         self.exchange = exchange
         // `Connection: close` from the client, or HTTP/1.0 without keep-alive: this is the last exchange.
@@ -256,6 +268,11 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             guard let self, !self.closed, self.exchange === exchange else { return }
             self.decided(exchange, evaluation)
         }
+    }
+
+    private func nextRequestID() -> String {
+        idCounter &+= 1
+        return RequestID.hex(idPrefix) + RequestID.hex(idCounter)
     }
 
     /// Conflicting or ambiguous framing: never guess where a request ends (request smuggling).
@@ -372,15 +389,8 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     /// `proxy.response_timeout` counts from the end of the request to the upstream's response head, so a long
     /// upload is not cut short.
     private func armResponseTimer(_ exchange: Exchange) {
-        guard let context, !closed, exchange.responseTimer == nil, !exchange.responseStarted else { return }
-        let timeout = exchange.snapshot.settings.proxy.responseTimeout
-        exchange.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(timeout * 1000))) { [weak self] in
-            guard let self, self.exchange === exchange, !exchange.responseStarted else { return }
-            self.server.state.metrics.recordUpstreamError("timeout")
-            self.abandonUpstream(exchange)
-            self.respondLocally(exchange, decision: .deny(status: 504, error: "upstream_timeout",
-                message: "The upstream did not answer in time.", explanation: "no response head within proxy.response_timeout"), label: "upstream_timeout")
-        }
+        guard !closed, !exchange.responseStarted else { return }
+        responseTimer?.set(in: exchange.snapshot.settings.proxy.responseTimeout)
     }
 
     private func upstreamUnavailable(_ exchange: Exchange, error: any Error) {
@@ -393,7 +403,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     }
 
     private func abandonUpstream(_ exchange: Exchange) {
-        exchange.responseTimer?.cancel()
+        responseTimer?.cancel()
         if let upstream = exchange.upstream {
             upstream.close()
             exchange.upstream = nil
@@ -406,7 +416,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         guard let exchange, let context else { return }
         switch part {
         case .head(let head):
-            exchange.responseTimer?.cancel()
+            responseTimer?.cancel()
             exchange.responseStarted = true
             if let started = exchange.upstreamStarted {
                 exchange.upstreamMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
@@ -522,8 +532,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     func upstreamFailed(_ error: any Error) {
         guard let exchange, let failed = exchange.upstream else { return }
         exchange.upstream = nil
-        exchange.responseTimer?.cancel()
-        exchange.responseTimer = nil
+        responseTimer?.cancel()
         // A pooled keep-alive connection the upstream had already closed: retry a bodiless, idempotent request
         // once on a new connection (nothing of it can have been processed twice).
         if failed.reused, !exchange.retried, !exchange.responseStarted, exchange.requestEnded, exchange.requestBodyBytes == 0,
@@ -616,7 +625,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
 
     private func completeExchange(_ exchange: Exchange) {
         guard self.exchange === exchange, let context else { return }
-        exchange.responseTimer?.cancel()
+        responseTimer?.cancel()
         finishLog(exchange)
         self.exchange = nil
         if exchange.closeAfterResponse {
@@ -685,7 +694,7 @@ enum RequestID {
         return hex(a) + hex(b)
     }
 
-    private static func hex(_ value: UInt64) -> String {
+    static func hex(_ value: UInt64) -> String {
         let s = String(value, radix: 16)
         return String(repeating: "0", count: 16 - s.count) + s
     }

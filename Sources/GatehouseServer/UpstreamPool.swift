@@ -19,7 +19,8 @@ final class UpstreamConnection {
     fileprivate let handler: UpstreamHandler
     /// False once the upstream said `Connection: close`, a response was cut short, or anything failed.
     var reusable = true
-    fileprivate var idleTimer: Scheduled<Void>?
+    /// When it went back to the pool (for the idle sweep).
+    fileprivate var idleSince = NIODeadline.now()
     /// Has this connection carried a request before (a stale keep-alive connection may fail on reuse)?
     var reused = false
 
@@ -94,8 +95,6 @@ final class UpstreamPool {
         eventLoop.assertInEventLoop()
         while !fresh, var list = idle[target], let connection = list.popLast() {
             idle[target] = list
-            connection.idleTimer?.cancel()
-            connection.idleTimer = nil
             if connection.channel.isActive {
                 connection.reused = true
                 return eventLoop.makeSucceededFuture(connection)
@@ -130,20 +129,43 @@ final class UpstreamPool {
             connection.close()
             return
         }
+        connection.idleSince = .now()
         list.append(connection)
         idle[connection.target] = list
-        let target = connection.target
-        connection.idleTimer = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(settings.idleTimeout * 1000))) { [weak self] in
+        startSweeping()
+    }
+
+    private var sweeper: Scheduled<Void>?
+
+    /// Closes connections idle longer than `proxy.idle_timeout`: one timer per loop while anything is pooled,
+    /// not one timer per release (releases happen on every request).
+    private func startSweeping() {
+        guard sweeper == nil, !closing else { return }
+        let interval = max(0.05, min(1, settings.idleTimeout / 2))
+        sweeper = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(interval * 1000))) { [weak self] in
             guard let self else { return }
-            self.idle[target]?.removeAll { $0 === connection }
-            connection.close()
+            self.sweeper = nil
+            self.sweep()
+            if !self.idle.isEmpty { self.startSweeping() }
+        }
+    }
+
+    private func sweep() {
+        let cutoff = NIODeadline.now() - .milliseconds(Int64(settings.idleTimeout * 1000))
+        for (target, list) in idle {
+            var kept: [UpstreamConnection] = []
+            for connection in list {
+                if connection.idleSince < cutoff || !connection.channel.isActive { connection.close() } else { kept.append(connection) }
+            }
+            idle[target] = kept.isEmpty ? nil : kept
         }
     }
 
     func closeAll() {
         closing = true
+        sweeper?.cancel()
+        sweeper = nil
         for connection in idle.values.joined() {
-            connection.idleTimer?.cancel()
             connection.close()
         }
         idle = [:]

@@ -593,3 +593,17 @@ extension ProxyFramingTests {
         #expect(metrics.contains("gatehouse_refused_connections_total 1"))
     }
 }
+
+extension ProxyFramingTests {
+    @Test func idleUpstreamConnectionsAreClosedAfterTheIdleTimeout() async throws {
+        let h = try await GatewayHarness { $0.replacingOccurrences(of: "proxy: { response_timeout: 1s", with: "proxy: { idle_timeout: 200ms, response_timeout: 1s") }
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        #expect(c.request("GET", "/public/a")?.status == 200)
+        #expect(c.request("GET", "/public/b")?.status == 200)
+        #expect(h.upstream.connections.load(ordering: .relaxed) == 1)
+        try await Task.sleep(for: .milliseconds(700))
+        #expect(c.request("GET", "/public/c")?.status == 200)
+        #expect(h.upstream.connections.load(ordering: .relaxed) == 2)
+    }
+}
