@@ -46,29 +46,40 @@ public struct Gatekeeper: Sendable {
 
     /// `now` is Unix time in seconds (injected so `explain --at` and tests need no tricks).
     public func evaluate(_ raw: RawRequest, now: Double) async -> Evaluation {
-        let request: CanonicalRequest
-        do {
-            request = try CanonicalRequest(raw, options: settings.canonicalization)
-        } catch {
-            return Evaluation(request: nil, route: nil, routeMatched: false, auth: nil, decision: .reject(error))
+        switch route(raw) {
+        case .refused(let evaluation):
+            return evaluation
+        case .routed(let request, let route, let matched):
+            let auth = await authenticator.authenticate(request, now: now)
+            return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: decide(request: request, route: route, auth: auth))
         }
-        let (route, matched) = settings.routes.route(for: request)
-        let auth = await authenticator.authenticate(request, now: now)
-        let decision = decide(request: request, route: route, auth: auth)
-        return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: decision)
     }
 
     /// `evaluate` without waiting: nil when the key store must re-fetch first (then call `evaluate`).
     public func evaluateWithoutFetching(_ raw: RawRequest, now: Double) -> Evaluation? {
-        let request: CanonicalRequest
-        do {
-            request = try CanonicalRequest(raw, options: settings.canonicalization)
-        } catch {
-            return Evaluation(request: nil, route: nil, routeMatched: false, auth: nil, decision: .reject(error))
+        switch route(raw) {
+        case .refused(let evaluation):
+            return evaluation
+        case .routed(let request, let route, let matched):
+            guard let auth = authenticator.authenticateWithoutFetching(request, now: now) else { return nil }
+            return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: decide(request: request, route: route, auth: auth))
         }
-        let (route, matched) = settings.routes.route(for: request)
-        guard let auth = authenticator.authenticateWithoutFetching(request, now: now) else { return nil }
-        return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: decide(request: request, route: route, auth: auth))
+    }
+
+    private enum Routing {
+        case refused(Evaluation)
+        case routed(CanonicalRequest, RouteRule, matched: Bool)
+    }
+
+    /// The first two steps: the canonical request (or a 400/414 refusal) and its route.
+    private func route(_ raw: RawRequest) -> Routing {
+        do {
+            let request = try CanonicalRequest(raw, options: settings.canonicalization)
+            let (rule, matched) = settings.routes.route(for: request)
+            return .routed(request, rule, matched: matched)
+        } catch {
+            return .refused(Evaluation(request: nil, route: nil, routeMatched: false, auth: nil, decision: .reject(error)))
+        }
     }
 
     func decide(request: CanonicalRequest, route: RouteRule, auth: AuthResult) -> Decision {

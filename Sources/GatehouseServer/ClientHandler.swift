@@ -371,13 +371,18 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         let requestHead = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: head.method), uri: head.target, headers: headers)
         exchange.upstreamStarted = DispatchTime.now().uptimeNanoseconds
         connection.channel.write(HTTPClientRequestPart.head(requestHead), promise: nil)
+        var wroteEnd = false
         for part in exchange.buffered {
             switch part {
             case .body(let buffer): connection.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
-            case .end: connection.channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+            case .end:
+                connection.channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+                wroteEnd = true
             case .head: break
             }
         }
+        // On a retry the request's end went to the failed connection: this one needs its own.
+        if exchange.requestEnded && !wroteEnd { connection.channel.write(HTTPClientRequestPart.end(nil), promise: nil) }
         exchange.buffered = []
         connection.channel.flush()
         if exchange.requestEnded { armResponseTimer(exchange) }
@@ -394,7 +399,8 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     }
 
     private func upstreamUnavailable(_ exchange: Exchange, error: any Error) {
-        let timedOut = "\(error)".contains("connectTimeout")
+        let timedOut: Bool
+        if case ChannelError.connectTimeout = error { timedOut = true } else { timedOut = false }
         server.state.metrics.recordUpstreamError(timedOut ? "connect_timeout" : "connect_failed")
         let decision: Decision = timedOut
             ? .deny(status: 504, error: "upstream_timeout", message: "The upstream could not be reached in time.", explanation: "upstream connect timed out")
@@ -687,13 +693,6 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
 }
 
 enum RequestID {
-    /// 128 random bits as 32 hex characters.
-    static func make() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let a = generator.next() as UInt64, b = generator.next() as UInt64
-        return hex(a) + hex(b)
-    }
-
     static func hex(_ value: UInt64) -> String {
         let s = String(value, radix: 16)
         return String(repeating: "0", count: 16 - s.count) + s

@@ -573,6 +573,9 @@ extension ProxyFramingTests {
         // The pooled connection now closes instead of answering: a GET is retried on a new connection.
         #expect(c.request("GET", "/public/x")?.status == 200)
         #expect(h.upstream.connections.load(ordering: .relaxed) == 2)
+        // The new connection is complete and goes back to the pool for the next request.
+        #expect(c.request("GET", "/public/y")?.status == 200)
+        #expect(h.upstream.connections.load(ordering: .relaxed) == 2)
         // A POST is never replayed.
         #expect(c.request("GET", "/public/close-next")?.status == 200)
         #expect(c.request("POST", "/upload", body: "x")?.status == 502)
