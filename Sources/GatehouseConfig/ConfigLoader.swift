@@ -32,7 +32,7 @@ public enum ConfigLoader {
     ]
     static let clerkKeys: Set<String> = [
         "publishable_key", "secret_key", "jwt_key", "jwks_file", "jwks_url", "api_url", "authorized_parties", "audience",
-        "issuer", "clock_skew", "algorithms", "jwks_refresh", "jwks_cooldown",
+        "issuer", "clock_skew", "algorithms", "jwks_refresh", "jwks_cooldown", "token_cache_size",
     ]
     static let routeKeys: Set<String> = ["name", "match", "methods", "hosts", "access", "require", "on_forbidden", "on_unauthenticated", "upstream"]
     static let requireKeys: Set<String> = ["signed_in", "role", "org_role", "permission", "feature", "plan", "org", "claims"]
@@ -182,6 +182,12 @@ public enum ConfigLoader {
         let refresh = reader.duration(clerk["jwks_refresh"], path: "clerk.jwks_refresh") ?? 300
         if refresh < 10 { reader.fail("clerk.jwks_refresh", clerk["jwks_refresh"], "must be at least 10s") }
         let cooldown = reader.duration(clerk["jwks_cooldown"], path: "clerk.jwks_cooldown") ?? 10
+        var tokenCacheSize = 10_000
+        if let text = reader.string(clerk["token_cache_size"], path: "clerk.token_cache_size") {
+            if let value = Int(text), (0...1_000_000).contains(value) { tokenCacheSize = value } else {
+                reader.fail("clerk.token_cache_size", clerk["token_cache_size"], "expected a whole number in 0...1000000 (0 turns the cache off)")
+            }
+        }
         if cooldown < 1 { reader.fail("clerk.jwks_cooldown", clerk["jwks_cooldown"], "must be at least 1s") }
 
         // Key source by precedence.
@@ -318,7 +324,7 @@ public enum ConfigLoader {
             policy: VerificationPolicy(allowedAlgorithms: algorithms, clockSkew: clockSkew, authorizedParties: authorizedParties, audiences: audiences, issuer: issuer),
             signInURL: signInURL ?? "/sign-in",
             routes: RouteTable(rules: rules, fallback: RouteRule(name: "default", patterns: [], access: fallbackAccess)),
-            identity: identity, server: server, proxy: proxy, adminListen: adminListen, forwardAuthPath: forwardAuthPath,
+            identity: identity, tokenCacheSize: tokenCacheSize, server: server, proxy: proxy, adminListen: adminListen, forwardAuthPath: forwardAuthPath,
             accessLog: accessLog, warnings: warnings)
     }
 

@@ -36,6 +36,8 @@ public struct GatehouseSettings: Sendable {
     public var signInURL: String
     public var routes: RouteTable
     public var identity: IdentityHeaderPolicy
+    /// Verified tokens remembered (0: verify every request in full).
+    public var tokenCacheSize: Int
     public var server: ServerLimits
     public var proxy: ProxySettings
     /// Admin listener for /healthz, /readyz and /metrics; nil turns it off.

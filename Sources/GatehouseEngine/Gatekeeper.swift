@@ -29,7 +29,8 @@ public struct Gatekeeper: Sendable {
 
     public init(settings: GatehouseSettings, keyStore: KeyStore) {
         self.settings = settings
-        self.authenticator = SessionAuthenticator(instance: settings.instance, policy: settings.policy, keyStore: keyStore)
+        self.authenticator = SessionAuthenticator(instance: settings.instance, policy: settings.policy, keyStore: keyStore,
+                                                  cache: TokenCache(capacity: settings.tokenCacheSize))
     }
 
     /// A key store for the configured source; `remote` builds the HTTP fetcher for URL sources.
