@@ -49,17 +49,31 @@ public func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
 extension String {
     /// ASCII-only lowercasing (HTTP names and hosts); non-ASCII bytes are left alone.
     public var asciiLowercased: String {
-        String(decoding: utf8.map(lowerASCII), as: UTF8.self)
+        mappingASCII(lowerASCII)
+    }
+
+    /// Byte-wise ASCII mapping without an intermediate array: names up to 15 bytes (most header names) stay
+    /// in a small string and allocate nothing. Only used with mappings that keep valid UTF-8 valid.
+    func mappingASCII(_ transform: (UInt8) -> UInt8) -> String {
+        let source = utf8
+        return String(unsafeUninitializedCapacity: source.count) { buffer in
+            var i = 0
+            for b in source {
+                buffer[i] = b < 0x80 ? transform(b) : b
+                i += 1
+            }
+            return i
+        }
     }
 }
 
 /// Header names compared the way Gatehouse strips identity look-alikes: lowercased, `_` and `.` folded to `-`.
 /// `X_Gatehouse_User_Id`, `x.gatehouse.user.id` and `X-GATEHOUSE-USER-ID` are all the same name.
 public func normalizedHeaderName(_ name: String) -> String {
-    String(decoding: name.utf8.map { b -> UInt8 in
+    name.mappingASCII { b in
         if b == UInt8(ascii: "_") || b == UInt8(ascii: ".") { return UInt8(ascii: "-") }
         return lowerASCII(b)
-    }, as: UTF8.self)
+    }
 }
 
 enum HTTPSyntax {

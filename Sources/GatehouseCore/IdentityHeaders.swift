@@ -91,8 +91,9 @@ public enum HopByHop {
     ]
 
     public static func removing(from headers: HeaderList) -> HeaderList {
+        let connectionValues = headers.values("connection")
         var named = names
-        for value in headers.values("connection") {
+        for value in connectionValues {
             for token in value.split(separator: ",") {
                 named.insert(token.trimmingASCIIWhitespace().asciiLowercased)
             }

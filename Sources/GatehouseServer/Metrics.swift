@@ -14,8 +14,14 @@ public final class GatewayMetrics: Sendable {
         var sum = 0.0
     }
 
+    private struct RequestKey: Hashable {
+        let route: String
+        let decision: String
+        let status: Int
+    }
+
     private struct State {
-        var requests: [String: Int] = [:]  // "route|decision|status"
+        var requests: [RequestKey: Int] = [:]
         var latency: [String: Histogram] = [:]  // route
         var upstreamErrors: [String: Int] = [:]  // kind
         var reloads: [String: Int] = [:]  // result
@@ -30,7 +36,7 @@ public final class GatewayMetrics: Sendable {
 
     public func recordRequest(route: String, decision: String, status: Int, seconds: Double) {
         state.withLock { s in
-            s.requests["\(route)|\(decision)|\(status)", default: 0] += 1
+            s.requests[RequestKey(route: route, decision: decision, status: status), default: 0] += 1
             var h = s.latency[route] ?? Histogram()
             h.count += 1
             h.sum += seconds
@@ -51,9 +57,9 @@ public final class GatewayMetrics: Sendable {
         state.withLock { s in
             var out = ""
             out += "# HELP gatehouse_requests_total Requests by route, decision and status.\n# TYPE gatehouse_requests_total counter\n"
-            for (key, value) in s.requests.sorted(by: { $0.key < $1.key }) {
-                let parts = key.split(separator: "|", omittingEmptySubsequences: false)
-                out += "gatehouse_requests_total{route=\"\(parts[0])\",decision=\"\(parts[1])\",status=\"\(parts[2])\"} \(value)\n"
+            let sorted = s.requests.sorted { ($0.key.route, $0.key.decision, $0.key.status) < ($1.key.route, $1.key.decision, $1.key.status) }
+            for (key, value) in sorted {
+                out += "gatehouse_requests_total{route=\"\(key.route)\",decision=\"\(key.decision)\",status=\"\(key.status)\"} \(value)\n"
             }
             out += "# HELP gatehouse_request_duration_seconds Time from request head to response end.\n# TYPE gatehouse_request_duration_seconds histogram\n"
             for (route, h) in s.latency.sorted(by: { $0.key < $1.key }) {
