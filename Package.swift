@@ -96,6 +96,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Micro-benchmarks of the hot parts (run by scripts/bench in release mode).
+        .executableTarget(
+            name: "gatehouse-microbench",
+            dependencies: ["GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer"],
+            path: "Sources/GatehouseMicrobench",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GatehouseTests",
             dependencies: [

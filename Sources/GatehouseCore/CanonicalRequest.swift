@@ -198,11 +198,19 @@ public struct CanonicalRequest: Sendable {
 }
 
 extension StringProtocol {
-    /// Trims spaces and tabs (HTTP optional whitespace) from both ends.
+    /// Trims spaces and tabs (HTTP optional whitespace) from both ends, on UTF-8 bytes (no grapheme work).
     public func trimmingASCIIWhitespace() -> String {
-        var s = self[...]
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return String(s)
+        let whole = Substring(self)
+        let bytes = whole.utf8
+        var start = bytes.startIndex
+        var end = bytes.endIndex
+        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start = bytes.index(after: start) }
+        while start < end {
+            let last = bytes.index(before: end)
+            guard bytes[last] == 0x20 || bytes[last] == 0x09 else { break }
+            end = last
+        }
+        if start == bytes.startIndex && end == bytes.endIndex { return String(whole) }
+        return String(whole[start..<end])
     }
 }

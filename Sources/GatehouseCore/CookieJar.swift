@@ -8,12 +8,16 @@ public struct CookieJar: Sendable, Equatable {
     public init(headerValues: [String]) {
         var entries: [(name: String, value: String)] = []
         for header in headerValues {
-            for pair in header.split(separator: ";", omittingEmptySubsequences: true) {
-                guard let eq = pair.firstIndex(of: "=") else { continue }
-                let name = pair[..<eq].trimmingASCIIWhitespace()
+            // Split on UTF-8 bytes: ';', '=' and spaces are ASCII, and byte work avoids grapheme breaking.
+            for pair in header.utf8.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: true) {
+                guard let eq = pair.firstIndex(of: UInt8(ascii: "=")) else { continue }
+                // Index boundaries at ASCII bytes are valid character boundaries, so these are plain substrings.
+                let rawName = Substring(pair[pair.startIndex..<eq])
+                let rawValue = Substring(pair[pair.index(after: eq)...])
+                let name = rawName.trimmingASCIIWhitespace()
                 guard !name.isEmpty else { continue }
-                var value = pair[pair.index(after: eq)...].trimmingASCIIWhitespace()
-                if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+                var value = rawValue.trimmingASCIIWhitespace()
+                if value.utf8.count >= 2, value.utf8.first == UInt8(ascii: "\""), value.utf8.last == UInt8(ascii: "\"") {
                     value = String(value.dropFirst().dropLast())
                 }
                 entries.append((name, CookieJar.percentDecoded(value) ?? value))

@@ -57,20 +57,22 @@ public struct HostPattern: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-public struct RouteRule: Sendable, Equatable {
-    public var name: String
-    public var patterns: [RoutePattern]
+/// One compiled rule. A class: the table is walked on every request, and walking an array of large structs
+/// copies (and retains the arrays of) every rule it looks at.
+public final class RouteRule: Sendable, Equatable {
+    public let name: String
+    public let patterns: [RoutePattern]
     /// Upper-case methods; empty means every method.
-    public var methods: [String]
+    public let methods: [String]
     /// Empty means every host.
-    public var hosts: [HostPattern]
-    public var access: Access
-    public var requirements: Requirements
+    public let hosts: [HostPattern]
+    public let access: Access
+    public let requirements: Requirements
     /// Status for a signed-in caller who fails a requirement: 403, or 404 to hide the route.
-    public var forbiddenStatus: Int
-    public var onUnauthenticated: UnauthenticatedResponse
+    public let forbiddenStatus: Int
+    public let onUnauthenticated: UnauthenticatedResponse
     /// Overrides the global upstream for requests this rule matches.
-    public var upstream: UpstreamTarget?
+    public let upstream: UpstreamTarget?
 
     public init(
         name: String, patterns: [RoutePattern], methods: [String] = [], hosts: [HostPattern] = [],
@@ -86,6 +88,13 @@ public struct RouteRule: Sendable, Equatable {
         self.forbiddenStatus = forbiddenStatus
         self.onUnauthenticated = onUnauthenticated
         self.upstream = upstream
+    }
+
+    public static func == (lhs: RouteRule, rhs: RouteRule) -> Bool {
+        lhs === rhs
+            || (lhs.name == rhs.name && lhs.patterns == rhs.patterns && lhs.methods == rhs.methods && lhs.hosts == rhs.hosts
+                && lhs.access == rhs.access && lhs.requirements == rhs.requirements && lhs.forbiddenStatus == rhs.forbiddenStatus
+                && lhs.onUnauthenticated == rhs.onUnauthenticated && lhs.upstream == rhs.upstream)
     }
 
     public func matches(_ request: CanonicalRequest, pathBytes: [UInt8]) -> Bool {
