@@ -91,7 +91,8 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         headTimer = LazyTimer(eventLoop: context.eventLoop) { [weak self] in
-            guard let self, self.exchange == nil else { return }
+            // Idle, or answered locally while the rest of the request body never came: close.
+            guard let self, self.exchange == nil || self.exchange?.responseDone == true else { return }
             self.context?.close(promise: nil)
         }
         responseTimer = LazyTimer(eventLoop: context.eventLoop) { [weak self] in
@@ -599,7 +600,9 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         if exchange.requestEnded || exchange.closeAfterResponse {
             completeExchange(exchange)
         } else {
-            resumeReads()  // read (and discard) the rest of the body
+            // Read (and discard) the rest of the body, but not forever: a client that stops sending is cut off.
+            armHeadTimer(seconds: exchange.snapshot.settings.server.headerTimeout)
+            resumeReads()
         }
     }
 

@@ -610,3 +610,16 @@ extension ProxyFramingTests {
         #expect(h.upstream.connections.load(ordering: .relaxed) == 2)
     }
 }
+
+extension ProxyFramingTests {
+    @Test func aDeniedRequestWhoseBodyNeverComesIsCutOff() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try RawClient(port: h.port, timeout: 5)
+        c.send("POST /echo/x HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\npartial")
+        #expect(c.readResponse()?.0.status == 401)
+        let start = Date()
+        #expect(c.isClosedByPeer())
+        #expect(Date().timeIntervalSince(start) < 3, "header_timeout is 1s")
+    }
+}
