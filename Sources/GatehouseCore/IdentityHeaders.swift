@@ -91,9 +91,9 @@ public enum HopByHop {
     ]
 
     public static func removing(from headers: HeaderList) -> HeaderList {
-        let connectionValues = headers.values("connection")
         var named = names
-        for value in connectionValues {
+        // Only a request that names fields in `Connection` needs its own set; the common case uses the static one.
+        for value in headers.values("connection") {
             for token in value.split(separator: ",") {
                 named.insert(token.trimmingASCIIWhitespace().asciiLowercased)
             }

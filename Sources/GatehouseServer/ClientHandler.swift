@@ -22,6 +22,8 @@ final class ServerContext: Sendable {
 final class Exchange {
     let head: HTTPRequestHead
     let requestID: String
+    /// The peer is in `trusted_proxies` (decided once per request).
+    let trustedPeer: Bool
     let started: UInt64
     var snapshot: GatewaySnapshot
     var evaluation: Evaluation?
@@ -49,12 +51,12 @@ final class Exchange {
     var upstreamTarget: UpstreamTarget?
     var retried = false
     /// Set once the response's end has been written.
-    var responseDoneFlag = false
-    var responseDone: Bool { responseDoneFlag }
+    var responseDone = false
 
-    init(head: HTTPRequestHead, requestID: String, snapshot: GatewaySnapshot) {
+    init(head: HTTPRequestHead, requestID: String, trustedPeer: Bool, snapshot: GatewaySnapshot) {
         self.head = head
         self.requestID = requestID
+        self.trustedPeer = trustedPeer
         self.snapshot = snapshot
         self.started = DispatchTime.now().uptimeNanoseconds
     }
@@ -217,12 +219,9 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     private func receivedHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let snapshot = server.state.snapshot
         let trusted = snapshot.isTrusted(peer: peer)
-        var fields: [(name: String, value: String)] = []
-        fields.reserveCapacity(head.headers.count)
-        for (name, value) in head.headers { fields.append((name, value)) }
-        let headers = HeaderList(fields)
+        let headers = HeaderList(head.headers)
         let requestID = (trusted ? UpstreamRequest.trustedRequestID(headers) : nil) ?? nextRequestID()
-        let exchange = Exchange(head: head, requestID: requestID, snapshot: snapshot)
+        let exchange = Exchange(head: head, requestID: requestID, trustedPeer: trusted, snapshot: snapshot)
         self.exchange = exchange
         // `Connection: close` from the client, or HTTP/1.0 without keep-alive: this is the last exchange.
         if !head.isKeepAlive { exchange.closeAfterResponse = true }
@@ -236,8 +235,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             length > snapshot.settings.server.maxBodyBytes
         {
             exchange.closeAfterResponse = true
-            respondLocally(exchange, decision: .deny(status: 413, error: "payload_too_large", message: "The request body is larger than this gateway accepts.",
-                                                     explanation: "body over max_body_bytes"), label: "reject")
+            respondLocally(exchange, decision: ClientHandler.payloadTooLarge, label: "reject")
             return
         }
 
@@ -321,7 +319,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         let target = evaluation.route?.upstream ?? settings.upstream
         let chunked = exchange.head.headers[canonicalForm: "transfer-encoding"].first?.lowercased() == "chunked"
         var upstreamHead = UpstreamRequest.head(
-            for: request, headers: upstreamHeaders, peer: peer, trustedPeer: exchange.snapshot.isTrusted(peer: peer),
+            for: request, headers: upstreamHeaders, peer: peer, trustedPeer: exchange.trustedPeer,
             requestID: exchange.requestID, chunked: chunked)
         if WebSocketUpgrade.isRequested(exchange.head) {
             // Cross-site WebSocket hijacking: a browser attaches cookies to a socket opened by any site.
@@ -366,10 +364,8 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     private func startRelay(_ exchange: Exchange, connection: UpstreamConnection, head: UpstreamRequest.Head) {
         exchange.upstream = connection
         connection.delegate = self
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(head.headers.count)
-        for field in head.headers { headers.add(name: field.name, value: field.value) }
-        let requestHead = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: head.method), uri: head.target, headers: headers)
+        let requestHead = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: head.method), uri: head.target,
+                                          headers: HTTPHeaders(head.headers))
         exchange.upstreamStarted = DispatchTime.now().uptimeNanoseconds
         connection.channel.write(HTTPClientRequestPart.head(requestHead), promise: nil)
         var wroteEnd = false
@@ -386,9 +382,10 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         if exchange.requestEnded && !wroteEnd { connection.channel.write(HTTPClientRequestPart.end(nil), promise: nil) }
         exchange.buffered = []
         connection.channel.flush()
-        if exchange.requestEnded { armResponseTimer(exchange) }
-        if !exchange.requestEnded {
-            if connection.channel.isWritable { resumeReads() }
+        if exchange.requestEnded {
+            armResponseTimer(exchange)
+        } else if connection.channel.isWritable {
+            resumeReads()
         }
     }
 
@@ -429,8 +426,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                 exchange.upstreamMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
             }
             if !head.isKeepAlive { exchange.upstream?.reusable = false }
-            var fields: [(name: String, value: String)] = []
-            for (name, value) in head.headers { fields.append((name, value)) }
+            let fields = HeaderList(head.headers)
             if exchange.upgrade && head.status == .switchingProtocols {
                 switchToTunnel(exchange, upstreamHead: head, fields: fields)
                 return
@@ -441,8 +437,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                 exchange.closeAfterResponse = true
                 exchange.upstream?.reusable = false
             }
-            var headers = HTTPHeaders()
-            for field in UpstreamRequest.responseHeaders(HeaderList(fields)) { headers.add(name: field.name, value: field.value) }
+            var headers = HTTPHeaders(UpstreamRequest.responseHeaders(fields))
             exchange.status = Int(head.status.code)
             if exchange.closeAfterResponse { headers.replaceOrAdd(name: "Connection", value: "close") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: head.status, headers: headers))), promise: nil)
@@ -465,7 +460,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                     exchange.discardBudget = 64 * 1024
                 }
             }
-            exchange.responseDoneFlag = true
+            exchange.responseDone = true
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             if exchange.requestEnded || exchange.closeAfterResponse {
                 completeExchange(exchange)
@@ -477,15 +472,14 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
 
     /// After the upstream's 101: forward it, take the HTTP handlers out of both pipelines and relay bytes.
     /// The tunnel closes at the session token's expiry (if configured) or the maximum lifetime.
-    private func switchToTunnel(_ exchange: Exchange, upstreamHead: HTTPResponseHead, fields: [(name: String, value: String)]) {
+    private func switchToTunnel(_ exchange: Exchange, upstreamHead: HTTPResponseHead, fields: HeaderList) {
         guard let context, let upstream = exchange.upstream else { return }
         exchange.upstream = nil
         upstream.reusable = false
         upstream.delegate = nil
         exchange.status = 101
         exchange.decisionLabel = "upgrade"
-        var headers = HTTPHeaders()
-        for field in HopByHop.removing(from: HeaderList(fields)) { headers.add(name: field.name, value: field.value) }
+        var headers = HTTPHeaders(HopByHop.removing(from: fields))
         headers.add(name: "Connection", value: "Upgrade")
         headers.add(name: "Upgrade", value: upstreamHead.headers.first(name: "upgrade") ?? "websocket")
         context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
@@ -573,30 +567,15 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         }
         if !exchange.requestEnded {
             exchange.discardBudget = 64 * 1024
-            if !exchange.buffered.isEmpty {
-                for part in exchange.buffered {
-                    if case .end = part { exchange.requestEnded = true }
-                    if case .body(let b) = part { exchange.discardBudget -= b.readableBytes }
-                }
+            for part in exchange.buffered {
+                if case .end = part { exchange.requestEnded = true }
+                if case .body(let b) = part { exchange.discardBudget -= b.readableBytes }
             }
         }
         exchange.buffered = []
-        var headers = HTTPHeaders()
-        for field in decision.responseHeaders { headers.add(name: field.name, value: field.value) }
-        let body = decision.body.map { $0 + "\n" } ?? ""
-        headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
-        headers.add(name: "X-Request-Id", value: exchange.requestID)
-        if exchange.closeAfterResponse { headers.replaceOrAdd(name: "Connection", value: "close") }
-        let status = HTTPResponseStatus(statusCode: decision.status)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: status, headers: headers))), promise: nil)
-        if !body.isEmpty, exchange.head.method != .HEAD {
-            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-            buffer.writeString(body)
-            exchange.bytesSent = buffer.readableBytes
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        }
-        exchange.responseDoneFlag = true
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        exchange.bytesSent = write(decision, version: exchange.head.version, omitBody: exchange.head.method == .HEAD,
+                                   requestID: exchange.requestID, closing: exchange.closeAfterResponse, context: context)
+        exchange.responseDone = true
         if exchange.requestEnded || exchange.closeAfterResponse {
             completeExchange(exchange)
         } else {
@@ -604,6 +583,29 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             armHeadTimer(seconds: exchange.snapshot.settings.server.headerTimeout)
             resumeReads()
         }
+    }
+
+    /// Writes one complete response made by Gatehouse itself; returns the body bytes sent.
+    @discardableResult
+    private func write(_ decision: Decision, version: HTTPVersion, omitBody: Bool, requestID: String?, closing: Bool,
+                       closeWhenWritten: Bool = false, context: ChannelHandlerContext) -> Int {
+        var headers = HTTPHeaders(decision.responseHeaders)
+        let body = decision.body.map { $0 + "\n" } ?? ""
+        headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
+        if let requestID { headers.add(name: "X-Request-Id", value: requestID) }
+        if closing { headers.replaceOrAdd(name: "Connection", value: "close") }
+        let status = HTTPResponseStatus(statusCode: decision.status)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
+        var sent = 0
+        if !body.isEmpty, !omitBody {
+            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+            buffer.writeString(body)
+            sent = buffer.readableBytes
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if closeWhenWritten { written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+        return sent
     }
 
     private func respondForwardAuth(_ exchange: Exchange, headers upstreamHeaders: HeaderList) {
@@ -628,9 +630,12 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         }
         exchange.closeAfterResponse = true
         exchange.requestEnded = true
-        respondLocally(exchange, decision: .deny(status: 413, error: "payload_too_large", message: "The request body is larger than this gateway accepts.",
-                                                 explanation: "body over max_body_bytes"), label: "reject")
+        respondLocally(exchange, decision: ClientHandler.payloadTooLarge, label: "reject")
     }
+
+    static let payloadTooLarge = Decision.deny(
+        status: 413, error: "payload_too_large", message: "The request body is larger than this gateway accepts.",
+        explanation: "body over max_body_bytes")
 
     private func completeExchange(_ exchange: Exchange) {
         guard self.exchange === exchange, let context else { return }
@@ -665,16 +670,13 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let parserError = error as? HTTPParserError, exchange == nil || exchange?.responseStarted == false {
-            let status: HTTPResponseStatus = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
-            server.state.metrics.recordRejected(status: Int(status.code))
-            let body = "{\"error\":\"bad_request\",\"message\":\"\(status == .badRequest ? "malformed HTTP request" : "request header fields too large")\"}\n"
-            var headers = HTTPHeaders([("Content-Type", "application/json"), ("Connection", "close"), ("Content-Length", String(body.utf8.count))])
-            headers.add(name: "Cache-Control", value: "no-store")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-            buffer.writeString(body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            let tooLarge = parserError == .headerOverflow
+            let status = tooLarge ? 431 : 400
+            server.state.metrics.recordRejected(status: status)
+            let decision = Decision.deny(status: status, error: "bad_request",
+                                         message: tooLarge ? "request header fields too large" : "malformed HTTP request",
+                                         explanation: "unparseable request: \(parserError)")
+            write(decision, version: .http1_1, omitBody: false, requestID: nil, closing: true, closeWhenWritten: true, context: context)
             exchange = nil
             return
         }

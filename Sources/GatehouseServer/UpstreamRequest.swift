@@ -1,4 +1,23 @@
 import GatehouseCore
+import NIOHTTP1
+
+extension HeaderList {
+    /// The engine's view of NIO's parsed header fields (order and spelling kept).
+    init(_ headers: HTTPHeaders) {
+        var fields: [(name: String, value: String)] = []
+        fields.reserveCapacity(headers.count)
+        for (name, value) in headers { fields.append((name, value)) }
+        self.init(fields)
+    }
+}
+
+extension HTTPHeaders {
+    init(_ list: HeaderList) {
+        self.init()
+        reserveCapacity(list.count)
+        for field in list { add(name: field.name, value: field.value) }
+    }
+}
 
 /// Builds what is sent upstream from a decided request: the canonical path, the decision's headers (already
 /// without hop-by-hop fields and identity look-alikes), and forwarding information Gatehouse vouches for.
@@ -38,9 +57,7 @@ public enum UpstreamRequest {
         headers.append("Forwarded", forwarded)
         headers.append("X-Real-IP", peer)
         headers.append("X-Request-Id", requestID)
-        let priorVia = request.headers.values("via").joined(separator: ", ")
-        headers.removeAll { $0.asciiLowercased == "via" }
-        headers.append("Via", priorVia.isEmpty ? "1.1 gatehouse" : priorVia + ", 1.1 gatehouse")
+        extendVia(&headers)
         if chunked { headers.append("Transfer-Encoding", "chunked") }
         return Head(method: request.method, target: request.pathAndQuery, headers: headers)
     }
@@ -61,9 +78,14 @@ public enum UpstreamRequest {
     /// Response headers from an upstream, minus hop-by-hop fields; `Via` extended.
     public static func responseHeaders(_ upstream: HeaderList) -> HeaderList {
         var headers = HopByHop.removing(from: upstream)
-        let priorVia = headers.values("via").joined(separator: ", ")
-        headers.removeAll { $0.asciiLowercased == "via" }
-        headers.append("Via", priorVia.isEmpty ? "1.1 gatehouse" : priorVia + ", 1.1 gatehouse")
+        extendVia(&headers)
         return headers
+    }
+
+    /// Folds every `Via` field into one and appends this hop.
+    static func extendVia(_ headers: inout HeaderList) {
+        let priorVia = headers.values("via").joined(separator: ", ")
+        headers.removeAll { asciiCaseInsensitiveEquals($0, "via") }
+        headers.append("Via", priorVia.isEmpty ? "1.1 gatehouse" : priorVia + ", 1.1 gatehouse")
     }
 }
