@@ -31,6 +31,11 @@ public struct AuthResult: Sendable {
     /// The token's key was not among the keys used (unknown `kid`, or no keys): a JWKS re-fetch may help.
     public var needsKeyRefresh = false
 
+    static func signedIn(_ session: SessionAuth, token: String, carrier: TokenCarrier) -> AuthResult {
+        AuthResult(status: .signedIn, reason: nil, message: nil, carrier: carrier, session: session, verifiedToken: token,
+                   invalidTokenPresented: false, keysUnavailable: false)
+    }
+
     static func signedOut(_ reason: String, _ message: String? = nil, carrier: TokenCarrier? = nil, invalidToken: Bool = false) -> AuthResult {
         AuthResult(status: .signedOut, reason: reason, message: message, carrier: carrier, session: nil, verifiedToken: nil,
                    invalidTokenPresented: invalidToken, keysUnavailable: false)
@@ -224,43 +229,21 @@ public struct SessionAuthenticator: Sendable {
     }
 
     private func verify(_ decoded: DecodedToken, token: String, carrier: TokenCarrier, request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
-        if let hit = cache.verified(token, keySetID: keys.id) {
-            // Signature already checked with these keys; the claims are checked again against the clock.
-            do {
+        do {
+            if let hit = cache.verified(token, keySetID: keys.id) {
+                // Signature already checked with these keys; the claims are checked again against the clock.
                 try TokenVerifier.checkClaims(hit.decoded.payload, policy: policy, now: now)
-                return AuthResult(status: .signedIn, reason: nil, message: nil, carrier: carrier, session: hit.session,
-                                  verifiedToken: token, invalidTokenPresented: false, keysUnavailable: false)
-            } catch {
-                return sessionTokenError(error, carrier: carrier, request: request)
+                return .signedIn(hit.session, token: token, carrier: carrier)
             }
-        }
-        let outcome = Self.check(decoded, keys: keys, policy: policy, now: now)
-        if case .success(let claims) = outcome {
+            let claims = try TokenVerifier.verify(decoded, keys: keys, policy: policy, now: now)
             let session = SessionAuth(claims: claims)
             let exp = claims["exp"]?.doubleValue ?? now
             cache.store(token, TokenCache.Entry(decoded: decoded, session: session, keySetID: keys.id, expiresAt: exp + policy.clockSkew), now: now)
-            return AuthResult(status: .signedIn, reason: nil, message: nil, carrier: carrier, session: session,
-                              verifiedToken: token, invalidTokenPresented: false, keysUnavailable: false)
-        }
-        if case .failure(let error) = outcome, error.reason == .kidMismatch || error.reason == .keysUnavailable {
-            var result = sessionTokenError(error, carrier: carrier, request: request)
-            result.needsKeyRefresh = true
-            return result
-        }
-        switch outcome {
-        case .success(let claims):
-            return AuthResult(status: .signedIn, reason: nil, message: nil, carrier: carrier, session: SessionAuth(claims: claims),
-                              verifiedToken: token, invalidTokenPresented: false, keysUnavailable: false)
-        case .failure(let error):
-            return sessionTokenError(error, carrier: carrier, request: request)
-        }
-    }
-
-    private static func check(_ decoded: DecodedToken, keys: KeySet, policy: VerificationPolicy, now: Double) -> Result<JSONObject, TokenVerificationError> {
-        do {
-            return .success(try TokenVerifier.verify(decoded, keys: keys, policy: policy, now: now))
+            return .signedIn(session, token: token, carrier: carrier)
         } catch {
-            return .failure(error)
+            var result = sessionTokenError(error, carrier: carrier, request: request)
+            result.needsKeyRefresh = error.reason == .kidMismatch || error.reason == .keysUnavailable
+            return result
         }
     }
 
