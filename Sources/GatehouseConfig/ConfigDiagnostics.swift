@@ -110,6 +110,16 @@ final class ConfigReader {
         return string(node, path: path).map { [$0] }
     }
 
+    /// A whole number within `range`; `hint` is added to the error (e.g. what 0 means).
+    func integer(_ node: Node?, path: String, in range: ClosedRange<Int>, hint: String = "") -> Int? {
+        guard let text = string(node, path: path) else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            fail(path, node, "expected a whole number in \(range.lowerBound)...\(range.upperBound)" + hint)
+            return nil
+        }
+        return value
+    }
+
     /// Durations: `500ms`, `5s`, `2m`, `1h`, or a bare number of seconds.
     func duration(_ node: Node?, path: String) -> Double? {
         guard let text = string(node, path: path) else { return nil }

@@ -64,12 +64,7 @@ public enum ConfigLoader {
         var server = ServerLimits()
         if let node = top["server"], let map = reader.mapping(node, path: "server", allowed: serverKeys) {
             func int(_ key: String, _ range: ClosedRange<Int>) -> Int? {
-                guard let text = reader.string(map[key], path: "server." + key) else { return nil }
-                guard let value = Int(text), range.contains(value) else {
-                    reader.fail("server." + key, map[key], "expected a whole number in \(range.lowerBound)...\(range.upperBound)")
-                    return nil
-                }
-                return value
+                reader.integer(map[key], path: "server." + key, in: range)
             }
             server.threads = int("threads", 0...256) ?? server.threads
             server.maxConnections = int("max_connections", 1...1_000_000) ?? server.maxConnections
@@ -87,11 +82,8 @@ public enum ConfigLoader {
             proxy.idleTimeout = reader.duration(map["idle_timeout"], path: "proxy.idle_timeout") ?? proxy.idleTimeout
             proxy.websocketMaxLifetime = reader.duration(map["websocket_max_lifetime"], path: "proxy.websocket_max_lifetime") ?? proxy.websocketMaxLifetime
             proxy.websocketCloseAtTokenExpiry = reader.bool(map["websocket_close_at_token_expiry"], path: "proxy.websocket_close_at_token_expiry") ?? proxy.websocketCloseAtTokenExpiry
-            if let text = reader.string(map["max_idle_connections"], path: "proxy.max_idle_connections") {
-                if let value = Int(text), (0...10_000).contains(value) { proxy.maxIdleConnections = value } else {
-                    reader.fail("proxy.max_idle_connections", map["max_idle_connections"], "expected a whole number in 0...10000")
-                }
-            }
+            proxy.maxIdleConnections = reader.integer(map["max_idle_connections"], path: "proxy.max_idle_connections", in: 0...10_000)
+                ?? proxy.maxIdleConnections
         }
         for (value, key) in [(server.headerTimeout, "server.header_timeout"), (server.idleTimeout, "server.idle_timeout"),
                              (proxy.connectTimeout, "proxy.connect_timeout"), (proxy.responseTimeout, "proxy.response_timeout")] where value <= 0 {
@@ -182,12 +174,8 @@ public enum ConfigLoader {
         let refresh = reader.duration(clerk["jwks_refresh"], path: "clerk.jwks_refresh") ?? 300
         if refresh < 10 { reader.fail("clerk.jwks_refresh", clerk["jwks_refresh"], "must be at least 10s") }
         let cooldown = reader.duration(clerk["jwks_cooldown"], path: "clerk.jwks_cooldown") ?? 10
-        var tokenCacheSize = 10_000
-        if let text = reader.string(clerk["token_cache_size"], path: "clerk.token_cache_size") {
-            if let value = Int(text), (0...1_000_000).contains(value) { tokenCacheSize = value } else {
-                reader.fail("clerk.token_cache_size", clerk["token_cache_size"], "expected a whole number in 0...1000000 (0 turns the cache off)")
-            }
-        }
+        let tokenCacheSize = reader.integer(clerk["token_cache_size"], path: "clerk.token_cache_size", in: 0...1_000_000,
+                                            hint: " (0 turns the cache off)") ?? 10_000
         if cooldown < 1 { reader.fail("clerk.jwks_cooldown", clerk["jwks_cooldown"], "must be at least 1s") }
 
         // Key source by precedence.

@@ -45,6 +45,13 @@ public struct Gatekeeper: Sendable {
         }
     }
 
+    /// `makeKeyStore`, with a remote JWKS fetched once before returning (the result shows in `status`).
+    public static func loadKeyStore(for settings: GatehouseSettings, remote: (_ url: String, _ bearer: String?) -> any JWKSSource) async -> KeyStore {
+        let store = makeKeyStore(for: settings, remote: remote)
+        if store.isRemote { await store.refresh() }
+        return store
+    }
+
     /// `now` is Unix time in seconds (injected so `explain --at` and tests need no tricks).
     public func evaluate(_ raw: RawRequest, now: Double) async -> Evaluation {
         switch route(raw) {

@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseAuth
 import GatehouseConfig
 import GatehouseCore
@@ -48,8 +49,7 @@ public final class GatewayState: Sendable {
         self.configPath = configPath
         self.metrics = metrics
         self.makeSource = makeSource
-        let store = Gatekeeper.makeKeyStore(for: settings, remote: makeSource)
-        if store.isRemote { await store.refresh() }
+        let store = await Gatekeeper.loadKeyStore(for: settings, remote: makeSource)
         self.current = Mutex(GatewaySnapshot(settings: settings, keyStore: store, generation: 1))
         self.refreshTask = Mutex(GatewayState.startRefresh(store))
     }
@@ -66,19 +66,14 @@ public final class GatewayState: Sendable {
     public func reload(environment: [String: String]? = nil) async -> Result<GatewaySnapshot, ConfigError> {
         let settings: GatehouseSettings
         do {
-            if let environment {
-                settings = try ConfigLoader.load(path: configPath, environment: environment)
-            } else {
-                settings = try ConfigLoader.load(path: configPath)
-            }
+            settings = try ConfigLoader.load(path: configPath, environment: environment ?? ProcessInfo.processInfo.environment)
         } catch {
             metrics.recordReload(success: false)
             return .failure(error)
         }
-        let store = Gatekeeper.makeKeyStore(for: settings, remote: makeSource)
+        let store = await Gatekeeper.loadKeyStore(for: settings, remote: makeSource)
         if store.isRemote {
-            let keys = await store.refresh()
-            if keys.isEmpty {
+            if store.keys.isEmpty {
                 metrics.recordReload(success: false)
                 let detail = store.status.lastError ?? "no usable key"
                 return .failure(ConfigError(issues: [ConfigIssue(file: configPath, line: nil, column: nil, keyPath: "clerk",

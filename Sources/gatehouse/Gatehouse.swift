@@ -140,11 +140,8 @@ struct Explain: AsyncParsableCommand {
             let host = settings.publicOrigin.map { String($0.split(separator: "/").last ?? "") } ?? settings.listen
             headers.append("Host", host)
         }
-        let keyStore = Gatekeeper.makeKeyStore(for: settings) { url, bearer in HTTPJWKSSource(url: url, bearer: bearer) }
-        if keyStore.isRemote {
-            await keyStore.refresh()
-            if let error = keyStore.status.lastError { printError("warning: \(error)") }
-        }
+        let keyStore = await Gatekeeper.loadKeyStore(for: settings) { url, bearer in HTTPJWKSSource(url: url, bearer: bearer) }
+        if let error = keyStore.status.lastError { printError("warning: \(error)") }
         let gatekeeper = Gatekeeper(settings: settings, keyStore: keyStore)
         let evaluation = await gatekeeper.evaluate(
             RawRequest(method: method, target: target, headers: headers),
