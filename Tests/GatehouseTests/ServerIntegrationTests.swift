@@ -623,3 +623,16 @@ extension ProxyFramingTests {
         #expect(Date().timeIntervalSince(start) < 3, "header_timeout is 1s")
     }
 }
+
+extension ProxyFramingTests {
+    @Test func idleKeepAliveConnectionsAreClosedAfterTheIdleTimeout() async throws {
+        let h = try await GatewayHarness { $0.replacingOccurrences(of: "idle_timeout: 5s }", with: "idle_timeout: 700ms }") }
+        defer { Task { await h.stop() } }
+        let c = try RawClient(port: h.port, timeout: 5)
+        #expect(c.request("GET", "/public/a")?.status == 200)
+        let start = Date()
+        #expect(c.isClosedByPeer())
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(elapsed >= 0.5 && elapsed < 2.5, "closed after \(elapsed)s; idle_timeout is 700ms")
+    }
+}
