@@ -108,6 +108,13 @@ public enum TokenVerifier {
     public static func verify(
         _ token: DecodedToken, keys: KeySet, policy: VerificationPolicy, now: Double
     ) throws(TokenVerificationError) -> JSONObject {
+        try verifySignature(token, keys: keys, policy: policy)
+        try checkClaims(token.payload, policy: policy, now: now)
+        return token.payload
+    }
+
+    /// The header rules and the signature, without any claim check (handshake tokens stop here).
+    static func verifySignature(_ token: DecodedToken, keys: KeySet, policy: VerificationPolicy) throws(TokenVerificationError) {
         let header = token.header
         if let typ = header["typ"], typ.stringValue != "JWT" {
             throw TokenVerificationError(.invalid, "Invalid JWT type \(typ.serialized()). Expected \"JWT\".")
@@ -136,8 +143,6 @@ public enum TokenVerifier {
         guard key.isValidSignature(token.signature, for: token.signingInput) else {
             throw TokenVerificationError(.invalidSignature, "JWT signature is invalid.")
         }
-        try checkClaims(token.payload, policy: policy, now: now)
-        return token.payload
     }
 
     static func checkClaims(_ claims: JSONObject, policy: VerificationPolicy, now: Double) throws(TokenVerificationError) {

@@ -4,8 +4,8 @@ import GatehouseCore
 public enum AuthStatus: String, Sendable, Equatable {
     case signedIn = "signed-in"
     case signedOut = "signed-out"
-    /// Clerk would send a browser through a handshake round trip. Until Gatehouse implements the handshake it
-    /// is decided exactly like signed-out.
+    /// The browser is sent on a round trip (Frontend API handshake, dev-browser or satellite sync); `location`
+    /// says where.
     case handshake
 }
 
@@ -30,6 +30,14 @@ public struct AuthResult: Sendable {
     public var keysUnavailable: Bool
     /// The token's key was not among the keys used (unknown `kid`, or no keys): a JWKS re-fetch may help.
     public var needsKeyRefresh = false
+    /// Where Clerk's state sends the browser (a handshake, the cleaned URL after a development handshake, a
+    /// satellite sync): answered with a 307 whatever the route.
+    public var location: String?
+    /// Headers for the response this request gets, whatever it is (handshake `Set-Cookie` directives, the
+    /// redirect-loop counter, `Cache-Control`).
+    public var responseHeaders = HeaderList()
+    /// A development handshake whose session does not verify: Clerk treats it as a fatal error (500).
+    public var fatal = false
 
     static func signedIn(_ session: SessionAuth, token: String, carrier: TokenCarrier) -> AuthResult {
         AuthResult(status: .signedIn, reason: nil, message: nil, carrier: carrier, session: session, verifiedToken: token,
@@ -49,20 +57,29 @@ public struct AuthResult: Sendable {
 }
 
 /// Clerk's `authenticateRequest` for session tokens: the header path (an `Authorization` token, cookies
-/// ignored) or the cookie path (`__session` / `__client_uat`, suffixed names per `usesSuffixedCookies`).
-/// Pure apart from the key store's unknown-`kid` refresh.
+/// ignored) or the cookie path (clerk-protocol.md §3.4, in its order: handshake return, satellite and
+/// dev-browser syncs, `__client_uat` vs `__session`, token checks, cross-origin sync).
+/// Pure apart from the key store's unknown-`kid` refresh and the handshake-nonce fetch.
 public struct SessionAuthenticator: Sendable {
     public let instance: ClerkInstance?
     public let policy: VerificationPolicy
     public let keyStore: KeyStore
     public let cache: TokenCache
+    public let browser: BrowserSessionOptions
+    public let payloadSource: (any HandshakePayloadSource)?
 
-    public init(instance: ClerkInstance?, policy: VerificationPolicy, keyStore: KeyStore, cache: TokenCache = TokenCache()) {
+    public init(instance: ClerkInstance?, policy: VerificationPolicy, keyStore: KeyStore, cache: TokenCache = TokenCache(),
+                browser: BrowserSessionOptions = BrowserSessionOptions(handshake: false), payloadSource: (any HandshakePayloadSource)? = nil) {
         self.instance = instance
         self.policy = policy
         self.keyStore = keyStore
         self.cache = cache
+        self.browser = browser
+        self.payloadSource = payloadSource
     }
+
+    private var handshakes: Bool { browser.handshake && instance != nil }
+    private var development: Bool { instance?.kind == .development }
 
     private func decode(_ token: String) throws(TokenVerificationError) -> DecodedToken {
         if let cached = cache.decoded(token) { return cached }
@@ -72,26 +89,35 @@ public struct SessionAuthenticator: Sendable {
     static let sessionCategories: Set<String> = ["cl_B7d4PD111AAA", "cl_I7d4PD111III"]
 
     /// Authenticates with the keys in force, and when the token names a `kid` they lack (or no key is
-    /// loaded), once more after the key store's rate-limited re-fetch.
+    /// loaded), once more after the key store's rate-limited re-fetch. A handshake nonce is exchanged for its
+    /// cookie directives first.
     public func authenticate(_ request: CanonicalRequest, now: Double) async -> AuthResult {
-        if let result = authenticateWithoutFetching(request, now: now) { return result }
+        var nonceDirectives: [String]? = nil
+        if let nonce = handshakeNonce(request) {
+            // Clerk logs a failed exchange and goes on with no directives (which signs nobody in).
+            nonceDirectives = (try? await payloadSource?.directives(nonce: nonce)) ?? []
+        }
+        let result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nonceDirectives)
+        guard result.needsKeyRefresh && keyStore.isRemote else { return result }
         let keys = await keyStore.keysAfterUnknownKid()
-        return authenticate(request, keys: keys, now: now)
+        return authenticate(request, keys: keys, now: now, nonceDirectives: nonceDirectives)
     }
 
     /// The same decision without waiting for the network: nil when an unknown `kid` (or no key at all)
-    /// calls for a JWKS re-fetch first. Lets the server decide on its event loop in the common case.
+    /// calls for a JWKS re-fetch, or a handshake nonce for a Backend API call. Lets the server decide on its
+    /// event loop in the common case.
     public func authenticateWithoutFetching(_ request: CanonicalRequest, now: Double) -> AuthResult? {
-        let result = authenticate(request, keys: keyStore.keys, now: now)
+        if handshakeNonce(request) != nil { return nil }
+        let result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nil)
         if result.needsKeyRefresh && keyStore.isRemote { return nil }
         return result
     }
 
-    func authenticate(_ request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
+    func authenticate(_ request: CanonicalRequest, keys: KeySet, now: Double, nonceDirectives: [String]? = nil) -> AuthResult {
         if let headerToken = SessionAuthenticator.headerToken(request.headers.first("authorization")) {
             return authenticateHeader(headerToken, request: request, keys: keys, now: now)
         }
-        return authenticateCookies(request, keys: keys, now: now)
+        return authenticateCookies(request, keys: keys, now: now, nonceDirectives: nonceDirectives)
     }
 
     /// `Bearer <token>` (scheme case-insensitive) or a single bare word, as Clerk reads it. Other schemes
@@ -124,11 +150,50 @@ public struct SessionAuthenticator: Sendable {
 
     // MARK: Cookie path
 
-    private func authenticateCookies(_ request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
+    /// A handshake's token or nonce as the browser brought it back. Development instances receive it in the
+    /// query; production only in the cookie Clerk's Frontend API sets — a link carrying someone else's
+    /// handshake must not plant their session in this browser (login CSRF), so production ignores the query.
+    private func handshakeCarrier(_ request: CanonicalRequest, _ name: String) -> String? {
+        guard handshakes else { return nil }
+        if development, let value = FormQuery.first(name, in: request.query), !value.isEmpty { return value }
+        return request.cookies.value(name).flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    private func handshakeNonce(_ request: CanonicalRequest) -> String? {
+        guard handshakes, request.headers.first("authorization").flatMap(SessionAuthenticator.headerToken) == nil else { return nil }
+        return handshakeCarrier(request, ClerkNames.handshakeNonce)
+    }
+
+    private func authenticateCookies(_ request: CanonicalRequest, keys: KeySet, now: Double, nonceDirectives: [String]?) -> AuthResult {
         let cookies = request.cookies
         let suffixed = usesSuffixedCookies(cookies, now: now)
         let sessionName = suffixed ? "__session_" + (instance?.cookieSuffix ?? "") : "__session"
         let uatName = suffixed ? "__client_uat_" + (instance?.cookieSuffix ?? "") : "__client_uat"
+
+        // 1. The browser is back from a handshake.
+        if handshakes {
+            if let directives = nonceDirectives {
+                return resolveHandshake(directives, request: request, keys: keys, now: now)
+            }
+            if let token = handshakeCarrier(request, ClerkNames.handshakeToken) {
+                do {
+                    let directives = try HandshakeToken.directives(token, keys: keys, policy: policy)
+                    return resolveHandshake(directives, request: request, keys: keys, now: now)
+                } catch {
+                    if error.reason == .kidMismatch || error.reason == .keysUnavailable, keyStore.isRemote {
+                        var retry = AuthResult.signedOut(error.reason.rawValue, error.message, carrier: .cookie)
+                        retry.needsKeyRefresh = true
+                        return retry
+                    }
+                    if development {
+                        var fatal = AuthResult.signedOut("handshake-token-invalid", "Clerk: unable to verify handshake token (\(error.reason.rawValue)).", carrier: .cookie, invalidToken: true)
+                        fatal.fatal = true
+                        return fatal
+                    }
+                    // Production: a bad handshake is ignored and the cookies decide, as in Clerk.
+                }
+            }
+        }
 
         let sessionValues = Set(cookies.values(sessionName))
         if sessionValues.count > 1 {
@@ -139,6 +204,43 @@ public struct SessionAuthenticator: Sendable {
         let sessionToken = cookies.value(sessionName).flatMap { $0.isEmpty ? nil : $0 }
         let clientUat = SessionAuthenticator.parseClientUat(cookies.value(uatName))
         let hasActiveClient = clientUat != 0
+
+        if handshakes, let instance {
+            // 2. A satellite page load that must sync with the primary domain.
+            let dest = request.headers.first("sec-fetch-dest")
+            if browser.isSatellite, dest == "document", request.method == "GET",
+                FormQuery.first(ClerkNames.synced, in: request.query) != "true"
+            {
+                let needsSync = FormQuery.first(ClerkNames.synced, in: request.query) == "false"
+                let hasCookies = sessionToken != nil || hasActiveClient
+                if !hasCookies && !needsSync { return .signedOut("session-token-and-uat-missing") }
+                if instance.kind == .production {
+                    return maybeHandshake("satellite-needs-syncing", request: request)
+                }
+                if let signIn = browser.signInURL, let clerkURL = browser.clerkURL(for: request) {
+                    let location = FormQuery.appending(ClerkNames.redirectURL, clerkURL, to: signIn)
+                    return maybeHandshake("satellite-needs-syncing", request: request, location: location)
+                }
+            }
+            // 3. A development primary answering a satellite's sync: back to the satellite with the dev browser.
+            if development, !browser.isSatellite, let target = FormQuery.first(ClerkNames.redirectURL, in: request.query),
+                let origin = URLOrigin.of(target), isTrusted(origin: origin, request: request)
+            {
+                var location = target
+                if let devBrowser = devBrowserToken(request) { location = FormQuery.appending(ClerkNames.devBrowser, devBrowser, to: location) }
+                location = FormQuery.setting(ClerkNames.synced, "true", in: location)
+                return maybeHandshake("primary-responds-to-syncing", request: request, location: location)
+            }
+            // 4–5. Development instances need a dev browser, and adopt one arriving in the query.
+            if development {
+                if let fromQuery = FormQuery.first(ClerkNames.devBrowser, in: request.query), !fromQuery.isEmpty {
+                    return maybeHandshake("dev-browser-sync", request: request)
+                }
+                if devBrowserToken(request) == nil {
+                    return maybeHandshake("dev-browser-missing", request: request)
+                }
+            }
+        }
 
         switch (hasActiveClient, sessionToken) {
         case (false, nil):
@@ -160,8 +262,108 @@ public struct SessionAuthenticator: Sendable {
             if let iat = decoded.payload["iat"]?.doubleValue, iat < Double(clientUat) {
                 return maybeHandshake("session-token-iat-before-client-uat", request: request)
             }
-            return verify(decoded, token: token, carrier: .cookie, request: request, keys: keys, now: now)
+            let result = verify(decoded, token: token, carrier: .cookie, request: request, keys: keys, now: now)
+            // 13. Arriving signed in from another site: sync first (the other site may be a satellite).
+            if result.status == .signedIn, handshakes, !browser.isSatellite, request.method == "GET",
+                request.headers.first("sec-fetch-dest") == "document", isCrossOriginReferrer(request), !isKnownClerkReferrer(request),
+                redirectCount(request) == 0
+            {
+                var sync = maybeHandshake("primary-domain-cross-origin-sync", message: "Cross-origin request from satellite domain requires handshake", request: request)
+                if sync.status != .handshake { return result }
+                sync.carrier = .cookie
+                return sync
+            }
+            return result
         }
+    }
+
+    /// Clerk's `resolveHandshake`: the directives become `Set-Cookie` headers and the session among them is
+    /// verified like any other (development allows 24 h of clock skew, as Clerk does). A handshake whose
+    /// session does not verify signs nobody in.
+    private func resolveHandshake(_ directives: [String], request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
+        var headers = HeaderList([("Access-Control-Allow-Origin", "null"), ("Access-Control-Allow-Credentials", "true")])
+        var sessionToken = ""
+        for directive in directives {
+            // Forwarded verbatim, so it must be a legal header value (no CR/LF smuggled into our response).
+            guard HTTPSyntax.isValidFieldValue(directive), !directive.isEmpty else {
+                return failedHandshake("A handshake directive is not a valid Set-Cookie value.", request: request)
+            }
+            headers.append("Set-Cookie", directive)
+            if directive.setCookieName.hasPrefix("__session") { sessionToken = directive.setCookieValue }
+        }
+        var location: String? = nil
+        if development {
+            location = browser.clerkURL(for: request).map { FormQuery.removing(ClerkNames.handshakeQueryNames, from: $0) }
+            headers.append("Cache-Control", "no-store")
+        }
+        func finish(_ result: AuthResult) -> AuthResult {
+            var result = result
+            result.responseHeaders = headers
+            result.location = location
+            return result
+        }
+        guard !sessionToken.isEmpty else { return finish(.signedOut("session-token-missing", carrier: .cookie)) }
+        do throws(TokenVerificationError) {
+            let decoded = try DecodedToken(sessionToken)
+            if let mismatch = categoryMismatch(decoded) { throw TokenVerificationError(.invalid, mismatch) }
+            var claims: JSONObject
+            do throws(TokenVerificationError) {
+                claims = try TokenVerifier.verify(decoded, keys: keys, policy: policy, now: now)
+            } catch where development && [.expired, .notActiveYet, .issuedInTheFuture].contains(error.reason) {
+                var lenient = policy
+                lenient.clockSkew = 86_400
+                claims = try TokenVerifier.verify(decoded, keys: keys, policy: lenient, now: now)
+            }
+            return finish(.signedIn(SessionAuth(claims: claims), token: sessionToken, carrier: .cookie))
+        } catch {
+            return failedHandshake("The handshake's session token does not verify (\(error.reason.rawValue)).", request: request)
+        }
+    }
+
+    /// Development: a fatal error (500), as in Clerk. Production: Clerk logs it and the request's own cookies
+    /// decide; here the request is simply signed out with the reason (its cookies were stale, or it would not
+    /// have been sent through a handshake).
+    private func failedHandshake(_ message: String, request: CanonicalRequest) -> AuthResult {
+        var result = AuthResult.signedOut("handshake-invalid", message, carrier: .cookie, invalidToken: true)
+        result.fatal = development
+        return result
+    }
+
+    private func devBrowserToken(_ request: CanonicalRequest) -> String? {
+        if let fromQuery = FormQuery.first(ClerkNames.devBrowser, in: request.query), !fromQuery.isEmpty { return fromQuery }
+        let suffixed = instance.flatMap { request.cookies.value(ClerkNames.devBrowser + "_" + $0.cookieSuffix) }
+        let chosen = usesSuffixedCookies(request.cookies, now: 0) ? suffixed : request.cookies.value(ClerkNames.devBrowser)
+        return chosen.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    private func redirectCount(_ request: CanonicalRequest) -> Int {
+        Int(request.cookies.value(ClerkNames.redirectCount) ?? "") ?? 0
+    }
+
+    private func isTrusted(origin: String, request: CanonicalRequest) -> Bool {
+        origin == browser.origin(of: request) || browser.trustedOrigins.contains(origin)
+    }
+
+    private func isCrossOriginReferrer(_ request: CanonicalRequest) -> Bool {
+        guard let referer = request.headers.first("referer"), let origin = URLOrigin.of(referer) else { return false }
+        return origin != browser.origin(of: request)
+    }
+
+    /// The Frontend API itself, and (development only) the Account Portal hosts Clerk trusts.
+    private func isKnownClerkReferrer(_ request: CanonicalRequest) -> Bool {
+        guard let instance, let referer = request.headers.first("referer"), let host = URLOrigin.host(of: referer) else { return false }
+        if host == instance.frontendAPIHost { return true }
+        if let base = browser.frontendAPI, let fapiHost = URLOrigin.host(of: base.hasPrefix("http") ? base : "https://" + base), host == fapiHost {
+            return true
+        }
+        if instance.kind == .development {
+            let legacy = [".lcl.dev", ".lclstage.dev", ".lclclerk.com"]
+            if host.hasPrefix("accounts."), legacy.contains(where: host.hasSuffix) { return true }
+            for suffix in [".accounts.dev", ".accountsstage.dev", ".accounts.lclclerk.com"] where host.hasSuffix(suffix) {
+                if !host.hasSuffix(".clerk" + suffix) { return true }
+            }
+        }
+        return URLOrigin.of(referer) == instance.accountsBaseURL
     }
 
     /// JS `parseInt(value) || 0`: leading digits count, anything else is 0.
@@ -280,14 +482,44 @@ public struct SessionAuthenticator: Sendable {
         return result
     }
 
-    /// Clerk's `handleMaybeHandshakeStatus`: a handshake only for GET page loads, at most 3 in a row.
-    private func maybeHandshake(_ reason: String, message: String? = nil, request: CanonicalRequest) -> AuthResult {
+    /// Clerk's `handleMaybeHandshakeStatus`: a round trip only for GET page loads, at most 3 in a row (the
+    /// `__clerk_redirect_count` cookie); otherwise signed out with the same reason.
+    private func maybeHandshake(_ reason: String, message: String? = nil, request: CanonicalRequest, location custom: String? = nil) -> AuthResult {
         var result = AuthResult.signedOut(reason, message)
-        guard SessionAuthenticator.isHandshakeEligible(request) else { return result }
-        let redirectCount = Int(request.cookies.value("__clerk_redirect_count") ?? "") ?? 0
-        if redirectCount >= 3 { return result }
+        guard handshakes, SessionAuthenticator.isHandshakeEligible(request) else { return result }
+        let count = redirectCount(request)
+        if count >= 3 {
+            result.message = (message.map { $0 + " " } ?? "") + "Handshake loop stopped after 3 redirects."
+            return result
+        }
+        guard let location = custom ?? handshakeURL(reason: reason, request: request) else { return result }
         result.status = .handshake
+        result.location = location
+        result.responseHeaders = HeaderList([
+            ("Cache-Control", "no-store"),
+            ("Set-Cookie", "\(ClerkNames.redirectCount)=\(count + 1); SameSite=Lax; HttpOnly; Max-Age=2"),
+        ])
         return result
+    }
+
+    /// Clerk's `buildRedirectToHandshake` (clerk-protocol.md §3.6), byte for byte.
+    func handshakeURL(reason: String, request: CanonicalRequest) -> String? {
+        guard let instance, let clerkURL = browser.clerkURL(for: request), let origin = browser.origin(of: request) else { return nil }
+        let redirectURL = FormQuery.removing([ClerkNames.devBrowser, "__dev_session"], from: clerkURL)
+        var params: FormQuery.Pairs = [
+            ("redirect_url", redirectURL),
+            ("__clerk_api_version", ClerkNames.apiVersion),
+            ("suffixed_cookies", usesSuffixedCookies(request.cookies, now: 0) ? "true" : "false"),
+            ("__clerk_hs_reason", reason),
+            ("format", "nonce"),
+        ]
+        let suffixed = usesSuffixedCookies(request.cookies, now: 0)
+        let cookieToken = request.cookies.value(suffixed ? "__session_" + instance.cookieSuffix : "__session").flatMap { $0.isEmpty ? nil : $0 }
+        if let token = cookieToken ?? SessionAuthenticator.headerToken(request.headers.first("authorization")) {
+            params.append(("__session", token))
+        }
+        if development, let devBrowser = devBrowserToken(request) { params.append((ClerkNames.devBrowser, devBrowser)) }
+        return browser.frontendAPIBase(instance: instance, requestOrigin: origin) + "/v1/client/handshake?" + FormQuery.serialize(params)
     }
 
     /// GET with `Sec-Fetch-Dest: document|iframe`, or without Sec-Fetch-Dest and an Accept starting `text/html`.

@@ -33,8 +33,9 @@ public enum ConfigLoader {
     static let clerkKeys: Set<String> = [
         "publishable_key", "secret_key", "jwt_key", "jwks_file", "jwks_url", "api_url", "authorized_parties", "audience",
         "issuer", "clock_skew", "algorithms", "jwks_refresh", "jwks_cooldown", "token_cache_size",
+        "handshake", "proxy_url", "frontend_api_url", "frontend_api_proxy", "satellite", "domain",
     ]
-    static let routeKeys: Set<String> = ["name", "match", "methods", "hosts", "access", "require", "on_forbidden", "on_unauthenticated", "upstream"]
+    static let routeKeys: Set<String> = ["name", "match", "methods", "hosts", "access", "require", "on_forbidden", "on_unauthenticated", "upstream", "csrf"]
     static let requireKeys: Set<String> = ["signed_in", "role", "org_role", "permission", "feature", "plan", "org", "claims"]
     static let identityKeys: Set<String> = ["forward_token", "claims", "strip"]
 
@@ -59,7 +60,7 @@ public enum ConfigLoader {
         let upstreamText = reader.string(top["upstream"], path: "upstream") ?? "http://127.0.0.1:3000"
         let upstream = UpstreamTarget(url: upstreamText)
         if upstream == nil {
-            reader.fail("upstream", top["upstream"], "expected an http:// origin such as http://127.0.0.1:3000 (no path)")
+            reader.fail("upstream", top["upstream"], "expected an http:// or https:// origin such as http://127.0.0.1:3000 (no path)")
         }
         var server = ServerLimits()
         if let node = top["server"], let map = reader.mapping(node, path: "server", allowed: serverKeys) {
@@ -244,6 +245,46 @@ public enum ConfigLoader {
             reader.fail("sign_in_url", signInNode, "expected an absolute http(s) URL or a path starting with a single '/'")
         }
 
+        // Browser sessions: handshake, Frontend API location and proxy, satellite domains.
+        var browser = BrowserSessionOptions(handshake: false, publicOrigin: publicOrigin, trustedOrigins: authorizedParties)
+        browser.handshake = reader.bool(clerk["handshake"], path: "clerk.handshake") ?? (instance != nil)
+        if browser.handshake, instance == nil, clerk["handshake"] != nil {
+            reader.fail("clerk.handshake", clerk["handshake"], "the handshake needs clerk.publishable_key (it names the Frontend API)")
+        }
+        browser.isSatellite = reader.bool(clerk["satellite"], path: "clerk.satellite")
+            ?? (environment["CLERK_IS_SATELLITE"] ?? environment["NEXT_PUBLIC_CLERK_IS_SATELLITE"]).map { $0 == "true" } ?? false
+        browser.domain = clerkValue("domain", env: ["CLERK_DOMAIN", "NEXT_PUBLIC_CLERK_DOMAIN"])
+        browser.signInURL = signInURL
+        let frontendAPIURL = reader.string(clerk["frontend_api_url"], path: "clerk.frontend_api_url")
+        if let frontendAPIURL, !isOrigin(frontendAPIURL) || UpstreamTarget(url: frontendAPIURL) == nil {
+            reader.fail("clerk.frontend_api_url", clerk["frontend_api_url"], "expected an http(s) origin such as https://clerk.example.com (no path)")
+        }
+        var proxyURL = clerkValue("proxy_url", env: ["CLERK_PROXY_URL", "NEXT_PUBLIC_CLERK_PROXY_URL"])
+        if let url = proxyURL, !(isSafeRedirectTarget(url) && !url.contains("?")) {
+            reader.fail("clerk.proxy_url", clerk["proxy_url"], "expected an absolute http(s) URL or a path such as /__clerk")
+        }
+        var frontendAPIProxy: FrontendAPIProxySettings? = nil
+        if let path = reader.string(clerk["frontend_api_proxy"], path: "clerk.frontend_api_proxy"), path != "off" {
+            let target = frontendAPIURL.flatMap { UpstreamTarget(url: $0) } ?? instance.flatMap { UpstreamTarget(url: "https://" + $0.frontendAPIHost) }
+            if (try? CanonicalPath(parsing: path))?.value != path || path == "/" || path.hasSuffix("/") {
+                reader.fail("clerk.frontend_api_proxy", clerk["frontend_api_proxy"], "expected a path such as /__clerk, or off")
+            } else if let target {
+                frontendAPIProxy = FrontendAPIProxySettings(path: path, target: target, host: target.authority)
+                if proxyURL == nil { proxyURL = path }
+            } else {
+                reader.fail("clerk.frontend_api_proxy", clerk["frontend_api_proxy"], "needs clerk.publishable_key or clerk.frontend_api_url")
+            }
+        }
+        browser.frontendAPI = proxyURL ?? frontendAPIURL
+        if browser.isSatellite {
+            if browser.domain == nil && proxyURL == nil {
+                reader.fail("clerk.satellite", clerk["satellite"], "a satellite needs clerk.domain or clerk.proxy_url")
+            }
+            if instance?.kind == .development, !(signInURL.map { $0.hasPrefix("http") } ?? false) {
+                reader.fail("sign_in_url", signInNode, "a development satellite signs in on its primary: set an absolute sign_in_url")
+            }
+        }
+
         // Identity headers.
         var identity = IdentityHeaderPolicy()
         if let node = top["identity_headers"], let map = reader.mapping(node, path: "identity_headers", allowed: identityKeys) {
@@ -310,7 +351,7 @@ public enum ConfigLoader {
             secretKey: secretKey, keySource: keySource,
             keySettings: KeyStore.Settings(allowedAlgorithms: algorithms, rsaDefault: rsaDefault, refreshInterval: refresh, unknownKidCooldown: cooldown),
             policy: VerificationPolicy(allowedAlgorithms: algorithms, clockSkew: clockSkew, authorizedParties: authorizedParties, audiences: audiences, issuer: issuer),
-            signInURL: signInURL ?? "/sign-in",
+            signInURL: signInURL ?? "/sign-in", browser: browser, apiURL: apiURL, frontendAPIProxy: frontendAPIProxy,
             routes: RouteTable(rules: rules, fallback: RouteRule(name: "default", patterns: [], access: fallbackAccess)),
             identity: identity, tokenCacheSize: tokenCacheSize, server: server, proxy: proxy, adminListen: adminListen, forwardAuthPath: forwardAuthPath,
             accessLog: accessLog, warnings: warnings)
@@ -395,11 +436,12 @@ public enum ConfigLoader {
         var upstream: UpstreamTarget? = nil
         if let text = reader.string(map["upstream"], path: label + ".upstream") {
             upstream = UpstreamTarget(url: text)
-            if upstream == nil { reader.fail(label + ".upstream", map["upstream"], "expected an http:// origin such as http://127.0.0.1:4000 (no path)") }
+            if upstream == nil { reader.fail(label + ".upstream", map["upstream"], "expected an http:// or https:// origin such as http://127.0.0.1:4000 (no path)") }
         }
+        let csrf = reader.bool(map["csrf"], path: label + ".csrf") ?? true
         guard reader.issues.count == before else { return nil }
         return RouteRule(name: name, patterns: patterns, methods: methods, hosts: hosts, access: access, requirements: requirements,
-                         forbiddenStatus: forbiddenStatus, onUnauthenticated: onUnauthenticated, upstream: upstream)
+                         forbiddenStatus: forbiddenStatus, onUnauthenticated: onUnauthenticated, upstream: upstream, csrf: csrf)
     }
 
     /// `"admin"` (equals), `["a", "b"]` (one of), or `{equals|one_of|exists|contains: …}`.

@@ -34,6 +34,12 @@ public struct GatehouseSettings: Sendable {
     public var keySettings: KeyStore.Settings
     public var policy: VerificationPolicy
     public var signInURL: String
+    /// Handshakes, dev browsers and satellite syncs for browser sessions (Clerk's middleware behaviour).
+    public var browser: BrowserSessionOptions
+    /// Clerk's Backend API base (`https://api.clerk.com`), for the handshake-nonce exchange.
+    public var apiURL: String
+    /// The Frontend API proxy (`/__clerk` → the Frontend API), when turned on.
+    public var frontendAPIProxy: FrontendAPIProxySettings?
     public var routes: RouteTable
     public var identity: IdentityHeaderPolicy
     /// Verified tokens remembered (0: verify every request in full).
@@ -47,6 +53,17 @@ public struct GatehouseSettings: Sendable {
     public var accessLog: Bool
     /// Things that are legal but probably not what the operator meant.
     public var warnings: [String]
+}
+
+/// Clerk's Frontend API served through Gatehouse under `path` (clerk-protocol.md §9), so apps can serve Clerk
+/// from their own domain.
+public struct FrontendAPIProxySettings: Sendable, Equatable {
+    /// `/__clerk` by default; requests under it go to the Frontend API with the prefix removed.
+    public var path: String
+    /// The Frontend API origin, e.g. `https://clerk.example.com`.
+    public var target: UpstreamTarget
+    /// The `Host` the Frontend API expects.
+    public var host: String
 }
 
 /// Listener limits: what a client may send and how long it may take.

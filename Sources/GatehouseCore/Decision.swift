@@ -16,10 +16,20 @@ public struct Decision: Sendable, Equatable {
     public var upstreamHeaders: HeaderList?
     /// Why, in one sentence, for `explain` and the access log.
     public var explanation: String
+    /// Where a proxied request goes instead of the route's upstream (the Frontend API proxy).
+    public var upstreamOverride: UpstreamOverride?
 
     public static func proxy(upstreamHeaders: HeaderList, explanation: String) -> Decision {
         Decision(action: .proxy, status: 200, location: nil, responseHeaders: HeaderList(), body: nil,
                  upstreamHeaders: upstreamHeaders, explanation: explanation)
+    }
+
+    /// Adds headers to whatever response the client gets (for a proxied request: to the upstream's response).
+    public func adding(responseHeaders extra: HeaderList) -> Decision {
+        guard !extra.isEmpty else { return self }
+        var copy = self
+        for field in extra { copy.responseHeaders.append(field.name, field.value) }
+        return copy
     }
 
     public static func deny(status: Int, error: String, message: String, extraHeaders: [(String, String)] = [], explanation: String) -> Decision {
@@ -41,6 +51,22 @@ public struct Decision: Sendable, Equatable {
     public static func reject(_ rejection: RequestRejection) -> Decision {
         deny(status: rejection.status, error: rejection.status == 414 ? "uri_too_long" : "bad_request",
              message: rejection.message, explanation: "request refused before routing: \(rejection.message)")
+    }
+}
+
+/// A proxied request sent somewhere other than its route's upstream, with its own request-target, and
+/// `Location` headers on the way back rewritten from `locationPrefix` to `publicPrefix`.
+public struct UpstreamOverride: Sendable, Equatable {
+    public var target: UpstreamTarget
+    public var requestTarget: String
+    public var locationPrefix: String
+    public var publicPrefix: String
+
+    public init(target: UpstreamTarget, requestTarget: String, locationPrefix: String, publicPrefix: String) {
+        self.target = target
+        self.requestTarget = requestTarget
+        self.locationPrefix = locationPrefix
+        self.publicPrefix = publicPrefix
     }
 }
 

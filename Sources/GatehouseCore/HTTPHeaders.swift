@@ -9,6 +9,7 @@ public struct HeaderList: Sendable, Equatable, Sequence {
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
 
     public var count: Int { fields.count }
+    public var isEmpty: Bool { fields.isEmpty }
 
     /// All values of a field, compared case-insensitively by name.
     public func values(_ name: String) -> [String] {
@@ -76,7 +77,7 @@ public func normalizedHeaderName(_ name: String) -> String {
     }
 }
 
-enum HTTPSyntax {
+public enum HTTPSyntax {
     /// RFC 9110 `tchar`.
     static func isTokenChar(_ b: UInt8) -> Bool {
         switch b {
@@ -97,7 +98,7 @@ enum HTTPSyntax {
     }
 
     /// Field values: visible characters, space, tab and obs-text; never CR, LF, NUL or other controls.
-    static func isValidFieldValue(_ s: String) -> Bool {
+    public static func isValidFieldValue(_ s: String) -> Bool {
         s.utf8.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
     }
 }

@@ -73,11 +73,13 @@ public final class RouteRule: Sendable, Equatable {
     public let onUnauthenticated: UnauthenticatedResponse
     /// Overrides the global upstream for requests this rule matches.
     public let upstream: UpstreamTarget?
+    /// Refuse unsafe methods from foreign origins when the caller is signed in by cookie (CSRF defence).
+    public let csrf: Bool
 
     public init(
         name: String, patterns: [RoutePattern], methods: [String] = [], hosts: [HostPattern] = [],
         access: Access = .protected, requirements: Requirements = Requirements(), forbiddenStatus: Int = 403,
-        onUnauthenticated: UnauthenticatedResponse = .auto, upstream: UpstreamTarget? = nil
+        onUnauthenticated: UnauthenticatedResponse = .auto, upstream: UpstreamTarget? = nil, csrf: Bool = true
     ) {
         self.name = name
         self.patterns = patterns
@@ -88,13 +90,14 @@ public final class RouteRule: Sendable, Equatable {
         self.forbiddenStatus = forbiddenStatus
         self.onUnauthenticated = onUnauthenticated
         self.upstream = upstream
+        self.csrf = csrf
     }
 
     public static func == (lhs: RouteRule, rhs: RouteRule) -> Bool {
         lhs === rhs
             || (lhs.name == rhs.name && lhs.patterns == rhs.patterns && lhs.methods == rhs.methods && lhs.hosts == rhs.hosts
                 && lhs.access == rhs.access && lhs.requirements == rhs.requirements && lhs.forbiddenStatus == rhs.forbiddenStatus
-                && lhs.onUnauthenticated == rhs.onUnauthenticated && lhs.upstream == rhs.upstream)
+                && lhs.onUnauthenticated == rhs.onUnauthenticated && lhs.upstream == rhs.upstream && lhs.csrf == rhs.csrf)
     }
 
     public func matches(_ request: CanonicalRequest, pathBytes: [UInt8]) -> Bool {

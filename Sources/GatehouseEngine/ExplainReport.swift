@@ -4,7 +4,7 @@ import GatehouseCore
 /// The JSON object `gatehouse explain` prints. Secrets never appear: the token, cookies and the
 /// `Authorization` header are shown redacted.
 public enum ExplainReport {
-    static let redactedHeaders: Set<String> = ["authorization", "cookie", "proxy-authorization", normalizedHeaderName(IdentityHeaderPolicy.token)]
+    static let redactedHeaders: Set<String> = ["authorization", "cookie", "proxy-authorization", "clerk-secret-key", "set-cookie", normalizedHeaderName(IdentityHeaderPolicy.token)]
 
     public static func json(for evaluation: Evaluation) -> JSONValue {
         var root = JSONObject()
@@ -54,7 +54,7 @@ public enum ExplainReport {
         ])
         if let location = decision.location { decisionJSON.set("location", .string(location)) }
         decisionJSON.set("explanation", .string(decision.explanation))
-        if decision.action != .proxy {
+        if decision.action != .proxy || !decision.responseHeaders.isEmpty {
             decisionJSON.set("headers", headersJSON(decision.responseHeaders))
             if let body = decision.body, let parsed = try? JSONParser.parse(body) { decisionJSON.set("body", parsed) }
         }
@@ -69,7 +69,14 @@ public enum ExplainReport {
 
     static func headersJSON(_ headers: HeaderList) -> JSONValue {
         .array(headers.fields.map { field in
-            let value = redactedHeaders.contains(normalizedHeaderName(field.name)) ? "[redacted]" : field.value
+            let name = normalizedHeaderName(field.name)
+            var value = redactedHeaders.contains(name) ? "[redacted]" : field.value
+            if name == "set-cookie" {
+                // The cookie's name and attributes say what happens; its value may be a session token.
+                let cookieName = field.value.prefix { $0 != "=" && $0 != ";" }
+                let attributes = field.value.firstIndex(of: ";").map { String(field.value[$0...]) } ?? ""
+                value = cookieName + "=[redacted]" + attributes
+            }
             return .array([.string(field.name), .string(value)])
         })
     }

@@ -27,10 +27,13 @@ public struct Gatekeeper: Sendable {
     public let settings: GatehouseSettings
     public let authenticator: SessionAuthenticator
 
-    public init(settings: GatehouseSettings, keyStore: KeyStore) {
+    /// - Parameter payloadSource: exchanges handshake nonces for cookie directives (needs the secret key);
+    ///   without it a nonce handshake signs nobody in.
+    public init(settings: GatehouseSettings, keyStore: KeyStore, payloadSource: (any HandshakePayloadSource)? = nil) {
         self.settings = settings
         self.authenticator = SessionAuthenticator(instance: settings.instance, policy: settings.policy, keyStore: keyStore,
-                                                  cache: TokenCache(capacity: settings.tokenCacheSize))
+                                                  cache: TokenCache(capacity: settings.tokenCacheSize),
+                                                  browser: settings.browser, payloadSource: payloadSource)
     }
 
     /// A key store for the configured source; `remote` builds the HTTP fetcher for URL sources.
@@ -79,10 +82,14 @@ public struct Gatekeeper: Sendable {
         case routed(CanonicalRequest, RouteRule, matched: Bool)
     }
 
-    /// The first two steps: the canonical request (or a 400/414 refusal) and its route.
+    /// The first two steps: the canonical request (or a 400/414 refusal) and its route. Requests for the
+    /// Frontend API proxy are answered here: they carry no session of their own.
     private func route(_ raw: RawRequest) -> Routing {
         do {
             let request = try CanonicalRequest(raw, options: settings.canonicalization)
+            if let proxy = settings.frontendAPIProxy, let evaluation = FrontendAPIProxy.evaluate(request, proxy: proxy, settings: settings) {
+                return .refused(evaluation)
+            }
             let (rule, matched) = settings.routes.route(for: request)
             return .routed(request, rule, matched: matched)
         } catch {
@@ -91,7 +98,24 @@ public struct Gatekeeper: Sendable {
     }
 
     func decide(request: CanonicalRequest, route: RouteRule, auth: AuthResult) -> Decision {
+        decideIgnoringAuthHeaders(request: request, route: route, auth: auth).adding(responseHeaders: auth.responseHeaders)
+    }
+
+    private func decideIgnoringAuthHeaders(request: CanonicalRequest, route: RouteRule, auth: AuthResult) -> Decision {
+        if auth.fatal {
+            return .deny(status: 500, error: "handshake_failed", message: "The Clerk handshake could not be verified.",
+                         extraHeaders: debugHeaders(auth), explanation: "development handshake failed: \(auth.message ?? auth.reason ?? "")")
+        }
+        // Clerk's middleware answers any state that carries a Location with a 307 before routes are looked at:
+        // handshakes, the cleaned URL after a development handshake, satellite syncs.
+        if let location = auth.location {
+            let what = auth.status == .handshake ? "handshake (\(auth.reason ?? ""))" : "handshake resolved (\(auth.status.rawValue)); back to the cleaned URL"
+            return .redirect(to: location, extraHeaders: auth.status == .signedIn ? [] : debugHeaders(auth), explanation: what)
+        }
         let session = auth.activeSession
+        if session != nil, route.csrf, let refusal = csrfRefusal(request: request, auth: auth) {
+            return refusal
+        }
         if route.access == .public {
             let headers = settings.identity.upstreamHeaders(from: request.headers, session: session, token: auth.verifiedToken, routeName: route.name)
             return .proxy(upstreamHeaders: headers, explanation: "public route '\(route.name)'" + (session.map { ", signed in as \($0.userId)" } ?? ""))
@@ -113,11 +137,46 @@ public struct Gatekeeper: Sendable {
         return .proxy(upstreamHeaders: headers, explanation: "signed in as \(session.userId); route '\(route.name)' requirements met")
     }
 
+    private func debugHeaders(_ auth: AuthResult) -> [(String, String)] {
+        var headers: [(String, String)] = [("X-Clerk-Auth-Status", auth.status.rawValue)]
+        if let reason = auth.reason { headers.append(("X-Clerk-Auth-Reason", reason)) }
+        return headers
+    }
+
+    static let safeMethods: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE"]
+
+    /// CSRF defence: a browser attaches cookies to requests any site makes, so a cookie session on an unsafe
+    /// method must come from the app's own origin or an authorized party. The evidence, in order: `Origin`,
+    /// else `Sec-Fetch-Site`, else `Referer`; with none of them the request is refused (fail closed — every
+    /// current browser sends `Origin` on unsafe methods). Bearer tokens are never sent by browsers on their
+    /// own, so they are not affected.
+    func csrfRefusal(request: CanonicalRequest, auth: AuthResult) -> Decision? {
+        guard auth.carrier == .cookie, !Gatekeeper.safeMethods.contains(request.method) else { return nil }
+        let own = settings.browser.origin(of: request)
+        func allowed(_ origin: String) -> Bool { origin == own || settings.policy.authorizedParties.contains(origin) }
+        let evidence: String
+        if let origin = request.headers.first("origin") {
+            if let parsed = URLOrigin.of(origin), allowed(parsed) { return nil }
+            evidence = "Origin \(origin.prefix(100))"
+        } else if let site = request.headers.first("sec-fetch-site") {
+            if site == "same-origin" || site == "none" { return nil }
+            evidence = "Sec-Fetch-Site \(site.prefix(30))"
+        } else if let referer = request.headers.first("referer") {
+            if let parsed = URLOrigin.of(referer), allowed(parsed) { return nil }
+            evidence = "Referer from " + (URLOrigin.of(referer) ?? "an unparsable URL")
+        } else {
+            evidence = "no Origin, Sec-Fetch-Site or Referer"
+        }
+        return .deny(status: 403, error: "csrf_origin_mismatch",
+                     message: "Cross-site \(request.method) with a session cookie refused: the request must come from this app's origin or an authorized party.",
+                     explanation: "CSRF defence: cookie-authenticated \(request.method) with \(evidence), which is not \(own ?? "this app's origin") or an authorized party")
+    }
+
     private func unauthenticated(request: CanonicalRequest, route: RouteRule, auth: AuthResult) -> Decision {
         let pending = auth.status == .signedIn && auth.session?.isPending == true
         let why = pending ? "the session is pending" : "not signed in (\(auth.status.rawValue): \(auth.reason ?? "no reason"))"
-        var debug: [(String, String)] = [("X-Clerk-Auth-Status", pending ? "signed-out" : auth.status.rawValue)]
-        if let reason = auth.reason { debug.append(("X-Clerk-Auth-Reason", reason)) }
+        var debug = debugHeaders(auth)
+        if pending { debug[0].1 = "signed-out" }
 
         let response: UnauthenticatedResponse
         switch route.onUnauthenticated {
@@ -148,7 +207,10 @@ public struct Gatekeeper: Sendable {
         return request.headers.values("accept").contains { $0.asciiLowercased.contains("text/html") }
     }
 
-    /// The configured sign-in URL (never request-controlled) with `redirect_url` set to the original URL.
+    /// The configured sign-in URL (never request-controlled) with `redirect_url` set to the original URL, as
+    /// Clerk's `redirectToSignIn` builds it (clerk-protocol.md §7). The URL sent back is always this app's:
+    /// the public origin when configured; else the request's own origin, which must be an authorized party when
+    /// sign-in is on another origin and authorized parties are configured (otherwise only the path is sent).
     func signInLocation(for request: CanonicalRequest, pending: Bool) -> String {
         var target = settings.signInURL
         if pending {
@@ -159,12 +221,28 @@ public struct Gatekeeper: Sendable {
                 target += "/tasks"
             }
         }
-        let original: String
-        if let origin = settings.publicOrigin {
-            original = origin + request.pathAndQuery
+        let browser = settings.browser
+        let origin = browser.origin(of: request)
+        let crossOrigin = target.hasPrefix("http") && URLOrigin.hostAndPort(of: target) != origin.flatMap(URLOrigin.hostAndPort(of:))
+        var returnBack: String
+        if let origin, browser.publicOrigin != nil || !crossOrigin || settings.policy.authorizedParties.isEmpty
+            || settings.policy.authorizedParties.contains(origin)
+        {
+            returnBack = origin + request.pathAndQuery
         } else {
-            original = request.originalURL ?? request.pathAndQuery
+            returnBack = request.pathAndQuery
         }
-        return URLEncoding.appendingQuery(target, name: "redirect_url", value: original)
+        if browser.isSatellite && crossOrigin {
+            // Coming back from the primary's sign-in, the satellite must sync its cookies first.
+            returnBack = FormQuery.setting("__clerk_synced", "false", in: returnBack)
+        }
+        var location = URLEncoding.appendingQuery(target, name: "redirect_url", value: returnBack)
+        if settings.instance?.kind == .development, crossOrigin, FormQuery.first("__clerk_db_jwt", in: target) == nil,
+            let devBrowser = request.cookies.value("__clerk_db_jwt"), !devBrowser.isEmpty
+        {
+            // A development instance's sign-in on another origin needs the dev browser to recognise the user.
+            location = URLEncoding.appendingQuery(location, name: "__clerk_db_jwt", value: devBrowser)
+        }
+        return location
     }
 }

@@ -52,6 +52,8 @@ final class Exchange {
     var retried = false
     /// Set once the response's end has been written.
     var responseDone = false
+    /// The decision's own response headers (handshake cookies), added to the upstream's response.
+    var extraResponseHeaders = HeaderList()
 
     init(head: HTTPRequestHead, requestID: String, trustedPeer: Bool, snapshot: GatewaySnapshot) {
         self.head = head
@@ -305,22 +307,25 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             if exchange.forwardAuth, decision.action == .redirect, exchange.head.headers.contains(name: "x-original-uri") {
                 // nginx auth_request only understands 2xx, 401 and 403: send the redirect as a 401 with its
                 // target in X-Gatehouse-Location for `error_page 401` to turn back into a redirect.
+                let cookies = decision.responseHeaders.values("set-cookie").map { ("Set-Cookie", $0) }
                 local = .deny(status: 401, error: "unauthenticated", message: "Sign in required.",
-                              extraHeaders: [("X-Gatehouse-Location", decision.location ?? "")], explanation: decision.explanation)
+                              extraHeaders: [("X-Gatehouse-Location", decision.location ?? "")] + cookies, explanation: decision.explanation)
             }
             respondLocally(exchange, decision: local, label: evaluation.request == nil ? "reject" : decision.action.rawValue)
             return
         }
         if exchange.forwardAuth {
-            respondForwardAuth(exchange, headers: upstreamHeaders)
+            respondForwardAuth(exchange, headers: upstreamHeaders, responseHeaders: decision.responseHeaders)
             return
         }
         let settings = exchange.snapshot.settings
-        let target = evaluation.route?.upstream ?? settings.upstream
+        let target = decision.upstreamOverride?.target ?? evaluation.route?.upstream ?? settings.upstream
         let chunked = exchange.head.headers[canonicalForm: "transfer-encoding"].first?.lowercased() == "chunked"
         var upstreamHead = UpstreamRequest.head(
             for: request, headers: upstreamHeaders, peer: peer, trustedPeer: exchange.trustedPeer,
             requestID: exchange.requestID, chunked: chunked)
+        if let override = decision.upstreamOverride { upstreamHead.target = override.requestTarget }
+        exchange.extraResponseHeaders = decision.responseHeaders
         if WebSocketUpgrade.isRequested(exchange.head) {
             // Cross-site WebSocket hijacking: a browser attaches cookies to a socket opened by any site.
             if evaluation.auth?.carrier == .cookie, let origin = exchange.head.headers.first(name: "origin"),
@@ -438,6 +443,13 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                 exchange.upstream?.reusable = false
             }
             var headers = HTTPHeaders(UpstreamRequest.responseHeaders(fields))
+            for field in exchange.extraResponseHeaders { headers.add(name: field.name, value: field.value) }
+            if let override = exchange.evaluation?.decision.upstreamOverride, let location = headers.first(name: "location"),
+                location == override.locationPrefix || location.hasPrefix(override.locationPrefix + "/")
+            {
+                // Frontend API redirects to itself go back through the proxy.
+                headers.replaceOrAdd(name: "Location", value: override.publicPrefix + location.dropFirst(override.locationPrefix.count))
+            }
             exchange.status = Int(head.status.code)
             if exchange.closeAfterResponse { headers.replaceOrAdd(name: "Connection", value: "close") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: head.status, headers: headers))), promise: nil)
@@ -608,14 +620,16 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         return sent
     }
 
-    private func respondForwardAuth(_ exchange: Exchange, headers upstreamHeaders: HeaderList) {
-        // 200 with only the identity headers Gatehouse vouches for; the proxy copies them upstream.
+    private func respondForwardAuth(_ exchange: Exchange, headers upstreamHeaders: HeaderList, responseHeaders: HeaderList) {
+        // 200 with only the identity headers Gatehouse vouches for; the proxy copies them upstream. Cookies from
+        // a resolved handshake ride along for the proxy to pass to the client (`auth_request_set`).
         var decision = Decision.deny(status: 200, error: "", message: "", explanation: "forward-auth allowed")
         decision.body = nil
         decision.responseHeaders = HeaderList([("Cache-Control", "no-store")])
         for field in upstreamHeaders where normalizedHeaderName(field.name).hasPrefix("x-gatehouse-") || exchange.snapshot.settings.identity.isReserved(field.name) {
             decision.responseHeaders.append(field.name, field.value)
         }
+        for cookie in responseHeaders.values("set-cookie") { decision.responseHeaders.append("Set-Cookie", cookie) }
         respondLocally(exchange, decision: decision, label: "proxy")
     }
 

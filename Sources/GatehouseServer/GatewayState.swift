@@ -16,7 +16,9 @@ public final class GatewaySnapshot: Sendable {
     init(settings: GatehouseSettings, keyStore: KeyStore, generation: Int) {
         self.settings = settings
         self.keyStore = keyStore
-        self.gatekeeper = Gatekeeper(settings: settings, keyStore: keyStore)
+        self.gatekeeper = Gatekeeper(settings: settings, keyStore: keyStore, payloadSource: settings.secretKey.map {
+            HTTPHandshakePayloadSource(apiURL: settings.apiURL, secretKey: $0)
+        })
         self.generation = generation
     }
 

@@ -3,6 +3,7 @@ import GatehouseCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// What an upstream connection reports to the request that is using it. Called on the connection's loop.
 protocol UpstreamDelegate: AnyObject {
@@ -90,6 +91,9 @@ final class UpstreamPool {
 
     func update(settings: ProxySettings) { self.settings = settings }
 
+    /// One TLS client context for the process (building one loads the trust store).
+    static let tlsContext = Result { try NIOSSLContext(configuration: .makeClientConfiguration()) }
+
     /// An idle connection to `target`, or a new one (always a new one with `fresh`).
     func acquire(_ target: UpstreamTarget, fresh: Bool = false) -> EventLoopFuture<UpstreamConnection> {
         eventLoop.assertInEventLoop()
@@ -107,6 +111,11 @@ final class UpstreamPool {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let ops = channel.pipeline.syncOperations
+                    if target.tls {
+                        // https:// upstreams (the Frontend API): certificates verified against the system roots.
+                        let sni = CIDR.parseAddress(target.host) == nil ? target.host : nil
+                        try ops.addHandler(NIOSSLClientHandler(context: UpstreamPool.tlsContext.get(), serverHostname: sni))
+                    }
                     try ops.addHandler(HTTPRequestEncoder(), name: UpstreamPipeline.encoder)
                     try ops.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)), name: UpstreamPipeline.decoder)
                     try ops.addHandler(handler, name: UpstreamPipeline.handler)

@@ -142,7 +142,9 @@ struct Explain: AsyncParsableCommand {
         }
         let keyStore = await Gatekeeper.loadKeyStore(for: settings) { url, bearer in HTTPJWKSSource(url: url, bearer: bearer) }
         if let error = keyStore.status.lastError { printError("warning: \(error)") }
-        let gatekeeper = Gatekeeper(settings: settings, keyStore: keyStore)
+        let gatekeeper = Gatekeeper(settings: settings, keyStore: keyStore, payloadSource: settings.secretKey.map {
+            HTTPHandshakePayloadSource(apiURL: settings.apiURL, secretKey: $0)
+        })
         let evaluation = await gatekeeper.evaluate(
             RawRequest(method: method, target: target, headers: headers),
             now: at ?? Date().timeIntervalSince1970)

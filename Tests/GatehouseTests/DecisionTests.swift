@@ -164,7 +164,8 @@ import Testing
 @Suite struct SessionCookieTests {
     let instance = try! ClerkInstance(publishableKey: "pk_live_Y2xlcmsuZXhhbXBsZS5jb20k")
     var authenticator: SessionAuthenticator {
-        SessionAuthenticator(instance: instance, policy: VerificationPolicy(), keyStore: KeyStore(staticKeys: Fixtures.keySet, description: "test"))
+        SessionAuthenticator(instance: instance, policy: VerificationPolicy(), keyStore: KeyStore(staticKeys: Fixtures.keySet, description: "test"),
+                             browser: BrowserSessionOptions())
     }
     let uat = "__client_uat=\(Int(Fixtures.now) - 100)"
 
