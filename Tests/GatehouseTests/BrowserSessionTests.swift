@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 @testable import GatehouseAuth
 import GatehouseConfig
 @testable import GatehouseCore
@@ -344,5 +345,162 @@ import Testing
         #expect(URLOrigin.of("https://user@evil.example/") == nil)
         #expect(URLOrigin.of("javascript:alert(1)") == nil)
         #expect(URLOrigin.hostAndPort(of: "https://a.example/x") == "a.example:443")
+    }
+}
+
+/// The browser flow over real sockets: the gateway, an upstream, and a stand-in for Clerk's Frontend and
+/// Backend APIs (Support/FrontendAPIStandIn.swift), with a miniature browser following redirects and cookies.
+@Suite(.serialized) struct HandshakeFlowTests {
+    /// The user id the test upstream saw in Gatehouse's identity header.
+    func userId(_ response: RawClient.Response) -> String? {
+        guard case .array(let values)? = response.json?.objectValue?["headers"]?.objectValue?["x-gatehouse-user-id"] else { return nil }
+        return values.first?.stringValue
+    }
+
+    static func harness(_ standIn: FrontendAPIStandIn, development: Bool, extraClerk: String = "") async throws -> GatewayHarness {
+        try await GatewayHarness { yaml in
+            yaml.replacingOccurrences(of: "  publishable_key: pk_live_Y2xlcmsuZXhhbXBsZS5jb20k\n", with: """
+                  publishable_key: \(development ? BrowserSessionTests.testPK : BrowserSessionTests.livePK)
+                  frontend_api_url: "\(standIn.origin)"
+                  api_url: "\(standIn.origin)"
+                  secret_key: \(FrontendAPIStandIn.secretKey)
+                \(extraClerk)
+
+                """)
+        }
+    }
+
+    static func expiredSession(_ browser: MiniBrowser) {
+        let now = Date().timeIntervalSince1970.rounded(.down)
+        browser.jar = [
+            "__session": Fixtures.token("user_returning", iat: now - 600, azp: nil),
+            "__client_uat": String(Int(now) - 3600),
+        ]
+    }
+
+    @Test func expiredCookiePageLoadComesBackSignedInAfterOneHandshake() async throws {
+        let standIn = try await FrontendAPIStandIn(development: false)
+        let gateway = try await Self.harness(standIn, development: false)
+        defer { Task { await gateway.stop(); await standIn.stop() } }
+        let browser = MiniBrowser()
+        Self.expiredSession(browser)
+        let expiredToken = browser.jar["__session"]!
+
+        let hops = try browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard?tab=1")
+        #expect(hops.map(\.response.status) == [307, 307, 200])
+        #expect(hops.map(\.port) == [gateway.port, standIn.port, gateway.port])
+        #expect(hops[0].response.header("cache-control") == "no-store")
+        #expect(hops[0].response.header("x-clerk-auth-reason") == "session-token-expired-refresh-non-eligible-no-refresh-cookie")
+        let query = try #require(standIn.lastHandshake)
+        #expect(query.map(\.name) == ["redirect_url", "__clerk_api_version", "suffixed_cookies", "__clerk_hs_reason", "format", "__session"])
+        #expect(query[0].value == "http://127.0.0.1:\(gateway.port)/dashboard?tab=1")
+        #expect(query[5].value == expiredToken)
+        // Back at the gateway with the handshake cookie: the page is served, signed in, with the fresh cookies.
+        let page = hops[2].response
+        #expect(userId(page) == "user_returning")
+        let setCookies = page.headers.filter { $0.0.lowercased() == "set-cookie" }.map(\.1)
+        #expect(setCookies.contains { $0.hasPrefix("__session=ey") })
+        #expect(setCookies.contains { $0.hasPrefix("__clerk_handshake=;") })
+        #expect(browser.jar["__session"] != expiredToken)
+        // The next page load needs no round trip.
+        let next = try browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard")
+        #expect(next.map(\.response.status) == [200])
+        #expect(standIn.handshakeRequests.withLock { $0.count } == 1)
+    }
+
+    @Test func nonceHandshakeIsExchangedAtTheBackendAPI() async throws {
+        let standIn = try await FrontendAPIStandIn(development: false)
+        standIn.update { $0.transport = .nonce }
+        let gateway = try await Self.harness(standIn, development: false)
+        defer { Task { await gateway.stop(); await standIn.stop() } }
+        let browser = MiniBrowser()
+        Self.expiredSession(browser)
+        let hops = try browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard")
+        #expect(hops.map(\.response.status) == [307, 307, 200])
+        #expect(standIn.nonceExchanges.load(ordering: .relaxed) == 1)
+        #expect(hops.last.flatMap { userId($0.response) } == "user_returning")
+    }
+
+    @Test func developmentInstanceGetsADevBrowserAndACleanURL() async throws {
+        let standIn = try await FrontendAPIStandIn(development: true)
+        let gateway = try await Self.harness(standIn, development: true)
+        defer { Task { await gateway.stop(); await standIn.stop() } }
+        let browser = MiniBrowser()
+        // A first visit: no cookies at all. Clerk's development flow fetches a dev browser, and the stand-in's
+        // client is signed in, so the user arrives signed in.
+        let hops = try browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard?tab=2")
+        #expect(hops.map(\.response.status) == [307, 307, 307, 200])
+        #expect(hops[0].response.header("x-clerk-auth-reason") == "dev-browser-missing")
+        #expect(hops[2].target.contains("__clerk_handshake="))
+        #expect(hops[2].response.header("location") == "http://127.0.0.1:\(gateway.port)/dashboard?tab=2")
+        #expect(userId(hops[3].response) == "user_returning")
+        #expect(browser.jar["__clerk_db_jwt"] == "dvb_standin")
+    }
+
+    @Test func forgedHandshakeNeverSignsInAndTheLoopStopsAtThree() async throws {
+        let standIn = try await FrontendAPIStandIn(development: false)
+        standIn.update { $0.signer = Fixtures.otherIssuer }  // not the instance's key
+        let gateway = try await Self.harness(standIn, development: false)
+        defer { Task { await gateway.stop(); await standIn.stop() } }
+        let browser = MiniBrowser()
+        Self.expiredSession(browser)
+        let hops = try browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard", maxHops: 12)
+        #expect(standIn.handshakeRequests.withLock { $0.count } == 3)
+        #expect(!hops.contains { $0.port == gateway.port && $0.response.status == 200 })
+        let last = try #require(hops.last { $0.port == gateway.port })
+        #expect(last.response.status == 307)
+        #expect(last.response.header("location")?.hasPrefix("/sign-in?redirect_url=") == true)
+    }
+
+    @Test func forgedDevelopmentHandshakeIsAnError() async throws {
+        let standIn = try await FrontendAPIStandIn(development: true)
+        standIn.update { $0.signer = Fixtures.otherIssuer }
+        let gateway = try await Self.harness(standIn, development: true)
+        defer { Task { await gateway.stop(); await standIn.stop() } }
+        let hops = try MiniBrowser().navigate("http://127.0.0.1:\(gateway.port)/dashboard")
+        #expect(hops.last?.response.status == 500)
+        #expect(hops.last?.response.text.contains("handshake_failed") == true)
+    }
+
+    @Test func csrfOverSockets() async throws {
+        let standIn = try await FrontendAPIStandIn(development: false)
+        let gateway = try await Self.harness(standIn, development: false)
+        defer { Task { await gateway.stop(); await standIn.stop() } }
+        let token = Fixtures.token("user_1", iat: Date().timeIntervalSince1970.rounded(.down), azp: nil)
+        let cookie = ("Cookie", "__session=\(token); __client_uat=1")
+        let c = try gateway.client()
+        let foreign = c.request("POST", "/echo", headers: [cookie, ("Origin", "https://evil.example")], body: "x=1")
+        #expect(foreign?.status == 403)
+        #expect(foreign?.text.contains("csrf_origin_mismatch") == true)
+        #expect(c.request("POST", "/echo", headers: [cookie, ("Origin", "http://app.example.com")], body: "x=1")?.status == 200)
+        #expect(c.request("POST", "/echo", headers: [bearer(token), ("Origin", "https://evil.example")], body: "x=1")?.status == 200)
+    }
+
+    @Test func frontendAPIProxyForwardsClerkThroughTheAppsOrigin() async throws {
+        let standIn = try await FrontendAPIStandIn(development: false)
+        let gateway = try await Self.harness(standIn, development: false, extraClerk: "  frontend_api_proxy: /__clerk")
+        defer { Task { await gateway.stop(); await standIn.stop() } }
+        let c = try gateway.client()
+        let env = try #require(c.request("GET", "/__clerk/v1/environment?_clerk_js_version=5", headers: [
+            ("Clerk-Secret-Key", "sk_live_spoofed"), ("X-Gatehouse-User-Id", "user_spoof"),
+        ], host: "127.0.0.1:\(gateway.port)"))
+        #expect(env.status == 200)
+        let seen = try #require(env.json?.objectValue?["headers"]?.objectValue)
+        #expect(env.json?.objectValue?["uri"] == .string("/v1/environment?_clerk_js_version=5"))
+        #expect(seen["host"] == .string("127.0.0.1:\(standIn.port)"))
+        #expect(seen["clerk-proxy-url"] == .string("http://127.0.0.1:\(gateway.port)/__clerk"))
+        #expect(seen["clerk-secret-key"] == .string(FrontendAPIStandIn.secretKey))
+        #expect(seen["x-gatehouse-user-id"] == nil)
+        #expect(env.headers.filter { $0.0.lowercased() == "set-cookie" }.count == 2)
+        let redirect = c.request("GET", "/__clerk/v1/redirect-me", host: "127.0.0.1:\(gateway.port)")
+        #expect(redirect?.header("location") == "http://127.0.0.1:\(gateway.port)/__clerk/v1/client/sign_ins")
+
+        // Handshakes now go through the proxy too, and still come back signed in.
+        let browser = MiniBrowser()
+        Self.expiredSession(browser)
+        let hops = try browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard")
+        #expect(hops.first?.response.header("location")?.hasPrefix("http://127.0.0.1:\(gateway.port)/__clerk/v1/client/handshake?") == true)
+        #expect(hops.map(\.port) == [gateway.port, gateway.port, gateway.port])
+        #expect(hops.last.flatMap { userId($0.response) } == "user_returning")
     }
 }

@@ -71,9 +71,12 @@ final class FrontendAPIStandIn: Sendable {
         guard let user = b.clientUser else {
             return ["__session=; Path=/; Max-Age=0", "__client_uat=0; Path=/; SameSite=Lax", "__clerk_handshake=; Path=/; Max-Age=0"]
         }
-        let token = Fixtures.token(user, issuer: b.signer, iat: now.rounded(.down))
-        return ["__session=\(token); Path=/; HttpOnly; SameSite=Lax", "__client_uat=\(Int(now)); Path=/; SameSite=Lax",
-                "__clerk_handshake=; Path=/; Max-Age=0"]
+        let token = Fixtures.token(user, issuer: b.signer, iat: now.rounded(.down), azp: nil)
+        var directives = ["__session=\(token); Path=/; HttpOnly; SameSite=Lax", "__client_uat=\(Int(now)); Path=/; SameSite=Lax",
+                          "__clerk_handshake=; Path=/; Max-Age=0"]
+        // A development Frontend API also hands out the dev browser the instance needs.
+        if b.development { directives.append("__clerk_db_jwt=dvb_standin; Path=/; SameSite=Lax") }
+        return directives
     }
 }
 
@@ -162,10 +165,11 @@ final class StandInHandler: ChannelInboundHandler {
     }
 }
 
-/// A browser in miniature for the handshake flow: per-origin cookie jars (the gateway and the stand-in are
-/// both 127.0.0.1, on different ports), redirects followed by hand so each hop can be inspected.
+/// A browser in miniature for the handshake flow: one cookie jar for 127.0.0.1 (browsers do not separate
+/// cookies by port, so the stand-in's cookies reach the gateway as Clerk's reach the app on its parent
+/// domain), redirects followed by hand so each hop can be inspected.
 final class MiniBrowser {
-    var jars: [Int: [String: String]] = [:]
+    var jar: [String: String] = [:]
 
     struct Hop {
         let port: Int
@@ -181,23 +185,23 @@ final class MiniBrowser {
             guard let (port, target) = MiniBrowser.split(next) else { break }
             let client = try RawClient(port: port)
             var headers: [(String, String)] = [("Sec-Fetch-Dest", "document"), ("Accept", "text/html")] + extraHeaders
-            let cookies = (jars[port] ?? [:]).map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "; ")
+            let cookies = jar.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "; ")
             if !cookies.isEmpty { headers.append(("Cookie", cookies)) }
             guard let response = client.request("GET", target, headers: headers, host: "127.0.0.1:\(port)") else { break }
             hops.append(Hop(port: port, target: target, response: response))
-            store(response, port: port)
+            store(response)
             guard [301, 302, 303, 307, 308].contains(response.status), let location = response.header("location") else { break }
             next = location.hasPrefix("/") ? "http://127.0.0.1:\(port)" + location : location
         }
         return hops
     }
 
-    func store(_ response: RawClient.Response, port: Int) {
+    func store(_ response: RawClient.Response) {
         for (name, value) in response.headers where name.lowercased() == "set-cookie" {
             let pair = value.split(separator: ";", maxSplits: 1).first.map(String.init) ?? value
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let expired = value.lowercased().contains("max-age=0") || (kv.count > 1 && kv[1].isEmpty)
-            if expired { jars[port]?.removeValue(forKey: kv[0]) } else { jars[port, default: [:]][kv[0]] = kv.count > 1 ? kv[1] : "" }
+            if expired { jar.removeValue(forKey: kv[0]) } else { jar[kv[0]] = kv.count > 1 ? kv[1] : "" }
         }
     }
 
