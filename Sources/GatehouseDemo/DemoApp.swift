@@ -6,7 +6,8 @@ import NIOHTTP1
 import NIOPosix
 
 /// DEVELOPMENT ONLY. The app behind the gateway in `gatehouse demo`: a local token issuer (JWKS, a sign-in
-/// page that sets a `__session` cookie for a demo user, a bearer-token endpoint) and pages that show the
+/// page that sets a `__session` cookie for a demo user, a bearer-token endpoint), a stand-in for Clerk's
+/// Frontend API handshake (so the browser flow of a returning user can be seen), and pages that show the
 /// identity headers Gatehouse sent. Nothing here is used unless `gatehouse demo` is run.
 public final class DemoApp: Sendable {
     public struct User: Sendable {
@@ -27,6 +28,12 @@ public final class DemoApp: Sendable {
     let channel: any Channel
     /// Demo sessions last an hour (Clerk's last 60 s and are refreshed by Clerk's browser script).
     static let tokenLifetime: Double = 3600
+    /// The demo's "Frontend API host": the `iss` of its tokens and the host in its publishable key.
+    public static let frontendAPIHost = "clerk.gatehouse.invalid"
+    /// A development publishable key naming `frontendAPIHost`.
+    public static var publishableKey: String {
+        "pk_test_" + Data((frontendAPIHost + "$").utf8).base64EncodedString()
+    }
 
     public var port: Int { channel.localAddress?.port ?? 0 }
     public var jwksURL: String { "http://127.0.0.1:\(port)/.well-known/jwks.json" }
@@ -55,7 +62,7 @@ public final class DemoApp: Sendable {
     public static func token(for user: User, issuer: DevIssuer, azp: String?, now: Double = Date().timeIntervalSince1970) -> String {
         let claims = DevIssuer.sessionClaims(
             userId: user.id, sessionId: "sess_" + user.id.dropFirst(5), issuedAt: now.rounded(.down), lifetime: tokenLifetime,
-            issuer: "https://clerk.gatehouse.invalid", azp: azp, org: ("org_acme", "acme", user.orgRole, user.permissions),
+            issuer: "https://" + frontendAPIHost, azp: azp, org: ("org_acme", "acme", user.orgRole, user.permissions),
             extra: ["metadata": ["role": .string(user.role)], "name": .string(user.name)])
         return issuer.sign(claims)
     }
@@ -107,6 +114,22 @@ final class DemoAppHandler: ChannelInboundHandler {
                 return
             }
             send(context, .ok, "text/plain", DemoApp.token(for: user, issuer: issuer, azp: origin) + "\n")
+        case (.GET, "/v1/client/handshake"):
+            handshake(query: query, cookies: DemoAppHandler.cookies(head), origin: origin, context: context)
+        case (.GET, "/dev/expire-session"):
+            // "Back from a coffee break": the session token expired ten minutes ago, the Clerk client is still
+            // signed in. The next page load goes through the handshake and comes back signed in.
+            guard let userID = DemoAppHandler.cookies(head)["__demo_client"], let user = DemoApp.users.first(where: { $0.id == userID }) else {
+                send(context, .seeOther, "text/plain", "not signed in\n", extra: [("Location", "/sign-in")])
+                return
+            }
+            let then = Date().timeIntervalSince1970 - 600 - DemoApp.tokenLifetime
+            let stale = DemoApp.token(for: user, issuer: issuer, azp: origin, now: then)
+            send(context, .seeOther, "text/plain", "session expired\n", extra: [
+                ("Location", "/dashboard"),
+                ("Set-Cookie", "__session=\(stale); Path=/; HttpOnly; SameSite=Lax"),
+                ("Set-Cookie", "__client_uat=\(Int(then)); Path=/; SameSite=Lax"),
+            ])
         case (.GET, "/sign-in"):
             send(context, .ok, "text/html; charset=utf-8", DemoPages.signIn(redirect: query["redirect_url"] ?? "/dashboard"))
         case (.POST, "/sign-in"):
@@ -122,17 +145,54 @@ final class DemoAppHandler: ChannelInboundHandler {
                 ("Location", target),
                 ("Set-Cookie", "__session=\(token); Path=/; HttpOnly; SameSite=Lax; Max-Age=\(Int(DemoApp.tokenLifetime))"),
                 ("Set-Cookie", "__client_uat=\(now); Path=/; SameSite=Lax; Max-Age=\(Int(DemoApp.tokenLifetime))"),
+                // The demo Frontend API's "client": who this browser is signed in as, for handshakes.
+                ("Set-Cookie", "__demo_client=\(user.id); Path=/; HttpOnly; SameSite=Lax"),
             ])
         case (.GET, "/sign-out"), (.POST, "/sign-out"):
             send(context, .seeOther, "text/plain", "signed out\n", extra: [
                 ("Location", "/"),
                 ("Set-Cookie", "__session=; Path=/; Max-Age=0"), ("Set-Cookie", "__client_uat=0; Path=/; Max-Age=0"),
+                ("Set-Cookie", "__demo_client=; Path=/; Max-Age=0"),
             ])
         default:
             var identity: [(String, String)] = []
             for (name, value) in head.headers where name.lowercased().hasPrefix("x-gatehouse-") { identity.append((name, value)) }
             send(context, .ok, "text/html; charset=utf-8", DemoPages.app(path: path, identity: identity))
         }
+    }
+
+    /// The Frontend API's handshake, as the demo's stand-in for it: back to `redirect_url` (same host only) with
+    /// a signed `__clerk_handshake` whose directives set a fresh session for the demo client (or sign out), and
+    /// the dev browser a development instance needs.
+    private func handshake(query: [String: String], cookies: [String: String], origin: String, context: ChannelHandlerContext) {
+        guard let target = query["redirect_url"], target.hasPrefix(origin + "/") else {
+            send(context, .badRequest, "text/plain", "redirect_url must be on this origin\n")
+            return
+        }
+        var directives = ["__clerk_db_jwt=dvb_gatehouse_demo; Path=/; SameSite=Lax"]
+        if let userID = cookies["__demo_client"], let user = DemoApp.users.first(where: { $0.id == userID }) {
+            let now = Date().timeIntervalSince1970
+            directives += [
+                "__session=\(DemoApp.token(for: user, issuer: issuer, azp: origin, now: now)); Path=/; HttpOnly; SameSite=Lax",
+                "__client_uat=\(Int(now)); Path=/; SameSite=Lax",
+            ]
+        } else {
+            directives += ["__session=; Path=/; Max-Age=0", "__client_uat=0; Path=/; SameSite=Lax"]
+        }
+        let token = issuer.sign(JSONObject([("handshake", .array(directives.map(JSONValue.string)))]))
+        let separator = target.contains("?") ? "&" : "?"
+        send(context, .temporaryRedirect, "text/plain", "handshake\n", extra: [("Location", target + separator + "__clerk_handshake=" + token)])
+    }
+
+    static func cookies(_ head: HTTPRequestHead) -> [String: String] {
+        var result: [String: String] = [:]
+        for header in head.headers[canonicalForm: "cookie"] {
+            for pair in header.split(separator: ";") {
+                let kv = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if kv.count == 2, result[kv[0]] == nil { result[kv[0]] = kv[1] }
+            }
+        }
+        return result
     }
 
     static func split(_ uri: String) -> (String, [String: String]) {

@@ -8,12 +8,16 @@ public enum DemoConfig {
         upstream: "http://127.0.0.1:\(appPort)"
         admin: { listen: "127.0.0.1:\(adminPort)" }
         clerk:
+          # A development instance whose Frontend API is the demo's stand-in, served through /__clerk.
+          publishable_key: \(DemoApp.publishableKey)
           jwks_url: "\(jwksURL)"
+          frontend_api_url: "http://127.0.0.1:\(appPort)"
+          frontend_api_proxy: /__clerk
           authorized_parties: ["http://127.0.0.1:\(port)", "http://localhost:\(port)"]
         sign_in_url: /sign-in
         routes:
           - name: public
-            match: ["/", "/sign-in(.*)", "/sign-out", "/dev/token", "/.well-known/jwks.json", "/favicon.ico"]
+            match: ["/", "/sign-in(.*)", "/sign-out", "/dev/token", "/dev/expire-session", "/.well-known/jwks.json", "/favicon.ico"]
             access: public
           - name: admin
             match: ["/admin(.*)"]
