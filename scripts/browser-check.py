@@ -2,8 +2,10 @@
 """Drives headless Chromium through the `gatehouse demo` newcomer flow and fails loudly if it breaks.
 
 Usage: scripts/browser-check.sh (starts the demo, installs chromium and websocket-client if needed).
-Flow: open /dashboard -> redirected to /sign-in -> click "Sign in as Ada Admin" -> dashboard shows
-user_admin -> /admin is allowed; clear cookies, sign in as Mo Member -> /admin is 403.
+Flow: open /dashboard -> (dev-browser handshake through /__clerk) -> redirected to /sign-in -> click "Sign in
+as Ada Admin" -> dashboard shows user_admin -> /admin is allowed -> the session token expires (/dev/expire-session,
+"back from a coffee break") -> the next page load goes through Clerk's handshake and lands on /dashboard signed
+in, never on the sign-in page; clear cookies, sign in as Mo Member -> /admin is 403.
 Screenshots land in .build/browser-check/.
 """
 import base64
@@ -40,6 +42,7 @@ class Browser:
             raise SystemExit("chromium did not start")
         self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=10)
         self.next_id = 0
+        self.documents = []  # every document URL requested, redirects included
         self.call("Page.enable")
         self.call("Network.enable")
 
@@ -52,6 +55,8 @@ class Browser:
                 if "error" in message:
                     raise RuntimeError(message["error"])
                 return message.get("result", {})
+            if message.get("method") == "Network.requestWillBeSent" and message["params"].get("type") == "Document":
+                self.documents.append(message["params"]["request"]["url"])
             if message.get("method") == "Network.responseReceived":
                 response = message["params"]["response"]
                 if message["params"].get("type") == "Document":
@@ -118,6 +123,17 @@ def main():
         status = b.goto(BASE + "/admin")
         check(status == 200 and "org:admin" in b.evaluate("document.body.innerText"), f"the admin opens /admin (status {status})")
         b.screenshot("3-admin-as-admin")
+        b.documents = []
+        b.goto(BASE + "/dev/expire-session")
+        url = b.evaluate("location.href")
+        body = b.evaluate("document.body.innerText")
+        hops = [d.split("?")[0].replace(BASE, "") for d in b.documents]
+        check(url == BASE + "/dashboard" and "user_admin" in body,
+              f"with an expired session token the returning admin lands on /dashboard signed in ({url})")
+        check("/__clerk/v1/client/handshake" in hops and any("__clerk_handshake=" in d for d in b.documents),
+              f"it went through one handshake via the Frontend API proxy ({' -> '.join(hops)})")
+        check(not any(h.startswith("/sign-in") for h in hops), "and never saw the sign-in page")
+        b.screenshot("3b-dashboard-after-handshake")
         b.call("Network.clearBrowserCookies")
         b.goto(BASE + "/admin")
         check("/sign-in" in b.evaluate("location.href"), "after clearing cookies /admin asks to sign in again")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine with the Swift toolchain.
-# Installs nginx (Debian package) for the forward-auth test; everything else runs in-process on 127.0.0.1.
+# Installs nginx (forward-auth test), chromium and python3-websocket (browser check) from Debian's packages;
+# everything else runs in-process on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,3 +25,5 @@ swift test
 # The CLI contract: the shipped example config must validate.
 swift run -q gatehouse check-config --config config/gatehouse.example.yaml >/dev/null
 echo "check-config on config/gatehouse.example.yaml: ok"
+# The browser flow (sign-in, a returning user's handshake, 403) in headless Chromium.
+GATEHOUSE_BROWSER_PORT=18480 ./scripts/browser-check.sh

@@ -124,43 +124,48 @@ import Testing
         try await server.start()
         let port = server.publicAddress!.port!
 
-        let raw = try RawClient(port: port)
-        let host = "127.0.0.1:\(port)"
-        // A browser sends its own Host; the demo issuer puts that origin in azp.
-        struct Browser {
-            let raw: RawClient
-            let host: String
-            func request(_ method: String, _ target: String, headers: [(String, String)] = [], body: String? = nil) -> RawClient.Response? {
-                raw.request(method, target, headers: headers, body: body, host: host)
-            }
-        }
-        let c = Browser(raw: raw, host: host)
-        let redirect = try #require(c.request("GET", "/dashboard", headers: [("Accept", "text/html")]))
-        #expect(redirect.status == 307)
-        let location = try #require(redirect.header("location"))
-        #expect(location.hasPrefix("/sign-in?redirect_url="))
-        #expect(location == "/sign-in?redirect_url=http%3A%2F%2F127.0.0.1%3A\(port)%2Fdashboard")
-        #expect(c.request("GET", location)?.text.contains("Sign in as Ada Admin") == true)
+        let base = "http://127.0.0.1:\(port)"
+        let browser = MiniBrowser()
+        // First visit: a development instance fetches a dev browser through the Frontend API stand-in
+        // (/__clerk), comes back to the same URL, and a signed-out page load goes on to sign in.
+        let first = try browser.navigate(base + "/dashboard")
+        #expect(first.map(\.response.status) == [307, 307, 307, 307, 200])
+        #expect(first[0].response.header("x-clerk-auth-reason") == "dev-browser-missing")
+        #expect(first[0].response.header("location")?.hasPrefix(base + "/__clerk/v1/client/handshake?") == true)
+        #expect(first[3].response.header("location") == "/sign-in?redirect_url=http%3A%2F%2F127.0.0.1%3A\(port)%2Fdashboard")
+        #expect(first.last?.response.text.contains("Sign in as Ada Admin") == true)
+        #expect(browser.jar["__clerk_db_jwt"] == "dvb_gatehouse_demo")
 
-        func signIn(_ user: String) throws -> String {
-            let response = try #require(c.request("POST", "/sign-in", headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                                  body: "user=\(user)&redirect_url=http%3A%2F%2F\(host)%2Fdashboard"))
+        func signIn(_ user: String) throws {
+            let c = try RawClient(port: port)
+            let cookies = browser.jar.map { "\($0.key)=\($0.value)" }.joined(separator: "; ")
+            let response = try #require(c.request("POST", "/sign-in", headers: [
+                ("Content-Type", "application/x-www-form-urlencoded"), ("Origin", base), ("Cookie", cookies),
+            ], body: "user=\(user)&redirect_url=http%3A%2F%2F127.0.0.1%3A\(port)%2Fdashboard", host: "127.0.0.1:\(port)"))
             #expect(response.status == 303)
             #expect(response.header("location") == "/dashboard")
-            let cookies = response.headers.filter { $0.0.lowercased() == "set-cookie" }.map { String($0.1.split(separator: ";")[0]) }
-            return cookies.joined(separator: "; ")
+            browser.store(response)
         }
-        let adminCookies = try signIn("user_admin")
-        let dashboard = try #require(c.request("GET", "/dashboard", headers: [("Cookie", adminCookies), ("Accept", "text/html")]))
-        #expect(dashboard.status == 200)
-        #expect(dashboard.text.contains("user_admin"))
-        #expect(c.request("GET", "/admin", headers: [("Cookie", adminCookies), ("Accept", "text/html")])?.status == 200)
-        let memberCookies = try signIn("user_member")
-        #expect(c.request("GET", "/admin", headers: [("Cookie", memberCookies), ("Accept", "text/html")])?.status == 403)
-        #expect(c.request("GET", "/orgs/acme/settings", headers: [("Cookie", memberCookies)])?.status == 403)
+        try signIn("user_admin")
+        let dashboard = try browser.navigate(base + "/dashboard")
+        #expect(dashboard.map(\.response.status) == [200])
+        #expect(dashboard.last?.response.text.contains("user_admin") == true)
+        #expect(try browser.navigate(base + "/admin").last?.response.status == 200)
+        // Back from a coffee break: the session token expired, the Clerk client did not. One handshake later
+        // the dashboard is served, signed in, without the sign-in page.
+        let returning = try browser.navigate(base + "/dev/expire-session")
+        #expect(returning.map(\.response.status) == [303, 307, 307, 307, 200])
+        #expect(returning[1].response.header("x-clerk-auth-reason") == "session-token-expired-refresh-non-eligible-no-refresh-cookie")
+        #expect(returning.last?.target == "/dashboard")
+        #expect(returning.last?.response.text.contains("user_admin") == true)
+
+        try signIn("user_member")
+        #expect(try browser.navigate(base + "/admin").last?.response.status == 403)
+        #expect(try browser.navigate(base + "/orgs/acme/settings").last?.response.status == 403)
         // The bearer endpoint mints tokens the gateway accepts.
-        let token = try #require(c.request("GET", "/dev/token?user=member")?.text.trimmingCharacters(in: .whitespacesAndNewlines))
-        #expect(c.request("GET", "/dashboard", headers: [("Authorization", "Bearer " + token)])?.status == 200)
+        let c = try RawClient(port: port)
+        let token = try #require(c.request("GET", "/dev/token?user=member", host: "127.0.0.1:\(port)")?.text.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(c.request("GET", "/dashboard", headers: [("Authorization", "Bearer " + token)], host: "127.0.0.1:\(port)")?.status == 200)
 
         await server.shutdown(gracePeriod: 1)
         await app.stop()
