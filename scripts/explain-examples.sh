@@ -43,5 +43,11 @@ show "member opens /dashboard (cookie session)" -H "Cookie: __session=$member; _
 show "member probes /internal (hidden route)"   -H "Authorization: Bearer $member" /internal/reports
 show "path trick /api/public/../../admin"       -H "Authorization: Bearer $member" '/api/public/%2e%2e/%2e%2e/admin'
 show "encoded slash /admin%2Fusers"             /admin%2Fusers
+# Browser sessions (Clerk's handshake): the same cookie an hour later, as a page load and as an API call.
+later=$(( $(date +%s) + 3600 ))
+show "returning browser, expired session cookie" --at "$later" -H 'Sec-Fetch-Dest: document' -H "Cookie: __session=$member; __client_uat=1" /dashboard
+show "same cookie, API call (no handshake)"     --at "$later" -H 'Accept: application/json' -H "Cookie: __session=$member; __client_uat=1" /api/protected/items
+show "active client, session cookie missing"    -H 'Sec-Fetch-Dest: document' -H 'Cookie: __client_uat=1' /dashboard
+show "cross-site POST with a cookie session"    --method POST -H 'Origin: https://evil.example' -H "Cookie: __session=$member; __client_uat=1" /dashboard
 echo
 echo "Full JSON for any request: $bin explain --config $config -H 'Authorization: Bearer <token>' /path"

@@ -270,6 +270,9 @@ public enum ConfigLoader {
                 reader.fail("clerk.frontend_api_proxy", clerk["frontend_api_proxy"], "expected a path such as /__clerk, or off")
             } else if let target {
                 frontendAPIProxy = FrontendAPIProxySettings(path: path, target: target, host: target.authority)
+                if !target.tls, secretKey != nil, !(target.host == "127.0.0.1" || target.host == "::1" || target.host == "localhost") {
+                    warnings.append("clerk.frontend_api_proxy sends the secret key (Clerk-Secret-Key) to \(target) without TLS")
+                }
                 if proxyURL == nil { proxyURL = path }
             } else {
                 reader.fail("clerk.frontend_api_proxy", clerk["frontend_api_proxy"], "needs clerk.publishable_key or clerk.frontend_api_url")

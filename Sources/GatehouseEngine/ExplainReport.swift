@@ -52,7 +52,7 @@ public enum ExplainReport {
             ("action", .string(decision.action.rawValue)),
             ("status", .number(JSONNumber(decision.status))),
         ])
-        if let location = decision.location { decisionJSON.set("location", .string(location)) }
+        if let location = decision.location { decisionJSON.set("location", .string(redactingTokens(in: location))) }
         decisionJSON.set("explanation", .string(decision.explanation))
         if decision.action != .proxy || !decision.responseHeaders.isEmpty {
             decisionJSON.set("headers", headersJSON(decision.responseHeaders))
@@ -67,10 +67,23 @@ public enum ExplainReport {
         return .object(root)
     }
 
+    /// Query parameters that carry tokens in Clerk's redirects (the handshake URL sends the session token).
+    static let tokenParameters: Set<String> = ["__session", "__clerk_db_jwt", "__clerk_handshake", "__clerk_handshake_nonce"]
+
+    static func redactingTokens(in url: String) -> String {
+        guard let q = url.firstIndex(of: "?") else { return url }
+        let pieces = url[url.index(after: q)...].split(separator: "&", omittingEmptySubsequences: false).map { piece -> String in
+            let name = piece.prefix { $0 != "=" }
+            return tokenParameters.contains(String(name)) ? name + "=[redacted]" : String(piece)
+        }
+        return url[...q] + pieces.joined(separator: "&")
+    }
+
     static func headersJSON(_ headers: HeaderList) -> JSONValue {
         .array(headers.fields.map { field in
             let name = normalizedHeaderName(field.name)
             var value = redactedHeaders.contains(name) ? "[redacted]" : field.value
+            if name == "location" { value = redactingTokens(in: value) }
             if name == "set-cookie" {
                 // The cookie's name and attributes say what happens; its value may be a session token.
                 let cookieName = field.value.prefix { $0 != "=" && $0 != ";" }

@@ -324,6 +324,8 @@ import Testing
         #expect(json.contains("\"status\":\"handshake\""))
         #expect(json.contains("session-token-expired-refresh-non-eligible-no-refresh-cookie"))
         #expect(json.contains("__clerk_redirect_count=[redacted]; SameSite=Lax"))
+        #expect(json.contains("&__session=[redacted]"))
+        #expect(!json.contains(expired))
     }
 }
 
@@ -502,5 +504,20 @@ import Testing
         #expect(hops.first?.response.header("location")?.hasPrefix("http://127.0.0.1:\(gateway.port)/__clerk/v1/client/handshake?") == true)
         #expect(hops.map(\.port) == [gateway.port, gateway.port, gateway.port])
         #expect(hops.last.flatMap { userId($0.response) } == "user_returning")
+    }
+
+    @Test func httpsUpstreamsSpeakTLSAndFailClosed() async throws {
+        // The Frontend API is https://; a TLS upstream that cannot complete a verified handshake (here a plain
+        // HTTP server) is a 502, never a fallback to plain text.
+        let upstream = try await TestUpstream()
+        let gateway = try await GatewayHarness(routes: """
+              - { name: tls, match: ["/tls(.*)"], access: public, upstream: "https://127.0.0.1:\(upstream.port)" }
+              - { name: app, match: ["/echo(.*)"], access: public }
+            """, upstream: upstream)
+        defer { Task { await gateway.stop() } }
+        let c = try gateway.client()
+        #expect(c.request("GET", "/tls/x")?.status == 502)
+        #expect(c.request("GET", "/echo")?.status == 200)
+        #expect(upstream.connections.load(ordering: .relaxed) >= 2)  // the TLS attempt reached it, and failed
     }
 }

@@ -18,6 +18,27 @@ import Testing
         }
     }
 
+    @Test func browserSessionSettingsAreValidated() throws {
+        let pk = "publishable_key: pk_live_Y2xlcmsuZXhhbXBsZS5jb20k"
+        func keys(_ found: [ConfigIssue]) -> [String] { found.map(\.keyPath) }
+        #expect(keys(issues("clerk: { \(pk), jwks_file: jwks.json, proxy_url: \"//evil\" }\nsign_in_url: /s")) == ["clerk.proxy_url"])
+        #expect(keys(issues("clerk: { \(pk), jwks_file: jwks.json, frontend_api_url: \"https://x.example/path\" }\nsign_in_url: /s")) == ["clerk.frontend_api_url"])
+        #expect(keys(issues("clerk: { \(pk), jwks_file: jwks.json, satellite: true }\nsign_in_url: /s")) == ["clerk.satellite"])
+        #expect(keys(issues("clerk: { jwks_file: jwks.json, frontend_api_proxy: /__clerk }\nsign_in_url: /s")) == ["clerk.frontend_api_proxy"])
+        #expect(keys(issues("clerk: { \(pk), jwks_file: jwks.json, frontend_api_proxy: __clerk }\nsign_in_url: /s")) == ["clerk.frontend_api_proxy"])
+        #expect(keys(issues("clerk: { jwks_file: jwks.json, handshake: true }\nsign_in_url: /s")) == ["clerk.handshake"])
+        #expect(keys(issues("clerk: { jwks_file: jwks.json }\nsign_in_url: /s\nroutes: [{ name: a, match: [\"/a\"], csrf: maybe }]")) == ["routes[0] (a).csrf"])
+        #expect(keys(issues("clerk: { publishable_key: pk_test_Y2xlcmsuZXhhbXBsZS5jb20k, jwks_file: jwks.json, satellite: true, domain: sat.example }\nsign_in_url: /s")) == ["sign_in_url"])
+
+        let s = try Fixtures.settings("clerk: { \(pk), jwks_file: jwks.json, frontend_api_proxy: /__clerk, secret_key: sk_live_x }\nsign_in_url: /s")
+        #expect(s.browser.handshake)
+        #expect(s.browser.frontendAPI == "/__clerk")
+        #expect(s.frontendAPIProxy?.target.description == "https://clerk.example.com")
+        #expect(s.frontendAPIProxy?.host == "clerk.example.com")
+        // Without a publishable key there is no Frontend API: no handshakes.
+        #expect(try Fixtures.settings("clerk: { jwks_file: jwks.json }\nsign_in_url: /s").browser.handshake == false)
+    }
+
     @Test func exampleConfigCompiles() throws {
         let s = try Fixtures.settings()
         #expect(s.routes.rules.map(\.name) == ["public", "admin", "org-admin", "billing", "secret", "app"])
