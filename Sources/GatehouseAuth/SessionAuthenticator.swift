@@ -215,11 +215,11 @@ public struct SessionAuthenticator: Sendable {
                 let hasCookies = sessionToken != nil || hasActiveClient
                 if !hasCookies && !needsSync { return .signedOut("session-token-and-uat-missing") }
                 if instance.kind == .production {
-                    return maybeHandshake("satellite-needs-syncing", request: request)
+                    return maybeHandshake("satellite-needs-syncing", request: request, now: now)
                 }
                 if let signIn = browser.signInURL, let clerkURL = browser.clerkURL(for: request) {
                     let location = FormQuery.appending(ClerkNames.redirectURL, clerkURL, to: signIn)
-                    return maybeHandshake("satellite-needs-syncing", request: request, location: location)
+                    return maybeHandshake("satellite-needs-syncing", request: request, now: now, location: location)
                 }
             }
             // 3. A development primary answering a satellite's sync: back to the satellite with the dev browser.
@@ -227,17 +227,17 @@ public struct SessionAuthenticator: Sendable {
                 let origin = URLOrigin.of(target), isTrusted(origin: origin, request: request)
             {
                 var location = target
-                if let devBrowser = devBrowserToken(request) { location = FormQuery.appending(ClerkNames.devBrowser, devBrowser, to: location) }
+                if let devBrowser = devBrowserToken(request, now: now) { location = FormQuery.appending(ClerkNames.devBrowser, devBrowser, to: location) }
                 location = FormQuery.setting(ClerkNames.synced, "true", in: location)
-                return maybeHandshake("primary-responds-to-syncing", request: request, location: location)
+                return maybeHandshake("primary-responds-to-syncing", request: request, now: now, location: location)
             }
             // 4–5. Development instances need a dev browser, and adopt one arriving in the query.
             if development {
                 if let fromQuery = FormQuery.first(ClerkNames.devBrowser, in: request.query), !fromQuery.isEmpty {
-                    return maybeHandshake("dev-browser-sync", request: request)
+                    return maybeHandshake("dev-browser-sync", request: request, now: now)
                 }
-                if devBrowserToken(request) == nil {
-                    return maybeHandshake("dev-browser-missing", request: request)
+                if devBrowserToken(request, now: now) == nil {
+                    return maybeHandshake("dev-browser-missing", request: request, now: now)
                 }
             }
         }
@@ -246,9 +246,9 @@ public struct SessionAuthenticator: Sendable {
         case (false, nil):
             return .signedOut("session-token-and-uat-missing")
         case (false, .some):
-            return maybeHandshake("session-token-but-no-client-uat", request: request)
+            return maybeHandshake("session-token-but-no-client-uat", request: request, now: now)
         case (true, nil):
-            return maybeHandshake("client-uat-but-no-session-token", request: request)
+            return maybeHandshake("client-uat-but-no-session-token", request: request, now: now)
         case (true, .some(let token)):
             let decoded: DecodedToken
             do {
@@ -260,7 +260,7 @@ public struct SessionAuthenticator: Sendable {
                 return .signedOut("token-type-mismatch", mismatch, carrier: .cookie, invalidToken: true)
             }
             if let iat = decoded.payload["iat"]?.doubleValue, iat < Double(clientUat) {
-                return maybeHandshake("session-token-iat-before-client-uat", request: request)
+                return maybeHandshake("session-token-iat-before-client-uat", request: request, now: now)
             }
             let result = verify(decoded, token: token, carrier: .cookie, request: request, keys: keys, now: now)
             // 13. Arriving signed in from another site: sync first (the other site may be a satellite).
@@ -268,7 +268,7 @@ public struct SessionAuthenticator: Sendable {
                 request.headers.first("sec-fetch-dest") == "document", isCrossOriginReferrer(request), !isKnownClerkReferrer(request),
                 redirectCount(request) == 0
             {
-                var sync = maybeHandshake("primary-domain-cross-origin-sync", message: "Cross-origin request from satellite domain requires handshake", request: request)
+                var sync = maybeHandshake("primary-domain-cross-origin-sync", message: "Cross-origin request from satellite domain requires handshake", request: request, now: now)
                 if sync.status != .handshake { return result }
                 sync.carrier = .cookie
                 return sync
@@ -329,10 +329,10 @@ public struct SessionAuthenticator: Sendable {
         return result
     }
 
-    private func devBrowserToken(_ request: CanonicalRequest) -> String? {
+    private func devBrowserToken(_ request: CanonicalRequest, now: Double) -> String? {
         if let fromQuery = FormQuery.first(ClerkNames.devBrowser, in: request.query), !fromQuery.isEmpty { return fromQuery }
         let suffixed = instance.flatMap { request.cookies.value(ClerkNames.devBrowser + "_" + $0.cookieSuffix) }
-        let chosen = usesSuffixedCookies(request.cookies, now: 0) ? suffixed : request.cookies.value(ClerkNames.devBrowser)
+        let chosen = usesSuffixedCookies(request.cookies, now: now) ? suffixed : request.cookies.value(ClerkNames.devBrowser)
         return chosen.flatMap { $0.isEmpty ? nil : $0 }
     }
 
@@ -443,14 +443,14 @@ public struct SessionAuthenticator: Sendable {
             cache.store(token, TokenCache.Entry(decoded: decoded, session: session, keySetID: keys.id, expiresAt: exp + policy.clockSkew), now: now)
             return .signedIn(session, token: token, carrier: carrier)
         } catch {
-            var result = sessionTokenError(error, carrier: carrier, request: request)
+            var result = sessionTokenError(error, carrier: carrier, request: request, now: now)
             result.needsKeyRefresh = error.reason == .kidMismatch || error.reason == .keysUnavailable
             return result
         }
     }
 
     /// Clerk's `handleSessionTokenError`: time-related failures may become a handshake, others sign out.
-    private func sessionTokenError(_ error: TokenVerificationError, carrier: TokenCarrier, request: CanonicalRequest) -> AuthResult {
+    private func sessionTokenError(_ error: TokenVerificationError, carrier: TokenCarrier, request: CanonicalRequest, now: Double) -> AuthResult {
         let fullMessage = "\(error.message) (reason=\(error.reason.rawValue), token-carrier=\(carrier.rawValue))"
         let reason: String
         switch error.reason {
@@ -476,7 +476,7 @@ public struct SessionAuthenticator: Sendable {
         default:
             return .signedOut(error.reason.rawValue, fullMessage, carrier: carrier, invalidToken: true)
         }
-        var result = maybeHandshake(reason, message: fullMessage, request: request)
+        var result = maybeHandshake(reason, message: fullMessage, request: request, now: now)
         result.carrier = carrier
         result.invalidTokenPresented = true
         return result
@@ -484,7 +484,7 @@ public struct SessionAuthenticator: Sendable {
 
     /// Clerk's `handleMaybeHandshakeStatus`: a round trip only for GET page loads, at most 3 in a row (the
     /// `__clerk_redirect_count` cookie); otherwise signed out with the same reason.
-    private func maybeHandshake(_ reason: String, message: String? = nil, request: CanonicalRequest, location custom: String? = nil) -> AuthResult {
+    private func maybeHandshake(_ reason: String, message: String? = nil, request: CanonicalRequest, now: Double, location custom: String? = nil) -> AuthResult {
         var result = AuthResult.signedOut(reason, message)
         guard handshakes, SessionAuthenticator.isHandshakeEligible(request) else { return result }
         let count = redirectCount(request)
@@ -492,7 +492,7 @@ public struct SessionAuthenticator: Sendable {
             result.message = (message.map { $0 + " " } ?? "") + "Handshake loop stopped after 3 redirects."
             return result
         }
-        guard let location = custom ?? handshakeURL(reason: reason, request: request) else { return result }
+        guard let location = custom ?? handshakeURL(reason: reason, request: request, now: now) else { return result }
         result.status = .handshake
         result.location = location
         result.responseHeaders = HeaderList([
@@ -503,22 +503,22 @@ public struct SessionAuthenticator: Sendable {
     }
 
     /// Clerk's `buildRedirectToHandshake` (clerk-protocol.md §3.6), byte for byte.
-    func handshakeURL(reason: String, request: CanonicalRequest) -> String? {
+    func handshakeURL(reason: String, request: CanonicalRequest, now: Double) -> String? {
         guard let instance, let clerkURL = browser.clerkURL(for: request), let origin = browser.origin(of: request) else { return nil }
         let redirectURL = FormQuery.removing([ClerkNames.devBrowser, "__dev_session"], from: clerkURL)
+        let suffixed = usesSuffixedCookies(request.cookies, now: now)
         var params: FormQuery.Pairs = [
             ("redirect_url", redirectURL),
             ("__clerk_api_version", ClerkNames.apiVersion),
-            ("suffixed_cookies", usesSuffixedCookies(request.cookies, now: 0) ? "true" : "false"),
+            ("suffixed_cookies", suffixed ? "true" : "false"),
             ("__clerk_hs_reason", reason),
             ("format", "nonce"),
         ]
-        let suffixed = usesSuffixedCookies(request.cookies, now: 0)
         let cookieToken = request.cookies.value(suffixed ? "__session_" + instance.cookieSuffix : "__session").flatMap { $0.isEmpty ? nil : $0 }
         if let token = cookieToken ?? SessionAuthenticator.headerToken(request.headers.first("authorization")) {
             params.append(("__session", token))
         }
-        if development, let devBrowser = devBrowserToken(request) { params.append((ClerkNames.devBrowser, devBrowser)) }
+        if development, let devBrowser = devBrowserToken(request, now: now) { params.append((ClerkNames.devBrowser, devBrowser)) }
         return browser.frontendAPIBase(instance: instance, requestOrigin: origin) + "/v1/client/handshake?" + FormQuery.serialize(params)
     }
 
