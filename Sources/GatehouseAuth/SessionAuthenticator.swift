@@ -281,7 +281,9 @@ public struct SessionAuthenticator: Sendable {
     /// verified like any other (development allows 24 h of clock skew, as Clerk does). A handshake whose
     /// session does not verify signs nobody in.
     private func resolveHandshake(_ directives: [String], request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
-        var headers = HeaderList([("Access-Control-Allow-Origin", "null"), ("Access-Control-Allow-Credentials", "true")])
+        // Clerk also adds `Access-Control-Allow-Origin: null` with credentials here; Gatehouse does not: on a
+        // proxied page that would let sandboxed (null-origin) documents read an authenticated response.
+        var headers = HeaderList()
         var sessionToken = ""
         for directive in directives {
             // Forwarded verbatim, so it must be a legal header value (no CR/LF smuggled into our response).
