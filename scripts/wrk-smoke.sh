@@ -49,7 +49,7 @@ token=$("$bin" dev token --dir "$work/keys" --sub user_bench --org-id org_1 --or
 run() {
     local name=$1; shift
     local out
-    out=$(wrk -t1 -c64 -d"${DURATION}s" --latency "$@" 2>&1)
+    out=$(wrk -t1 -c64 -d"${DURATION}s" --latency "$@" 2>&1) || { echo "wrk failed: $out" >&2; cat "$work/gatehouse.log" >&2; exit 1; }
     local rps p50 p99
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")

@@ -23,6 +23,9 @@ public struct HeaderList: Sendable, Equatable, Sequence {
 
     public func contains(_ name: String) -> Bool { first(name) != nil }
 
+    /// Is there a field whose name satisfies `predicate`?
+    public func contains(where predicate: (String) -> Bool) -> Bool { fields.contains { predicate($0.name) } }
+
     public mutating func append(_ name: String, _ value: String) { fields.append((name, value)) }
 
     public mutating func removeAll(where shouldRemove: (String) -> Bool) {

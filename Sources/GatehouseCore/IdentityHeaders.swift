@@ -89,11 +89,26 @@ public enum HopByHop {
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "proxy-authenticate", "proxy-authorization",
     ]
+    static let nameList = Array(names)
+
+    /// One of the fixed hop-by-hop names, compared without allocating (this runs for every header field).
+    public static func isFixed(_ name: String) -> Bool {
+        let count = name.utf8.count
+        guard count >= 2 && count <= 19 else { return false }
+        return nameList.contains { $0.utf8.count == count && asciiCaseInsensitiveEquals($0, name) }
+    }
 
     public static func removing(from headers: HeaderList) -> HeaderList {
+        let connection = headers.values("connection")
+        if connection.isEmpty {
+            // The common case: nothing to copy unless a hop-by-hop field is actually there.
+            guard headers.contains(where: isFixed) else { return headers }
+            var result = headers
+            result.removeAll(where: isFixed)
+            return result
+        }
         var named = names
-        // Only a request that names fields in `Connection` needs its own set; the common case uses the static one.
-        for value in headers.values("connection") {
+        for value in connection {
             for token in value.split(separator: ",") {
                 named.insert(token.trimmingASCIIWhitespace().asciiLowercased)
             }

@@ -54,6 +54,8 @@ final class Exchange {
     var responseDone = false
     /// The decision's own response headers (handshake cookies), added to the upstream's response.
     var extraResponseHeaders = HeaderList()
+    /// Frontend API proxy: its `Location`s are rewritten to go back through the proxy.
+    var locationRewrite: UpstreamOverride?
 
     init(head: HTTPRequestHead, requestID: String, trustedPeer: Bool, snapshot: GatewaySnapshot) {
         self.head = head
@@ -324,7 +326,10 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         var upstreamHead = UpstreamRequest.head(
             for: request, headers: upstreamHeaders, peer: peer, trustedPeer: exchange.trustedPeer,
             requestID: exchange.requestID, chunked: chunked)
-        if let override = decision.upstreamOverride { upstreamHead.target = override.requestTarget }
+        if let override = decision.upstreamOverride {
+            upstreamHead.target = override.requestTarget
+            exchange.locationRewrite = override
+        }
         exchange.extraResponseHeaders = decision.responseHeaders
         if WebSocketUpgrade.isRequested(exchange.head) {
             // Cross-site WebSocket hijacking: a browser attaches cookies to a socket opened by any site.
@@ -431,9 +436,8 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                 exchange.upstreamMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
             }
             if !head.isKeepAlive { exchange.upstream?.reusable = false }
-            let fields = HeaderList(head.headers)
             if exchange.upgrade && head.status == .switchingProtocols {
-                switchToTunnel(exchange, upstreamHead: head, fields: fields)
+                switchToTunnel(exchange, upstreamHead: head)
                 return
             }
             if exchange.upgrade {
@@ -442,9 +446,9 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                 exchange.closeAfterResponse = true
                 exchange.upstream?.reusable = false
             }
-            var headers = HTTPHeaders(UpstreamRequest.responseHeaders(fields))
+            var headers = UpstreamRequest.responseHeaders(head.headers)
             for field in exchange.extraResponseHeaders { headers.add(name: field.name, value: field.value) }
-            if let override = exchange.evaluation?.decision.upstreamOverride, let location = headers.first(name: "location"),
+            if let override = exchange.locationRewrite, let location = headers.first(name: "location"),
                 location == override.locationPrefix || location.hasPrefix(override.locationPrefix + "/")
             {
                 // Frontend API redirects to itself go back through the proxy.
@@ -455,11 +459,12 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: head.status, headers: headers))), promise: nil)
         case .body(let buffer):
             exchange.bytesSent += buffer.readableBytes
+            // Flushed at the response's end or when the upstream's read burst completes: one write for a small
+            // response instead of one per part.
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             if !context.channel.isWritable, let upstream = exchange.upstream {
                 _ = upstream.channel.setOption(ChannelOptions.autoRead, value: false)
             }
-            context.flush()
         case .end:
             let upstream = exchange.upstream
             exchange.upstream = nil
@@ -484,14 +489,14 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
 
     /// After the upstream's 101: forward it, take the HTTP handlers out of both pipelines and relay bytes.
     /// The tunnel closes at the session token's expiry (if configured) or the maximum lifetime.
-    private func switchToTunnel(_ exchange: Exchange, upstreamHead: HTTPResponseHead, fields: HeaderList) {
+    private func switchToTunnel(_ exchange: Exchange, upstreamHead: HTTPResponseHead) {
         guard let context, let upstream = exchange.upstream else { return }
         exchange.upstream = nil
         upstream.reusable = false
         upstream.delegate = nil
         exchange.status = 101
         exchange.decisionLabel = "upgrade"
-        var headers = HTTPHeaders(HopByHop.removing(from: fields))
+        var headers = HTTPHeaders(HopByHop.removing(from: HeaderList(upstreamHead.headers)))
         headers.add(name: "Connection", value: "Upgrade")
         headers.add(name: "Upgrade", value: upstreamHead.headers.first(name: "upgrade") ?? "websocket")
         context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
@@ -536,6 +541,10 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                 upstreamChannel.close(promise: nil)
             }
         }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {

@@ -9,6 +9,8 @@ import NIOSSL
 protocol UpstreamDelegate: AnyObject {
     func upstreamReceived(_ part: HTTPClientResponsePart)
     func upstreamWritabilityChanged(isWritable: Bool)
+    /// The end of a read burst from the upstream: time to flush what was relayed.
+    func upstreamReadComplete()
     func upstreamFailed(_ error: any Error)
 }
 
@@ -49,6 +51,11 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         delegate?.upstreamReceived(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        delegate?.upstreamReadComplete()
+        context.fireChannelReadComplete()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

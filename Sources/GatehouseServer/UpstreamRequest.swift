@@ -75,10 +75,24 @@ public enum UpstreamRequest {
         return id
     }
 
-    /// Response headers from an upstream, minus hop-by-hop fields; `Via` extended.
-    public static func responseHeaders(_ upstream: HeaderList) -> HeaderList {
-        var headers = HopByHop.removing(from: upstream)
-        extendVia(&headers)
+    /// Response headers from an upstream, minus hop-by-hop fields; `Via` extended. Works on NIO's headers
+    /// directly: this runs for every response, and converting to and from `HeaderList` cost two copies of
+    /// every field (measured with perf on the proxy path).
+    static func responseHeaders(_ upstream: HTTPHeaders) -> HTTPHeaders {
+        var headers = upstream
+        if upstream.contains(name: "connection") {
+            let named = Set(upstream[canonicalForm: "connection"].map { String($0).asciiLowercased })
+            headers = HTTPHeaders(upstream.filter { !HopByHop.isFixed($0.name) && !named.contains($0.name.asciiLowercased) })
+        } else if upstream.contains(where: { HopByHop.isFixed($0.name) }) {
+            headers = HTTPHeaders(upstream.filter { !HopByHop.isFixed($0.name) })
+        }
+        if headers.contains(name: "via") {
+            let prior = headers[canonicalForm: "via"].joined(separator: ", ")
+            headers.remove(name: "via")
+            headers.add(name: "Via", value: prior + ", 1.1 gatehouse")
+        } else {
+            headers.add(name: "Via", value: "1.1 gatehouse")
+        }
         return headers
     }
 
