@@ -23,7 +23,7 @@ public struct Evaluation: Sendable {
 
 /// The decision path shared by `explain` and the daemon:
 /// raw request → canonical request → route → identity → decision.
-public struct Gatekeeper: Sendable {
+public final class Gatekeeper: Sendable {
     public let settings: GatehouseSettings
     public let authenticator: SessionAuthenticator
 

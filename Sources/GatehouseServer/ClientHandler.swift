@@ -320,8 +320,9 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             respondForwardAuth(exchange, headers: upstreamHeaders, responseHeaders: decision.responseHeaders)
             return
         }
-        let settings = exchange.snapshot.settings
-        let target = decision.upstreamOverride?.target ?? evaluation.route?.upstream ?? settings.upstream
+        // The snapshot, not a copy of its settings: copying GatehouseSettings retains every field (seen in perf).
+        let snapshot = exchange.snapshot
+        let target = decision.upstreamOverride?.target ?? evaluation.route?.upstream ?? snapshot.settings.upstream
         let chunked = exchange.head.headers[canonicalForm: "transfer-encoding"].first?.lowercased() == "chunked"
         var upstreamHead = UpstreamRequest.head(
             for: request, headers: upstreamHeaders, peer: peer, trustedPeer: exchange.trustedPeer,
@@ -335,7 +336,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             // Cross-site WebSocket hijacking: a browser attaches cookies to a socket opened by any site.
             if evaluation.auth?.carrier == .cookie, let origin = exchange.head.headers.first(name: "origin"),
                 !WebSocketUpgrade.isAllowed(origin: origin, requestOrigin: request.host.map { request.scheme + "://" + $0 },
-                                            publicOrigin: settings.publicOrigin, authorizedParties: settings.policy.authorizedParties)
+                                            publicOrigin: snapshot.settings.publicOrigin, authorizedParties: snapshot.settings.policy.authorizedParties)
             {
                 exchange.closeAfterResponse = true
                 respondLocally(exchange, decision: .deny(status: 403, error: "forbidden", message: "Cross-origin WebSocket requests with cookies are refused.",
