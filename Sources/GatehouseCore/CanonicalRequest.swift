@@ -149,6 +149,11 @@ public struct CanonicalRequest: Sendable {
 
     /// Validates and normalises a host[:port]: lower case, no trailing dot, no userinfo.
     public static func normalizeHost(_ value: String) throws(RequestRejection) -> String {
+        if isAlreadyNormalHost(value) { return value }
+        return try normalizeHostFully(value)
+    }
+
+    static func normalizeHostFully(_ value: String) throws(RequestRejection) -> String {
         var text = value.asciiLowercased
         guard !text.isEmpty else { throw RequestRejection("empty Host") }
         var port: Substring? = nil
@@ -188,6 +193,37 @@ public struct CanonicalRequest: Sendable {
             text = String(hostPart)
         }
         return text
+    }
+
+    /// The common case, checked without allocating: lower-case name characters, no empty label, no trailing
+    /// dot, and an optional port of 1–5 digits without a leading zero within 1...65535.
+    static func isAlreadyNormalHost(_ value: String) -> Bool {
+        var previous: UInt8 = UInt8(ascii: ".")
+        var portDigits = 0
+        var port = 0
+        var inPort = false
+        for b in value.utf8 {
+            if inPort {
+                guard b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"), !(portDigits == 0 && b == UInt8(ascii: "0")), portDigits < 5 else { return false }
+                port = port * 10 + Int(b - UInt8(ascii: "0"))
+                portDigits += 1
+                continue
+            }
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"):
+                break
+            case UInt8(ascii: "."):
+                if previous == UInt8(ascii: ".") { return false }
+            case UInt8(ascii: ":"):
+                if previous == UInt8(ascii: ".") { return false }
+                inPort = true
+            default:
+                return false
+            }
+            previous = b
+        }
+        if inPort { return portDigits > 0 && port <= 65535 }
+        return previous != UInt8(ascii: ".")
     }
 
     private static func dropDefaultPort(_ host: String, scheme: String) -> String {

@@ -19,7 +19,7 @@ public final class AccessLog: Sendable {
         public var bytesSent: Int
     }
 
-    private let enabled: Bool
+    public let enabled: Bool
     private let lock = Mutex(())
 
     public init(enabled: Bool) { self.enabled = enabled }

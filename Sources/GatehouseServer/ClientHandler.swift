@@ -683,6 +683,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         } else {
             server.state.metrics.recordRequest(route: route ?? "none", decision: exchange.decisionLabel, status: exchange.status, seconds: seconds)
         }
+        guard server.accessLog.enabled else { return }
         server.accessLog.write(AccessLog.Entry(
             requestID: exchange.requestID, method: exchange.head.method.rawValue, path: evaluation?.request?.path.value,
             route: route, decision: exchange.decisionLabel, status: exchange.status,

@@ -12,6 +12,12 @@ public final class GatewayMetrics: Sendable {
         var buckets = [Int](repeating: 0, count: GatewayMetrics.latencyBuckets.count)
         var count = 0
         var sum = 0.0
+
+        mutating func record(_ seconds: Double) {
+            count += 1
+            sum += seconds
+            for (i, bound) in GatewayMetrics.latencyBuckets.enumerated() where seconds <= bound { buckets[i] += 1 }
+        }
     }
 
     private struct RequestKey: Hashable {
@@ -37,11 +43,8 @@ public final class GatewayMetrics: Sendable {
     public func recordRequest(route: String, decision: String, status: Int, seconds: Double) {
         state.withLock { s in
             s.requests[RequestKey(route: route, decision: decision, status: status), default: 0] += 1
-            var h = s.latency[route] ?? Histogram()
-            h.count += 1
-            h.sum += seconds
-            for (i, bound) in GatewayMetrics.latencyBuckets.enumerated() where seconds <= bound { h.buckets[i] += 1 }
-            s.latency[route] = h
+            // In place: copying the histogram out and back copied its bucket array on every request.
+            s.latency[route, default: Histogram()].record(seconds)
         }
     }
 

@@ -23,6 +23,26 @@ struct SeededGenerator: RandomNumberGenerator {
         return [UInt8(ascii: "/")] + (0..<length).map { _ in Self.pathAlphabet.randomElement(using: &rng)! }
     }
 
+    @Test func hostFastPathAgreesWithFullNormalisation() {
+        var rng = SeededGenerator(state: 7)
+        let alphabet = Array("aZz09.-_:[]@ \t0".utf8)
+        var fast = 0
+        for _ in 0..<50_000 {
+            let length = Int.random(in: 1...14, using: &rng)
+            let host = String(decoding: (0..<length).map { _ in alphabet.randomElement(using: &rng)! }, as: UTF8.self)
+            guard CanonicalRequest.isAlreadyNormalHost(host) else { continue }
+            fast += 1
+            #expect((try? CanonicalRequest.normalizeHostFully(host)) == host, "fast path accepted \(host)")
+        }
+        for host in ["app.example.com", "127.0.0.1:8080", "a:65535", "x-y_z"] {
+            #expect(CanonicalRequest.isAlreadyNormalHost(host))
+        }
+        for host in ["App.example.com", "a..b", "a.", ".a", "a:0", "a:080", "a:65536", "a:", "[::1]", "a b"] {
+            #expect(!CanonicalRequest.isAlreadyNormalHost(host))
+        }
+        #expect(fast > 1000)
+    }
+
     @Test func canonicalPathsAreStableAndClean() {
         var rng = SeededGenerator(state: 42)
         var accepted = 0
