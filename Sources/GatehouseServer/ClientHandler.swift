@@ -347,6 +347,14 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             upstreamHead.headers.append("Connection", "Upgrade")
             upstreamHead.headers.append("Upgrade", "websocket")
         }
+        if !exchange.requestEnded, exchange.head.version == .http1_1,
+            exchange.head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }),
+            let context
+        {
+            // The client waits for a go-ahead before sending its body: the request is allowed, so give it now
+            // (the upstream never sees the Expect; the body is streamed to it as it comes).
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+        }
         exchange.upstreamHead = upstreamHead
         exchange.upstreamTarget = target
         connectUpstream(exchange, target: target, head: upstreamHead, fresh: false)

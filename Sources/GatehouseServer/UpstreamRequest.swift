@@ -30,6 +30,8 @@ public enum UpstreamRequest {
         "x-forwarded-uri", "x-forwarded-method", "x-original-uri", "x-original-url", "x-rewrite-url", "forwarded",
         "x-real-ip", "x-request-id", "x-envoy-original-path", "x-http-method-override", "x-http-method",
         "x-method-override",
+        // Gatehouse answers `Expect: 100-continue` itself once it has decided to proxy (see ClientHandler).
+        "expect",
     ]
 
     public struct Head: Sendable, Equatable {

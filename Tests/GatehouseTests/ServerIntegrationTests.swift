@@ -169,6 +169,26 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         #expect(c.readResponse()?.0.status == 401)
     }
 
+    @Test func expectContinueIsAnsweredOnlyForAllowedRequests() async throws {
+        let gateway = try await GatewayHarness()
+        defer { Task { await gateway.stop() } }
+        // Allowed: 100 Continue comes at once, then the body goes through.
+        let c = try gateway.client()
+        c.send("POST /upload HTTP/1.1\r\nHost: app.example.com\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        let started = Date()
+        let interim = try #require(c.readResponse(method: "POST")?.0)
+        #expect(interim.status == 100)
+        #expect(Date().timeIntervalSince(started) < 0.5)
+        c.send("hello")
+        let final = try #require(c.readResponse(method: "POST")?.0)
+        #expect(final.status == 200)
+        #expect(final.text.contains("\"received\":5"))
+        // Refused: no 100 Continue, the denial straight away (the body is never invited).
+        let d = try gateway.client()
+        d.send("POST /dashboard HTTP/1.1\r\nHost: app.example.com\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        #expect(d.readResponse(method: "POST")?.0.status == 401)
+    }
+
     @Test(arguments: [
         "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
