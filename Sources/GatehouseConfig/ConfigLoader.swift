@@ -23,7 +23,7 @@ public enum ConfigLoader {
         "identity_headers", "routes", "default", "server", "proxy", "admin", "forward_auth", "access_log",
     ]
     static let serverKeys: Set<String> = [
-        "threads", "max_connections", "header_timeout", "idle_timeout", "max_header_bytes", "max_header_count",
+        "threads", "max_connections", "header_timeout", "idle_timeout", "body_timeout", "max_header_bytes", "max_header_count",
         "max_body_bytes", "grace_period",
     ]
     static let proxyKeys: Set<String> = [
@@ -74,6 +74,7 @@ public enum ConfigLoader {
             server.maxBodyBytes = int("max_body_bytes", 0...Int.max) ?? server.maxBodyBytes
             server.headerTimeout = reader.duration(map["header_timeout"], path: "server.header_timeout") ?? server.headerTimeout
             server.idleTimeout = reader.duration(map["idle_timeout"], path: "server.idle_timeout") ?? server.idleTimeout
+            server.bodyTimeout = reader.duration(map["body_timeout"], path: "server.body_timeout") ?? server.bodyTimeout
             server.gracePeriod = reader.duration(map["grace_period"], path: "server.grace_period") ?? server.gracePeriod
         }
         var proxy = ProxySettings()
@@ -87,6 +88,7 @@ public enum ConfigLoader {
                 ?? proxy.maxIdleConnections
         }
         for (value, key) in [(server.headerTimeout, "server.header_timeout"), (server.idleTimeout, "server.idle_timeout"),
+                             (server.bodyTimeout, "server.body_timeout"),
                              (proxy.connectTimeout, "proxy.connect_timeout"), (proxy.responseTimeout, "proxy.response_timeout")] where value <= 0 {
             reader.fail(key, nil, "must be greater than zero")
         }

@@ -75,6 +75,8 @@ public struct ServerLimits: Sendable, Equatable {
     public var headerTimeout = 10.0
     /// Time an idle keep-alive connection is kept open.
     public var idleTimeout = 60.0
+    /// Longest pause between two pieces of a request body that is being proxied (slow-body defence).
+    public var bodyTimeout = 30.0
     public var maxHeaderBytes = 32 * 1024
     public var maxHeaderCount = 100
     /// Largest request body accepted; 0 means no limit.

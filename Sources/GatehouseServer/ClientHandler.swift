@@ -82,6 +82,8 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     private var headTimer: LazyTimer?
     /// 504 when the upstream's response head does not arrive in time.
     private var responseTimer: LazyTimer?
+    /// Runs while a proxied request body is being read: the client must keep sending.
+    private var bodyTimer: LazyTimer?
     /// Request ids: a random 64-bit prefix per connection and a counter (no syscall per request).
     private let idPrefix = UInt64.random(in: 0...UInt64.max)
     private var idCounter: UInt64 = 0
@@ -108,6 +110,18 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             self.respondLocally(exchange, decision: .deny(status: 504, error: "upstream_timeout",
                 message: "The upstream did not answer in time.", explanation: "no response head within proxy.response_timeout"), label: "upstream_timeout")
         }
+        bodyTimer = LazyTimer(eventLoop: context.eventLoop) { [weak self] in
+            guard let self, let exchange = self.exchange, exchange.upstream != nil, !exchange.requestEnded, !self.readsPaused else { return }
+            // The body stopped coming: free the upstream connection and end this one.
+            self.abandonUpstream(exchange)
+            exchange.closeAfterResponse = true
+            if exchange.responseStarted {
+                self.context?.close(promise: nil)
+            } else {
+                self.respondLocally(exchange, decision: .deny(status: 408, error: "request_timeout",
+                    message: "The request body stopped arriving.", explanation: "no request body data within server.body_timeout"), label: "reject")
+            }
+        }
         if let ip = context.channel.remoteAddress?.ipAddress { peer = ip }
         if context.channel.isActive { armHeadTimer(seconds: server.state.snapshot.settings.server.headerTimeout) }
     }
@@ -122,6 +136,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         closed = true
         headTimer?.cancel()
         responseTimer?.cancel()
+        bodyTimer?.cancel()
         if let exchange {
             exchange.upstream?.close()
             exchange.upstream = nil
@@ -130,6 +145,11 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             self.exchange = nil
         }
         context.fireChannelInactive()
+    }
+
+    private func armBodyTimer() {
+        guard let exchange, exchange.upstream != nil, !exchange.requestEnded, !readsPaused, !closed else { return }
+        bodyTimer?.set(in: exchange.snapshot.settings.server.bodyTimeout)
     }
 
     /// Waits for the next request head: the header timeout on a new connection, the idle timeout between
@@ -149,10 +169,14 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         }
     }
 
-    private func pauseReads() { readsPaused = true }
+    private func pauseReads() {
+        readsPaused = true
+        bodyTimer?.cancel()  // a pause of ours is not the client's delay
+    }
 
     private func resumeReads() {
         readsPaused = false
+        armBodyTimer()
         if pendingRead, let context {
             pendingRead = false
             context.read()
@@ -184,9 +208,11 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                 return
             }
             forwardBody(part, exchange: exchange)
+            armBodyTimer()
         case .end:
             guard let exchange else { return }
             exchange.requestEnded = true
+            bodyTimer?.cancel()
             forwardBody(part, exchange: exchange)
         }
     }

@@ -169,6 +169,32 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         #expect(c.readResponse()?.0.status == 401)
     }
 
+    @Test func aProxiedBodyThatStopsComingIsCutOffAtTheBodyTimeout() async throws {
+        let gateway = try await GatewayHarness { yaml in
+            yaml.replacingOccurrences(of: "server: { threads: 1, header_timeout: 1s, idle_timeout: 5s }",
+                                      with: "server: { threads: 1, header_timeout: 1s, idle_timeout: 5s, body_timeout: 400ms }")
+        }
+        defer { Task { await gateway.stop() } }
+        // A steady sender slower than the timeout in total, but never pausing for that long, gets through.
+        let steady = try gateway.client()
+        steady.send("POST /upload HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 6\r\n\r\n")
+        for _ in 0..<6 {
+            try await Task.sleep(for: .milliseconds(150))
+            steady.send("x")
+        }
+        let done = try #require(steady.readResponse(method: "POST")?.0)
+        #expect(done.status == 200)
+        #expect(done.text.contains("\"received\":6"))
+        // A sender that stops: 408 and the connection is closed, well before the upstream's response timeout.
+        let stalled = try gateway.client()
+        let started = Date()
+        stalled.send("POST /upload HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 10\r\n\r\nabc")
+        let cut = try #require(stalled.readResponse(method: "POST")?.0)
+        #expect(cut.status == 408)
+        #expect(Date().timeIntervalSince(started) < 0.95)
+        #expect(stalled.isClosedByPeer())
+    }
+
     @Test func expectContinueIsAnsweredOnlyForAllowedRequests() async throws {
         let gateway = try await GatewayHarness()
         defer { Task { await gateway.stop() } }
