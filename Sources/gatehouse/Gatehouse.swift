@@ -82,6 +82,7 @@ struct CheckConfig: AsyncParsableCommand {
             print("azp:        \(settings.policy.authorizedParties.joined(separator: ", "))")
         }
         print("sign-in:    \(settings.signInURL)")
+        print("browser:    " + describeBrowser(settings))
         print("routes (first match wins):")
         for (i, rule) in settings.routes.rules.enumerated() {
             print(String(format: "  %2d. ", i + 1) + describe(rule))
@@ -90,10 +91,21 @@ struct CheckConfig: AsyncParsableCommand {
         for warning in settings.warnings { print("warning: \(warning)") }
     }
 
+    /// Handshake, Frontend API proxy and satellite settings in one line.
+    func describeBrowser(_ settings: GatehouseSettings) -> String {
+        let browser = settings.browser
+        guard browser.handshake, let instance = settings.instance else { return "handshake off (stale cookie sessions are signed out)" }
+        var parts = ["handshake via " + (browser.frontendAPI ?? "https://" + instance.frontendAPIHost)]
+        if let proxy = settings.frontendAPIProxy { parts.append("Frontend API proxy \(proxy.path) → \(proxy.target)") }
+        if browser.isSatellite { parts.append("satellite of domain \(browser.domain ?? "(proxy_url)")") }
+        return parts.joined(separator: "; ")
+    }
+
     func describe(_ rule: RouteRule) -> String {
         var parts = ["\(rule.name) [\(rule.access.rawValue)]", rule.patterns.map(\.source).joined(separator: " ")]
         if !rule.methods.isEmpty { parts.append("methods=" + rule.methods.joined(separator: ",")) }
         if !rule.hosts.isEmpty { parts.append("hosts=" + rule.hosts.map(\.source).joined(separator: ",")) }
+        if !rule.csrf { parts.append("csrf=off") }
         let r = rule.requirements
         var requires: [String] = []
         if r.requireOrganization { requires.append("org") }
