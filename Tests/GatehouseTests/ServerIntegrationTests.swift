@@ -172,14 +172,14 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
     @Test func aProxiedBodyThatStopsComingIsCutOffAtTheBodyTimeout() async throws {
         let gateway = try await GatewayHarness { yaml in
             yaml.replacingOccurrences(of: "server: { threads: 1, header_timeout: 1s, idle_timeout: 5s }",
-                                      with: "server: { threads: 1, header_timeout: 1s, idle_timeout: 5s, body_timeout: 400ms }")
+                                      with: "server: { threads: 1, header_timeout: 1s, idle_timeout: 5s, body_timeout: 1s }")
         }
         defer { Task { await gateway.stop() } }
         // A steady sender slower than the timeout in total, but never pausing for that long, gets through.
         let steady = try gateway.client()
         steady.send("POST /upload HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 6\r\n\r\n")
         for _ in 0..<6 {
-            try await Task.sleep(for: .milliseconds(150))
+            try await Task.sleep(for: .milliseconds(250))  // 1.5 s in all, never 1 s without data
             steady.send("x")
         }
         let done = try #require(steady.readResponse(method: "POST")?.0)
@@ -191,7 +191,8 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         stalled.send("POST /upload HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 10\r\n\r\nabc")
         let cut = try #require(stalled.readResponse(method: "POST")?.0)
         #expect(cut.status == 408)
-        #expect(Date().timeIntervalSince(started) < 0.95)
+        #expect(Date().timeIntervalSince(started) > 0.9)
+        #expect(Date().timeIntervalSince(started) < 3)
         #expect(stalled.isClosedByPeer())
     }
 
