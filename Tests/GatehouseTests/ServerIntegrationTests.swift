@@ -179,7 +179,9 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         let steady = try gateway.client()
         steady.send("POST /upload HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 6\r\n\r\n")
         for _ in 0..<6 {
-            try await Task.sleep(for: .milliseconds(250))  // 1.5 s in all, never 1 s without data
+            // Blocking, like the client itself: an awaited sleep may resume late when other tests hold the
+            // (two) cooperative threads in blocking socket reads.
+            usleep(250_000)  // 1.5 s in all, never 1 s without data
             steady.send("x")
         }
         let done = try #require(steady.readResponse(method: "POST")?.0)
@@ -293,6 +295,9 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         let yaml = GatewayHarness.config(upstreamPort: upstream.port)
             .replacingOccurrences(of: "admin: { listen: \"127.0.0.1:0\" }", with: "admin: { listen: \"127.0.0.1:{ADMIN_PORT}\" }")
             .replacingOccurrences(of: "listen: \"127.0.0.1:0\"", with: "listen: \"127.0.0.1:{PORT}\"")
+            // Not a timeout test: on a loaded machine the upstream may take over a second to drain the last
+            // buffered megabytes after the gateway has read the whole upload.
+            .replacingOccurrences(of: "response_timeout: 1s", with: "response_timeout: 20s")
         let gateway = try GatewayProcess(yaml: yaml, directory: directory)
         defer { gateway.stop() }
         let size = 1024 * 1024 * 1024  // 1 GiB each way
@@ -315,6 +320,7 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         for _ in 0..<(size / 65_536) { up.send(chunk) }
         up.send("0\r\n\r\n")
         let upload = try #require(up.readResponse()?.0)
+        #expect(upload.status == 200, "\(upload.text)")
         #expect(upload.json?.objectValue?["received"] == .number(JSONNumber(size)))
         sampler.cancel()
         let grown = peak.load(ordering: .relaxed) - baseline
