@@ -186,7 +186,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // The client is slow: stop reading the upstream until its socket drains.
         if let upstream = exchange?.upstream {
-            _ = upstream.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable)
+            upstream.pauseReading(!context.channel.isWritable)
         }
         context.fireChannelWritabilityChanged()
     }
@@ -498,7 +498,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             // response instead of one per part.
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             if !context.channel.isWritable, let upstream = exchange.upstream {
-                _ = upstream.channel.setOption(ChannelOptions.autoRead, value: false)
+                upstream.pauseReading(true)
             }
         case .end:
             let upstream = exchange.upstream

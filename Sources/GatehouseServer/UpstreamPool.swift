@@ -26,6 +26,9 @@ final class UpstreamConnection {
     fileprivate var idleSince = NIODeadline.now()
     /// Has this connection carried a request before (a stale keep-alive connection may fail on reuse)?
     var reused = false
+    /// Reading paused because the client could not take more. Always undone before the connection goes back
+    /// to the pool: a pooled connection left unread would never see its next response.
+    private(set) var readingPaused = false
 
     fileprivate init(channel: any Channel, target: UpstreamTarget, handler: UpstreamHandler) {
         self.channel = channel
@@ -36,6 +39,13 @@ final class UpstreamConnection {
     var delegate: (any UpstreamDelegate)? {
         get { handler.delegate }
         set { handler.delegate = newValue }
+    }
+
+    /// Backpressure from the client side: stop or resume reading the upstream.
+    func pauseReading(_ paused: Bool) {
+        guard paused != readingPaused else { return }
+        readingPaused = paused
+        _ = channel.setOption(ChannelOptions.autoRead, value: !paused)
     }
 
     func close() {
@@ -136,6 +146,7 @@ final class UpstreamPool {
     func release(_ connection: UpstreamConnection) {
         eventLoop.assertInEventLoop()
         connection.delegate = nil
+        connection.pauseReading(false)
         guard connection.reusable, connection.channel.isActive, !closing else {
             connection.close()
             return
