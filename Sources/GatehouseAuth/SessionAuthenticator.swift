@@ -173,12 +173,11 @@ public struct SessionAuthenticator: Sendable {
         // 1. The browser is back from a handshake.
         if handshakes {
             if let directives = nonceDirectives {
-                return resolveHandshake(directives, request: request, keys: keys, now: now)
-            }
-            if let token = handshakeCarrier(request, ClerkNames.handshakeToken) {
+                if let resolved = resolveHandshake(directives, request: request, keys: keys, now: now) { return resolved }
+            } else if let token = handshakeCarrier(request, ClerkNames.handshakeToken) {
                 do {
                     let directives = try HandshakeToken.directives(token, keys: keys, policy: policy)
-                    return resolveHandshake(directives, request: request, keys: keys, now: now)
+                    if let resolved = resolveHandshake(directives, request: request, keys: keys, now: now) { return resolved }
                 } catch {
                     if error.reason == .kidMismatch || error.reason == .keysUnavailable, keyStore.isRemote {
                         var retry = AuthResult.signedOut(error.reason.rawValue, error.message, carrier: .cookie)
@@ -279,8 +278,9 @@ public struct SessionAuthenticator: Sendable {
 
     /// Clerk's `resolveHandshake`: the directives become `Set-Cookie` headers and the session among them is
     /// verified like any other (development allows 24 h of clock skew, as Clerk does). A handshake whose
-    /// session does not verify signs nobody in.
-    private func resolveHandshake(_ directives: [String], request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
+    /// session does not verify signs nobody in: nil in production (the request's own cookies decide, as in
+    /// Clerk), a fatal result in development.
+    private func resolveHandshake(_ directives: [String], request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult? {
         // Clerk also adds `Access-Control-Allow-Origin: null` with credentials here; Gatehouse does not: on a
         // proxied page that would let sandboxed (null-origin) documents read an authenticated response.
         var headers = HeaderList()
@@ -322,12 +322,12 @@ public struct SessionAuthenticator: Sendable {
         }
     }
 
-    /// Development: a fatal error (500), as in Clerk. Production: Clerk logs it and the request's own cookies
-    /// decide; here the request is simply signed out with the reason (its cookies were stale, or it would not
-    /// have been sent through a handshake).
-    private func failedHandshake(_ message: String, request: CanonicalRequest) -> AuthResult {
+    /// Development: a fatal error (500), as in Clerk. Production: nil, so the cookie path goes on (Clerk logs
+    /// the failure and does the same).
+    private func failedHandshake(_ message: String, request: CanonicalRequest) -> AuthResult? {
+        guard development else { return nil }
         var result = AuthResult.signedOut("handshake-invalid", message, carrier: .cookie, invalidToken: true)
-        result.fatal = development
+        result.fatal = true
         return result
     }
 

@@ -240,6 +240,11 @@ import Testing
             #expect(e.decision.status == 401)
             #expect(e.decision.responseHeaders.values("set-cookie").isEmpty)
         }
+        // Production then lets the request's own cookies decide, as Clerk does: here a stale session, so the
+        // browser is sent through the handshake again (the loop guard bounds it).
+        let fallback = await prod.evaluate("/dashboard", headers: cookies("__session=\(expired); \(oldUat); __clerk_handshake=\(cases[1])"))
+        #expect(fallback.auth?.status == .handshake)
+        #expect(fallback.auth?.reason == "session-token-expired-refresh-non-eligible-no-refresh-cookie")
         let dev = try Self.gatekeeper(pk: Self.testPK)
         let fatal = await dev.evaluate("/dashboard?__clerk_handshake=\(cases[0])", headers: Self.page)
         #expect(fatal.decision.status == 500)
