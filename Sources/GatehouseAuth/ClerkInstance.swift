@@ -64,6 +64,19 @@ public struct ClerkInstance: Sendable, Equatable {
     /// The instance's public JWKS on its Frontend API.
     public var frontendJWKSURL: String { "https://" + frontendAPIHost + "/.well-known/jwks.json" }
 
+    /// Where a Frontend API proxy forwards (Clerk's `fapiUrlFromPublishableKey`): the shared Frontend API
+    /// endpoint of the environment, which finds the instance by the secret key the proxy sends.
+    public var frontendAPIProxyTarget: String {
+        let host = frontendAPIHost
+        let legacyDev = [".lcl.dev", ".lclstage.dev", ".lclclerk.com"]
+        if host.hasPrefix("clerk."), legacyDev.contains(where: host.hasSuffix) { return "https://frontend-api.clerk.dev" }
+        if [".lcl.dev", "lclstage.dev", ".lclclerk.com", ".accounts.lclclerk.com"].contains(where: host.hasSuffix) {
+            return "https://frontend-api.lclclerk.com"
+        }
+        if host.hasSuffix(".accountsstage.dev") { return "https://frontend-api.clerkstage.dev" }
+        return "https://frontend-api.clerk.dev"
+    }
+
     /// The Backend API base for this instance (Clerk's `apiUrlFromPublishableKey`).
     public var backendAPIURL: String {
         let host = frontendAPIHost

@@ -267,7 +267,7 @@ public enum ConfigLoader {
         }
         var frontendAPIProxy: FrontendAPIProxySettings? = nil
         if let path = reader.string(clerk["frontend_api_proxy"], path: "clerk.frontend_api_proxy"), path != "off" {
-            let target = frontendAPIURL.flatMap { UpstreamTarget(url: $0) } ?? instance.flatMap { UpstreamTarget(url: "https://" + $0.frontendAPIHost) }
+            let target = frontendAPIURL.flatMap { UpstreamTarget(url: $0) } ?? instance.flatMap { UpstreamTarget(url: $0.frontendAPIProxyTarget) }
             if (try? CanonicalPath(parsing: path))?.value != path || path == "/" || path.hasSuffix("/") {
                 reader.fail("clerk.frontend_api_proxy", clerk["frontend_api_proxy"], "expected a path such as /__clerk, or off")
             } else if let target {
@@ -276,6 +276,9 @@ public enum ConfigLoader {
                     warnings.append("clerk.frontend_api_proxy sends the secret key (Clerk-Secret-Key) to \(target) without TLS")
                 }
                 if proxyURL == nil { proxyURL = path }
+                if secretKey == nil {
+                    warnings.append("clerk.frontend_api_proxy without clerk.secret_key: Clerk's Frontend API only accepts proxied requests that carry the secret key")
+                }
             } else {
                 reader.fail("clerk.frontend_api_proxy", clerk["frontend_api_proxy"], "needs clerk.publishable_key or clerk.frontend_api_url")
             }

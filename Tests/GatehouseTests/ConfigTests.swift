@@ -33,8 +33,11 @@ import Testing
         let s = try Fixtures.settings("clerk: { \(pk), jwks_file: jwks.json, frontend_api_proxy: /__clerk, secret_key: sk_live_x }\nsign_in_url: /s")
         #expect(s.browser.handshake)
         #expect(s.browser.frontendAPI == "/__clerk")
-        #expect(s.frontendAPIProxy?.target.description == "https://clerk.example.com")
-        #expect(s.frontendAPIProxy?.host == "clerk.example.com")
+        // Clerk's proxy contract: the environment's shared Frontend API, which finds the instance by secret key.
+        #expect(s.frontendAPIProxy?.target.description == "https://frontend-api.clerk.dev")
+        #expect(s.frontendAPIProxy?.host == "frontend-api.clerk.dev")
+        let staging = try ClerkInstance(publishableKey: "pk_test_" + Data("happy-cat-1.clerk.accountsstage.dev$".utf8).base64EncodedString())
+        #expect(staging.frontendAPIProxyTarget == "https://frontend-api.clerkstage.dev")
         // Without a publishable key there is no Frontend API: no handshakes.
         #expect(try Fixtures.settings("clerk: { jwks_file: jwks.json }\nsign_in_url: /s").browser.handshake == false)
     }
