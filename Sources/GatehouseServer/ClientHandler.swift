@@ -76,6 +76,13 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     private let server: ServerContext
     private var context: ChannelHandlerContext?
     private var exchange: Exchange?
+    /// Parts of pipelined requests that arrived while the previous response was still going out, replayed in
+    /// order once it is complete. (NIO's HTTPServerPipelineHandler did this, but it also stopped reading during
+    /// every response, which cost two `epoll_ctl` calls per request; here reading stops only when a client
+    /// actually pipelines.)
+    private var pipelined: [HTTPServerRequestPart] = []
+    /// A parse error in a pipelined request, answered after the response in flight.
+    private var pipelinedParserError: HTTPParserError?
     private var pendingRead = false
     private var readsPaused = false
     /// Closes an idle connection (header timeout, then keep-alive idle timeout).
@@ -194,7 +201,16 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     // MARK: Requests
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
+        dispatch(unwrapInboundIn(data), context: context)
+    }
+
+    private func dispatch(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        if let exchange, exchange.requestEnded {
+            // The next request, while this one's response is still going out: hold it, and read no further.
+            pipelined.append(part)
+            pauseReads()
+            return
+        }
         switch part {
         case .head(let head):
             headTimer?.cancel()
@@ -551,7 +567,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             do {
                 let client = clientChannel.pipeline.syncOperations
                 try client.addHandler(clientSide, name: ServerPipeline.tunnel)
-                for name in [ServerPipeline.client, ServerPipeline.pipelining, ServerPipeline.validator, ServerPipeline.encoder, ServerPipeline.decoder] {
+                for name in [ServerPipeline.client, ServerPipeline.validator, ServerPipeline.encoder, ServerPipeline.decoder] {
                     client.removeHandler(name: name, promise: nil)
                 }
                 let up = upstreamChannel.pipeline.syncOperations
@@ -700,11 +716,27 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         responseTimer?.cancel()
         finishLog(exchange)
         self.exchange = nil
+        if let parserError = pipelinedParserError {
+            pipelined = []
+            rejectUnparseable(parserError, context: context)
+            return
+        }
         if exchange.closeAfterResponse {
             context.close(promise: nil)
             return
         }
         armHeadTimer(seconds: exchange.snapshot.settings.server.idleTimeout)
+        if !pipelined.isEmpty {
+            let parts = pipelined
+            pipelined = []
+            for part in parts { dispatch(part, context: context) }
+            if let next = self.exchange {
+                // The replayed request manages reading: it needs its body unless it waits for an upstream
+                // connection (which resumes reading when it is ready) or has all of it.
+                if !next.requestEnded && !next.awaitingUpstream { resumeReads() }
+                return
+            }
+        }
         resumeReads()
     }
 
@@ -728,18 +760,31 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     // MARK: Errors
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let parserError = error as? HTTPParserError, exchange == nil || exchange?.responseStarted == false {
-            let tooLarge = parserError == .headerOverflow
-            let status = tooLarge ? 431 : 400
-            server.state.metrics.recordRejected(status: status)
-            let decision = Decision.deny(status: status, error: "bad_request",
-                                         message: tooLarge ? "request header fields too large" : "malformed HTTP request",
-                                         explanation: "unparseable request: \(parserError)")
-            write(decision, version: .http1_1, omitBody: false, requestID: nil, closing: true, closeWhenWritten: true, context: context)
-            exchange = nil
-            return
+        if let parserError = error as? HTTPParserError {
+            if let exchange, exchange.requestEnded {
+                // A malformed pipelined request: answer it after the response in flight, then close.
+                pipelinedParserError = parserError
+                exchange.closeAfterResponse = true
+                pauseReads()
+                return
+            }
+            if exchange == nil || exchange?.responseStarted == false {
+                rejectUnparseable(parserError, context: context)
+                return
+            }
         }
         context.close(promise: nil)
+    }
+
+    private func rejectUnparseable(_ parserError: HTTPParserError, context: ChannelHandlerContext) {
+        let tooLarge = parserError == .headerOverflow
+        let status = tooLarge ? 431 : 400
+        server.state.metrics.recordRejected(status: status)
+        let decision = Decision.deny(status: status, error: "bad_request",
+                                     message: tooLarge ? "request header fields too large" : "malformed HTTP request",
+                                     explanation: "unparseable request: \(parserError)")
+        write(decision, version: .http1_1, omitBody: false, requestID: nil, closing: true, closeWhenWritten: true, context: context)
+        exchange = nil
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -80,7 +80,6 @@ public final class GatewayServer: Sendable {
                     try ops.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
                         leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .drop, limitConfiguration: decoderLimits)),
                         name: ServerPipeline.decoder)
-                    try ops.addHandler(HTTPServerPipelineHandler(), name: ServerPipeline.pipelining)
                     try ops.addHandler(NIOHTTPResponseHeadersValidator(), name: ServerPipeline.validator)
                     try channel.pipeline.syncOperations.addHandler(ClientHandler(server: server), name: ServerPipeline.client)
                 }
@@ -150,7 +149,6 @@ public final class GatewayServer: Sendable {
 enum ServerPipeline {
     static let encoder = "gatehouse.http-encoder"
     static let decoder = "gatehouse.http-decoder"
-    static let pipelining = "gatehouse.http-pipelining"
     static let validator = "gatehouse.http-validator"
     static let client = "gatehouse.client"
     static let tunnel = "gatehouse.tunnel"

@@ -169,6 +169,39 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         #expect(c.readResponse()?.0.status == 401)
     }
 
+    @Test func pipelinedProxiedRequestsWithBodiesKeepTheirOrderAndAMalformedOneEndsTheConnection() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        // A slow response first, so the others are read while it is still going out.
+        c.send("GET /slow?ms=200 HTTP/1.1\r\nHost: a\r\n\r\n"
+            + "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+            + "GET /public/third HTTP/1.1\r\nHost: a\r\n\r\n"
+            + "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            + "GET /public/fifth HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(c.readResponse()?.0.text.contains("\"slow\":200") == true)
+        #expect(c.readResponse(method: "POST")?.0.text.contains("\"received\":5") == true)
+        #expect(c.readResponse()?.0.json?.objectValue?["uri"] == .string("/public/third"))
+        #expect(c.readResponse(method: "POST")?.0.text.contains("\"received\":3") == true)
+        #expect(c.readResponse()?.0.json?.objectValue?["uri"] == .string("/public/fifth"))
+        // Still usable afterwards.
+        #expect(c.request("GET", "/public/after")?.status == 200)
+
+        // Garbage behind a valid request: the valid one is answered in full, then 400, then the connection closes.
+        let d = try h.client()
+        d.send("GET /slow?ms=100 HTTP/1.1\r\nHost: a\r\n\r\nGET /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nGARBAGE\r\n\r\n")
+        #expect(d.readResponse()?.0.text.contains("\"slow\":100") == true)
+        let second = d.readResponse()?.0
+        #expect(second?.status == 400)
+        #expect(d.isClosedByPeer())
+        // Bytes that are not HTTP at all behind a valid request: same, the parser's error waits its turn.
+        let e = try h.client()
+        e.send("GET /slow?ms=100 HTTP/1.1\r\nHost: a\r\n\r\n\u{01}\u{02} not http\r\n\r\n")
+        #expect(e.readResponse()?.0.text.contains("\"slow\":100") == true)
+        #expect(e.readResponse()?.0.status == 400)
+        #expect(e.isClosedByPeer())
+    }
+
     @Test func aProxiedBodyThatStopsComingIsCutOffAtTheBodyTimeout() async throws {
         let gateway = try await GatewayHarness { yaml in
             yaml.replacingOccurrences(of: "server: { threads: 1, header_timeout: 1s, idle_timeout: 5s }",
