@@ -38,6 +38,8 @@ public struct AuthResult: Sendable {
     public var responseHeaders = HeaderList()
     /// A development handshake whose session does not verify: Clerk treats it as a fatal error (500).
     public var fatal = false
+    /// The browser brought back a handshake nonce: no decision until its directives are fetched.
+    var awaitsHandshakePayload = false
 
     static func signedIn(_ session: SessionAuth, token: String, carrier: TokenCarrier) -> AuthResult {
         AuthResult(status: .signedIn, reason: nil, message: nil, carrier: carrier, session: session, verifiedToken: token,
@@ -89,15 +91,16 @@ public struct SessionAuthenticator: Sendable {
     static let sessionCategories: Set<String> = ["cl_B7d4PD111AAA", "cl_I7d4PD111III"]
 
     /// Authenticates with the keys in force, and when the token names a `kid` they lack (or no key is
-    /// loaded), once more after the key store's rate-limited re-fetch. A handshake nonce is exchanged for its
-    /// cookie directives first.
+    /// loaded), once more after the key store's rate-limited re-fetch. When the cookie path meets a handshake
+    /// nonce, its cookie directives are fetched and the request is decided again with them.
     public func authenticate(_ request: CanonicalRequest, now: Double) async -> AuthResult {
         var nonceDirectives: [String]? = nil
-        if let nonce = handshakeNonce(request) {
+        var result = authenticate(request, keys: keyStore.keys, now: now)
+        if result.awaitsHandshakePayload, let nonce = handshakeCarrier(request, ClerkNames.handshakeNonce) {
             // Clerk logs a failed exchange and goes on with no directives (which signs nobody in).
             nonceDirectives = (try? await payloadSource?.directives(nonce: nonce)) ?? []
+            result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nonceDirectives)
         }
-        let result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nonceDirectives)
         guard result.needsKeyRefresh && keyStore.isRemote else { return result }
         let keys = await keyStore.keysAfterUnknownKid()
         return authenticate(request, keys: keys, now: now, nonceDirectives: nonceDirectives)
@@ -107,9 +110,8 @@ public struct SessionAuthenticator: Sendable {
     /// calls for a JWKS re-fetch, or a handshake nonce for a Backend API call. Lets the server decide on its
     /// event loop in the common case.
     public func authenticateWithoutFetching(_ request: CanonicalRequest, now: Double) -> AuthResult? {
-        if handshakeNonce(request) != nil { return nil }
         let result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nil)
-        if result.needsKeyRefresh && keyStore.isRemote { return nil }
+        if result.awaitsHandshakePayload || (result.needsKeyRefresh && keyStore.isRemote) { return nil }
         return result
     }
 
@@ -159,11 +161,6 @@ public struct SessionAuthenticator: Sendable {
         return request.cookies.value(name).flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    private func handshakeNonce(_ request: CanonicalRequest) -> String? {
-        guard handshakes, request.headers.first("authorization").flatMap(SessionAuthenticator.headerToken) == nil else { return nil }
-        return handshakeCarrier(request, ClerkNames.handshakeNonce)
-    }
-
     private func authenticateCookies(_ request: CanonicalRequest, keys: KeySet, now: Double, nonceDirectives: [String]?) -> AuthResult {
         let cookies = request.cookies
         let suffixed = usesSuffixedCookies(cookies, now: now)
@@ -172,7 +169,12 @@ public struct SessionAuthenticator: Sendable {
 
         // 1. The browser is back from a handshake.
         if handshakes {
-            if let directives = nonceDirectives {
+            if handshakeCarrier(request, ClerkNames.handshakeNonce) != nil {
+                guard let directives = nonceDirectives else {
+                    var pending = AuthResult.signedOut("handshake-nonce-pending", carrier: .cookie)
+                    pending.awaitsHandshakePayload = true
+                    return pending
+                }
                 if let resolved = resolveHandshake(directives, request: request, keys: keys, now: now) { return resolved }
             } else if let token = handshakeCarrier(request, ClerkNames.handshakeToken) {
                 do {
