@@ -119,7 +119,7 @@ final class DemoAppHandler: ChannelInboundHandler {
         case (.GET, "/dev/expire-session"):
             // "Back from a coffee break": the session token expired ten minutes ago, the Clerk client is still
             // signed in. The next page load goes through the handshake and comes back signed in.
-            guard let userID = DemoAppHandler.cookies(head)["__demo_client"], let user = DemoApp.users.first(where: { $0.id == userID }) else {
+            guard let userID = DemoAppHandler.cookies(head).value("__demo_client"), let user = DemoApp.users.first(where: { $0.id == userID }) else {
                 send(context, .seeOther, "text/plain", "not signed in\n", extra: [("Location", "/sign-in")])
                 return
             }
@@ -164,13 +164,13 @@ final class DemoAppHandler: ChannelInboundHandler {
     /// The Frontend API's handshake, as the demo's stand-in for it: back to `redirect_url` (same host only) with
     /// a signed `__clerk_handshake` whose directives set a fresh session for the demo client (or sign out), and
     /// the dev browser a development instance needs.
-    private func handshake(query: [String: String], cookies: [String: String], origin: String, context: ChannelHandlerContext) {
+    private func handshake(query: [String: String], cookies: CookieJar, origin: String, context: ChannelHandlerContext) {
         guard let target = query["redirect_url"], target.hasPrefix(origin + "/") else {
             send(context, .badRequest, "text/plain", "redirect_url must be on this origin\n")
             return
         }
         var directives = ["__clerk_db_jwt=dvb_gatehouse_demo; Path=/; SameSite=Lax"]
-        if let userID = cookies["__demo_client"], let user = DemoApp.users.first(where: { $0.id == userID }) {
+        if let userID = cookies.value("__demo_client"), let user = DemoApp.users.first(where: { $0.id == userID }) {
             let now = Date().timeIntervalSince1970
             directives += [
                 "__session=\(DemoApp.token(for: user, issuer: issuer, azp: origin, now: now)); Path=/; HttpOnly; SameSite=Lax",
@@ -184,15 +184,9 @@ final class DemoAppHandler: ChannelInboundHandler {
         send(context, .temporaryRedirect, "text/plain", "handshake\n", extra: [("Location", target + separator + "__clerk_handshake=" + token)])
     }
 
-    static func cookies(_ head: HTTPRequestHead) -> [String: String] {
-        var result: [String: String] = [:]
-        for header in head.headers[canonicalForm: "cookie"] {
-            for pair in header.split(separator: ";") {
-                let kv = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-                if kv.count == 2, result[kv[0]] == nil { result[kv[0]] = kv[1] }
-            }
-        }
-        return result
+    /// The request's cookies, read as the gateway reads them (first of a repeated name wins).
+    static func cookies(_ head: HTTPRequestHead) -> CookieJar {
+        CookieJar(headerValues: head.headers["cookie"])
     }
 
     static func split(_ uri: String) -> (String, [String: String]) {
@@ -200,18 +194,9 @@ final class DemoAppHandler: ChannelInboundHandler {
         return (String(parts[0]), parts.count > 1 ? parseForm(String(parts[1])) : [:])
     }
 
+    /// `application/x-www-form-urlencoded` (a query or a form body); a repeated name keeps its last value.
     static func parseForm(_ text: String) -> [String: String] {
-        var result: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = decode(String(kv[0]))
-            result[key] = kv.count > 1 ? decode(String(kv[1])) : ""
-        }
-        return result
-    }
-
-    static func decode(_ s: String) -> String {
-        s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? s
+        Dictionary(FormQuery.parse(text).map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
     }
 
     /// Only paths on this origin: an absolute URL for another host becomes "/" (no open redirect).
