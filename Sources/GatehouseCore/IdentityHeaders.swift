@@ -98,23 +98,24 @@ public enum HopByHop {
         return nameList.contains { $0.utf8.count == count && asciiCaseInsensitiveEquals($0, name) }
     }
 
+    /// Which field names are hop-by-hop for a message with these `Connection` values: the fixed ones, plus
+    /// every name `Connection` lists.
+    public static func predicate(connection values: [String]) -> (String) -> Bool {
+        // The common case (no `Connection`, or only keep-alive/close) needs no set.
+        if values.isEmpty { return isFixed }
+        var named = Set<String>()
+        for value in values {
+            for token in value.split(separator: ",") { named.insert(token.trimmingASCIIWhitespace().asciiLowercased) }
+        }
+        return { isFixed($0) || named.contains($0.asciiLowercased) }
+    }
+
     public static func removing(from headers: HeaderList) -> HeaderList {
-        let connection = headers.values("connection")
-        if connection.isEmpty {
-            // The common case: nothing to copy unless a hop-by-hop field is actually there.
-            guard headers.contains(where: isFixed) else { return headers }
-            var result = headers
-            result.removeAll(where: isFixed)
-            return result
-        }
-        var named = names
-        for value in connection {
-            for token in value.split(separator: ",") {
-                named.insert(token.trimmingASCIIWhitespace().asciiLowercased)
-            }
-        }
+        let isHopByHop = predicate(connection: headers.values("connection"))
+        // Nothing to copy unless a hop-by-hop field is actually there.
+        guard headers.contains(where: isHopByHop) else { return headers }
         var result = headers
-        result.removeAll { named.contains($0.asciiLowercased) }
+        result.removeAll(where: isHopByHop)
         return result
     }
 }

@@ -82,26 +82,25 @@ public enum UpstreamRequest {
     /// every field (measured with perf on the proxy path).
     static func responseHeaders(_ upstream: HTTPHeaders) -> HTTPHeaders {
         var headers = upstream
-        if upstream.contains(name: "connection") {
-            let named = Set(upstream[canonicalForm: "connection"].map { String($0).asciiLowercased })
-            headers = HTTPHeaders(upstream.filter { !HopByHop.isFixed($0.name) && !named.contains($0.name.asciiLowercased) })
-        } else if upstream.contains(where: { HopByHop.isFixed($0.name) }) {
-            headers = HTTPHeaders(upstream.filter { !HopByHop.isFixed($0.name) })
+        let isHopByHop = HopByHop.predicate(connection: upstream.contains(name: "connection") ? upstream["connection"] : [])
+        if upstream.contains(where: { isHopByHop($0.name) }) {
+            headers = HTTPHeaders(upstream.filter { !isHopByHop($0.name) })
         }
-        if headers.contains(name: "via") {
-            let prior = headers[canonicalForm: "via"].joined(separator: ", ")
-            headers.remove(name: "via")
-            headers.add(name: "Via", value: prior + ", 1.1 gatehouse")
-        } else {
-            headers.add(name: "Via", value: "1.1 gatehouse")
-        }
+        let prior = headers.contains(name: "via") ? headers["via"] : []
+        if !prior.isEmpty { headers.remove(name: "via") }
+        headers.add(name: "Via", value: via(after: prior))
         return headers
     }
 
     /// Folds every `Via` field into one and appends this hop.
     static func extendVia(_ headers: inout HeaderList) {
-        let priorVia = headers.values("via").joined(separator: ", ")
-        headers.removeAll { asciiCaseInsensitiveEquals($0, "via") }
-        headers.append("Via", priorVia.isEmpty ? "1.1 gatehouse" : priorVia + ", 1.1 gatehouse")
+        let prior = headers.values("via")
+        if !prior.isEmpty { headers.removeAll { asciiCaseInsensitiveEquals($0, "via") } }
+        headers.append("Via", via(after: prior))
+    }
+
+    /// One `Via` value: the earlier hops, then this one.
+    static func via(after prior: [String]) -> String {
+        prior.isEmpty ? "1.1 gatehouse" : prior.joined(separator: ", ") + ", 1.1 gatehouse"
     }
 }

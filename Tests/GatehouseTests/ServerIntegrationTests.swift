@@ -6,6 +6,7 @@ import GatehouseDevIssuer
 import GatehouseFetch
 @testable import GatehouseServer
 import NIOCore
+import NIOHTTP1
 import Synchronization
 import Testing
 
@@ -717,5 +718,22 @@ extension ProxyFramingTests {
         #expect(c.isClosedByPeer())
         let elapsed = Date().timeIntervalSince(start)
         #expect(elapsed >= 0.5 && elapsed < 2.5, "closed after \(elapsed)s; idle_timeout is 700ms")
+    }
+}
+
+@Suite struct ResponseHeaderTests {
+    @Test func upstreamResponseLosesHopByHopFieldsAndGainsVia() {
+        var upstream = HTTPHeaders()
+        for (n, v) in [("Content-Type", "text/plain"), ("Connection", "close, X-Hop"), ("X-Hop", "1"), ("Keep-Alive", "5"),
+                       ("Via", "1.0 a"), ("Via", "1.1 b"), ("Transfer-Encoding", "chunked"), ("Set-Cookie", "a=1")] {
+            upstream.add(name: n, value: v)
+        }
+        let out = UpstreamRequest.responseHeaders(upstream)
+        #expect(out.map(\.name) == ["Content-Type", "Set-Cookie", "Via"])
+        #expect(out["via"] == ["1.0 a, 1.1 b, 1.1 gatehouse"])
+        var plain = HTTPHeaders()
+        plain.add(name: "Content-Length", value: "2")
+        #expect(UpstreamRequest.responseHeaders(plain).map(\.name) == ["Content-Length", "Via"])
+        #expect(UpstreamRequest.responseHeaders(plain)["via"] == ["1.1 gatehouse"])
     }
 }
