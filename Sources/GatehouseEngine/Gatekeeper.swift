@@ -145,6 +145,13 @@ public final class Gatekeeper: Sendable {
 
     static let safeMethods: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE"]
 
+    /// Does `value` (an `Origin`, or a URL such as a `Referer`) come from one of `own` origins or an authorized
+    /// party? Compared as normalised origins. The one rule for CSRF and for cookie WebSocket upgrades.
+    public func isAllowedOrigin(_ value: String, own: [String?]) -> Bool {
+        guard let origin = URLOrigin.of(value) else { return false }
+        return own.contains(origin) || settings.policy.authorizedParties.contains(origin)
+    }
+
     /// CSRF defence: a browser attaches cookies to requests any site makes, so a cookie session on an unsafe
     /// method must come from the app's own origin or an authorized party. The evidence, in order: `Origin`,
     /// else `Sec-Fetch-Site`, else `Referer`; with none of them the request is refused (fail closed — every
@@ -153,16 +160,15 @@ public final class Gatekeeper: Sendable {
     func csrfRefusal(request: CanonicalRequest, auth: AuthResult) -> Decision? {
         guard auth.carrier == .cookie, !Gatekeeper.safeMethods.contains(request.method) else { return nil }
         let own = settings.browser.origin(of: request)
-        func allowed(_ origin: String) -> Bool { origin == own || settings.policy.authorizedParties.contains(origin) }
         let evidence: String
         if let origin = request.headers.first("origin") {
-            if let parsed = URLOrigin.of(origin), allowed(parsed) { return nil }
+            if isAllowedOrigin(origin, own: [own]) { return nil }
             evidence = "Origin \(origin.prefix(100))"
         } else if let site = request.headers.first("sec-fetch-site") {
             if site == "same-origin" || site == "none" { return nil }
             evidence = "Sec-Fetch-Site \(site.prefix(30))"
         } else if let referer = request.headers.first("referer") {
-            if let parsed = URLOrigin.of(referer), allowed(parsed) { return nil }
+            if isAllowedOrigin(referer, own: [own]) { return nil }
             evidence = "Referer from " + (URLOrigin.of(referer) ?? "an unparsable URL")
         } else {
             evidence = "no Origin, Sec-Fetch-Site or Referer"

@@ -377,8 +377,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         if WebSocketUpgrade.isRequested(exchange.head) {
             // Cross-site WebSocket hijacking: a browser attaches cookies to a socket opened by any site.
             if evaluation.auth?.carrier == .cookie, let origin = exchange.head.headers.first(name: "origin"),
-                !WebSocketUpgrade.isAllowed(origin: origin, requestOrigin: request.host.map { request.scheme + "://" + $0 },
-                                            publicOrigin: snapshot.settings.publicOrigin, authorizedParties: snapshot.settings.policy.authorizedParties)
+                !snapshot.gatekeeper.isAllowedOrigin(origin, own: [request.host.map { request.scheme + "://" + $0 }, snapshot.settings.publicOrigin])
             {
                 exchange.closeAfterResponse = true
                 respondLocally(exchange, decision: .deny(status: 403, error: "forbidden", message: "Cross-origin WebSocket requests with cookies are refused.",

@@ -82,12 +82,4 @@ enum WebSocketUpgrade {
         return connection.contains("upgrade") && upgrade == ["websocket"]
     }
 
-    /// Is `origin` one the app itself serves (or an authorized party)? Cookie-authenticated upgrades from
-    /// anywhere else are cross-site WebSocket hijacking attempts.
-    static func isAllowed(origin: String, requestOrigin: String?, publicOrigin: String?, authorizedParties: [String]) -> Bool {
-        let candidate = origin.lowercased()
-        if let requestOrigin, candidate == requestOrigin.lowercased() { return true }
-        if let publicOrigin, candidate == publicOrigin.lowercased() { return true }
-        return authorizedParties.contains { $0.lowercased() == candidate }
-    }
 }
