@@ -520,10 +520,15 @@ public enum ConfigLoader {
         return ConfigIssue(file: file, line: nil, column: nil, keyPath: "", message: "YAML error: \(error)")
     }
 
-    static func isHostPort(_ text: String) -> Bool {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return false }
-        let host = text[..<colon]
-        return !host.isEmpty && (try? CanonicalRequest.normalizeHost(String(host))) != nil
+    static func isHostPort(_ text: String) -> Bool { parseHostPort(text) != nil }
+
+    /// `host:port` (an IPv6 host in brackets) as a bind address: the host without brackets and the port.
+    public static func parseHostPort(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        guard !host.isEmpty, (try? CanonicalRequest.normalizeHost(host)) != nil else { return nil }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
     }
 
     static func isOrigin(_ text: String) -> Bool {

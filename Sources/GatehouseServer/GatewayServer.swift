@@ -137,11 +137,10 @@ public final class GatewayServer: Sendable {
     }
 
     static func split(_ hostPort: String) throws -> (String, Int) {
-        guard let colon = hostPort.lastIndex(of: ":"), let port = Int(hostPort[hostPort.index(after: colon)...]) else {
+        // Validated when the config was loaded; the same parser splits it here.
+        guard let (host, port) = ConfigLoader.parseHostPort(hostPort) else {
             throw ConfigError(issues: [ConfigIssue(file: "", line: nil, column: nil, keyPath: "listen", message: "expected host:port")])
         }
-        var host = String(hostPort[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return (host, port)
     }
 }
