@@ -30,7 +30,42 @@ public struct CanonicalPath: Sendable, Equatable, CustomStringConvertible {
     public static let maxLength = 8192
 
     public init(parsing raw: Substring, allowSemicolons: Bool = false) throws(RequestRejection) {
-        self.value = try CanonicalPath.canonicalize(Array(raw.utf8), allowSemicolons: allowSemicolons)
+        if raw.utf8.count <= CanonicalPath.maxLength, CanonicalPath.isAlreadyCanonical(raw.utf8, allowSemicolons: allowSemicolons) {
+            // Most paths need no change: keep the text (no byte arrays, usually no copy).
+            self.value = String(raw)
+        } else {
+            self.value = try CanonicalPath.canonicalize(Array(raw.utf8), allowSemicolons: allowSemicolons)
+        }
+    }
+
+    /// True when `canonicalize` would return the bytes unchanged: only plain visible ASCII (no `%`, `\`, `#`,
+    /// and no `;` unless allowed), no empty segment except a trailing one, no `.` or `..` segment.
+    /// Property-tested against `canonicalize`.
+    static func isAlreadyCanonical(_ bytes: Substring.UTF8View, allowSemicolons: Bool) -> Bool {
+        guard bytes.first == UInt8(ascii: "/") else { return false }
+        var segmentLength = 0
+        var segmentDots = 0
+        for b in bytes.dropFirst() {
+            switch b {
+            case UInt8(ascii: "/"):
+                if segmentLength == 0 || segmentLength == segmentDots && segmentDots <= 2 { return false }
+                segmentLength = 0
+                segmentDots = 0
+                continue
+            case UInt8(ascii: "%"), UInt8(ascii: "\\"), UInt8(ascii: "#"):
+                return false
+            case UInt8(ascii: ";"):
+                if !allowSemicolons { return false }
+            case UInt8(ascii: "."):
+                segmentDots += 1
+            case 0x21...0x7E:
+                break
+            default:
+                return false
+            }
+            segmentLength += 1
+        }
+        return !(segmentLength > 0 && segmentLength == segmentDots && segmentDots <= 2)
     }
 
     public init(parsing raw: String, allowSemicolons: Bool = false) throws(RequestRejection) {

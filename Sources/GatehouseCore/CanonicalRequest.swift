@@ -61,9 +61,8 @@ public struct CanonicalRequest: Sendable {
                 throw RequestRejection("control character in header \(field.name.asciiLowercased)")
             }
         }
-        let hostFields = raw.headers.values("host")
-        guard hostFields.count <= 1 else { throw RequestRejection("more than one Host header") }
-        guard raw.headers.values("authorization").count <= 1 else {
+        guard raw.headers.count(of: "host") <= 1 else { throw RequestRejection("more than one Host header") }
+        guard raw.headers.count(of: "authorization") <= 1 else {
             throw RequestRejection("more than one Authorization header")
         }
 
@@ -101,7 +100,7 @@ public struct CanonicalRequest: Sendable {
         self.path = try CanonicalPath(parsing: pathPart, allowSemicolons: options.allowPathSemicolons)
 
         var host: String? = nil
-        if let hostField = hostFields.first {
+        if let hostField = raw.headers.first("host") {
             host = try CanonicalRequest.normalizeHost(hostField)
         }
         if let authority {

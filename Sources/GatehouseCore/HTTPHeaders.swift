@@ -23,6 +23,15 @@ public struct HeaderList: Sendable, Equatable, Sequence {
 
     public func contains(_ name: String) -> Bool { first(name) != nil }
 
+    /// How many fields have this name (compared case-insensitively), without collecting their values.
+    public func count(of name: String) -> Int {
+        var n = 0
+        for field in fields where asciiCaseInsensitiveEquals(field.name, name) { n += 1 }
+        return n
+    }
+
+    public mutating func reserveCapacity(_ capacity: Int) { fields.reserveCapacity(capacity) }
+
     /// Is there a field whose name satisfies `predicate`?
     public func contains(where predicate: (String) -> Bool) -> Bool { fields.contains { predicate($0.name) } }
 
@@ -50,6 +59,19 @@ public func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
     return true
 }
 
+/// Calls `body` with each element of a comma-separated header list, trimmed of spaces and tabs, without
+/// building an array of them.
+public func forEachListElement(_ value: String, _ body: (String) -> Void) {
+    let bytes = value.utf8
+    var start = bytes.startIndex
+    while true {
+        let end = bytes[start...].firstIndex(of: UInt8(ascii: ",")) ?? bytes.endIndex
+        body(value[start..<end].trimmingASCIIWhitespace())
+        guard end < bytes.endIndex else { return }
+        start = bytes.index(after: end)
+    }
+}
+
 extension String {
     /// ASCII-only lowercasing (HTTP names and hosts); non-ASCII bytes are left alone.
     public var asciiLowercased: String {
@@ -74,10 +96,30 @@ extension String {
 /// Header names compared the way Gatehouse strips identity look-alikes: lowercased, `_` and `.` folded to `-`.
 /// `X_Gatehouse_User_Id`, `x.gatehouse.user.id` and `X-GATEHOUSE-USER-ID` are all the same name.
 public func normalizedHeaderName(_ name: String) -> String {
-    name.mappingASCII { b in
-        if b == UInt8(ascii: "_") || b == UInt8(ascii: ".") { return UInt8(ascii: "-") }
-        return lowerASCII(b)
-    }
+    name.mappingASCII(foldHeaderNameByte)
+}
+
+@inline(__always)
+func foldHeaderNameByte(_ b: UInt8) -> UInt8 {
+    if b == UInt8(ascii: "_") || b == UInt8(ascii: ".") { return UInt8(ascii: "-") }
+    return lowerASCII(b)
+}
+
+/// `normalizedHeaderName(a) == normalizedHeaderName(b)`, without building either (this runs for every
+/// header field of every request).
+public func headerNamesEquivalent(_ a: String, _ b: String) -> Bool {
+    let x = a.utf8, y = b.utf8
+    guard x.count == y.count else { return false }
+    for (p, q) in zip(x, y) where foldHeaderNameByte(p) != foldHeaderNameByte(q) { return false }
+    return true
+}
+
+/// `normalizedHeaderName(name).hasPrefix(prefix)` for a normalised `prefix`, without building the name.
+public func headerName(_ name: String, hasNormalizedPrefix prefix: String) -> Bool {
+    let x = name.utf8, y = prefix.utf8
+    guard x.count >= y.count else { return false }
+    for (p, q) in zip(x, y) where foldHeaderNameByte(p) != q { return false }
+    return true
 }
 
 public enum HTTPSyntax {

@@ -37,16 +37,20 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
 
     /// True for a client header that must never reach the upstream as sent.
     public func isReserved(_ name: String) -> Bool {
-        let normalized = normalizedHeaderName(name)
-        if IdentityHeaderPolicy.reservedPrefixes.contains(where: { normalized.hasPrefix($0) }) { return true }
-        if strip.contains(normalized) { return true }
-        return claimHeaders.contains { normalizedHeaderName($0.header) == normalized }
+        // Compared without building the normalised name: this runs for every header field of every request.
+        if IdentityHeaderPolicy.reservedPrefixes.contains(where: { headerName(name, hasNormalizedPrefix: $0) }) { return true }
+        if strip.contains(where: { headerNamesEquivalent(name, $0) }) { return true }
+        return claimHeaders.contains { headerNamesEquivalent(name, $0.header) }
     }
 
     /// Headers the upstream receives: the client's, minus hop-by-hop and reserved names, plus identity.
     public func upstreamHeaders(from client: HeaderList, session: SessionAuth?, token: String?, routeName: String) -> HeaderList {
-        var headers = HopByHop.removing(from: client)
-        headers.removeAll(where: isReserved)
+        // Built once with room for the identity fields: filtering a copy and appending to it cost three
+        // allocations per request.
+        let isHopByHop = HopByHop.predicate(connection: client.lazy.filter { asciiCaseInsensitiveEquals($0.name, "connection") }.map { $0.value })
+        var headers = HeaderList()
+        headers.reserveCapacity(client.count + 8 + claimHeaders.count)
+        for field in client where !isHopByHop(field.name) && !isReserved(field.name) { headers.append(field.name, field.value) }
         headers.append(IdentityHeaderPolicy.route, routeName)
         guard let session else { return headers }
         func add(_ name: String, _ value: String?) {
@@ -100,18 +104,22 @@ public enum HopByHop {
 
     /// Which field names are hop-by-hop for a message with these `Connection` values: the fixed ones, plus
     /// every name `Connection` lists.
-    public static func predicate(connection values: [String]) -> (String) -> Bool {
-        // The common case (no `Connection`, or only keep-alive/close) needs no set.
-        if values.isEmpty { return isFixed }
-        var named = Set<String>()
+    public static func predicate<Values: Sequence<String>>(connection values: Values) -> (String) -> Bool {
+        // The common case (no `Connection`, or only `keep-alive`) needs no list: this runs for every request
+        // and every response.
+        var named: [String] = []
         for value in values {
-            for token in value.split(separator: ",") { named.insert(token.trimmingASCIIWhitespace().asciiLowercased) }
+            forEachListElement(value) { name in
+                if name.isEmpty || isFixed(name) { return }
+                named.append(name)
+            }
         }
-        return { isFixed($0) || named.contains($0.asciiLowercased) }
+        if named.isEmpty { return isFixed }
+        return { name in isFixed(name) || named.contains { asciiCaseInsensitiveEquals($0, name) } }
     }
 
     public static func removing(from headers: HeaderList) -> HeaderList {
-        let isHopByHop = predicate(connection: headers.values("connection"))
+        let isHopByHop = predicate(connection: headers.lazy.filter { asciiCaseInsensitiveEquals($0.name, "connection") }.map { $0.value })
         // Nothing to copy unless a hop-by-hop field is actually there.
         guard headers.contains(where: isHopByHop) else { return headers }
         var result = headers

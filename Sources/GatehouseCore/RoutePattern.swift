@@ -14,6 +14,7 @@ public struct RoutePattern: Sendable, Equatable, CustomStringConvertible {
     let tokens: [Token]
     /// Lower-cased literal bytes every match starts with (fast reject).
     let leadingLiteral: [UInt8]
+    let shape: Shape
 
     public var description: String { source }
 
@@ -42,6 +43,16 @@ public struct RoutePattern: Sendable, Equatable, CustomStringConvertible {
         self.source = source
         self.tokens = try RoutePattern.parse(source)
         if case .literal(let bytes)? = tokens.first { leadingLiteral = bytes } else { leadingLiteral = [] }
+        switch tokens.count {
+        case 1 where !leadingLiteral.isEmpty: shape = .literal
+        case 2 where !leadingLiteral.isEmpty && tokens[1] == .parameter(prefix: nil, inner: .any, modifier: .one): shape = .literalThenAnything
+        default: shape = .general
+        }
+    }
+
+    /// Shapes matched without the automaton (most route patterns are one of them).
+    enum Shape: Sendable, Equatable {
+        case literal, literalThenAnything, general
     }
 
     // MARK: Parsing
@@ -187,17 +198,24 @@ public struct RoutePattern: Sendable, Equatable, CustomStringConvertible {
 
     /// Whether the canonical path matches. `path` must be a `CanonicalPath` value (ASCII).
     public func matches(_ path: CanonicalPath) -> Bool {
-        matches(utf8: Array(path.value.utf8))
+        var text = path.value
+        return text.withUTF8 { matches(utf8: $0) }
     }
 
-    func matches(utf8 path: [UInt8]) -> Bool {
+    func matches(utf8 path: UnsafeBufferPointer<UInt8>) -> Bool {
         let n = path.count
         if !leadingLiteral.isEmpty {
             guard n >= leadingLiteral.count else { return false }
             for i in 0..<leadingLiteral.count where lowerASCII(path[i]) != leadingLiteral[i] { return false }
-            if tokens.count == 1 {
-                // A plain literal: exact, or with one trailing slash.
+            switch shape {
+            case .literal:
+                // Exact, or with one trailing slash.
                 return n == leadingLiteral.count || (n == leadingLiteral.count + 1 && path[n - 1] == UInt8(ascii: "/"))
+            case .literalThenAnything:
+                // `/dashboard(.*)`, the usual Clerk matcher: the prefix decides.
+                return true
+            case .general:
+                break
             }
         }
         var reached = [Bool](repeating: false, count: n + 1)
@@ -209,7 +227,7 @@ public struct RoutePattern: Sendable, Equatable, CustomStringConvertible {
         return reached[n] || (n > 0 && path[n - 1] == UInt8(ascii: "/") && reached[n - 1])
     }
 
-    private func step(_ token: Token, from reached: [Bool], path: [UInt8]) -> [Bool] {
+    private func step(_ token: Token, from reached: [Bool], path: UnsafeBufferPointer<UInt8>) -> [Bool] {
         let n = path.count
         switch token {
         case .literal(let bytes):
@@ -245,7 +263,7 @@ public struct RoutePattern: Sendable, Equatable, CustomStringConvertible {
     /// One application of `prefix inner` from every reached position (or, with `repeating`, its closure:
     /// positions reached along the way are themselves starting points). Ranges are marked with a
     /// difference array so one sweep is O(n).
-    private func sweep(prefix: UInt8?, inner: Inner, start: [Bool], path: [UInt8], repeating: Bool, keepStart: Bool) -> [Bool] {
+    private func sweep(prefix: UInt8?, inner: Inner, start: [Bool], path: UnsafeBufferPointer<UInt8>, repeating: Bool, keepStart: Bool) -> [Bool] {
         let n = path.count
         var result = [Bool](repeating: false, count: n + 1)
         var diff = [Int](repeating: 0, count: n + 2)

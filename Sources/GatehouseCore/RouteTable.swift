@@ -100,7 +100,7 @@ public final class RouteRule: Sendable, Equatable {
                 && lhs.onUnauthenticated == rhs.onUnauthenticated && lhs.upstream == rhs.upstream && lhs.csrf == rhs.csrf)
     }
 
-    public func matches(_ request: CanonicalRequest, pathBytes: [UInt8]) -> Bool {
+    public func matches(_ request: CanonicalRequest, pathBytes: UnsafeBufferPointer<UInt8>) -> Bool {
         if !methods.isEmpty && !methods.contains(request.method) { return false }
         if !hosts.isEmpty {
             guard let host = request.host, hosts.contains(where: { $0.matches(host) }) else { return false }
@@ -122,8 +122,10 @@ public struct RouteTable: Sendable, Equatable {
 
     /// The matching rule, and whether it came from the rule list (false: the fallback).
     public func route(for request: CanonicalRequest) -> (rule: RouteRule, matched: Bool) {
-        let bytes = Array(request.path.value.utf8)
-        for rule in rules where rule.matches(request, pathBytes: bytes) { return (rule, true) }
-        return (fallback, false)
+        var path = request.path.value
+        return path.withUTF8 { bytes in
+            for rule in rules where rule.matches(request, pathBytes: bytes) { return (rule, true) }
+            return (fallback, false)
+        }
     }
 }

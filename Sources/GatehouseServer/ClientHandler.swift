@@ -317,7 +317,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
 
     private func nextRequestID() -> String {
         idCounter &+= 1
-        return RequestID.hex(idPrefix) + RequestID.hex(idCounter)
+        return RequestID.hex(idPrefix, idCounter)
     }
 
     /// Conflicting or ambiguous framing: never guess where a request ends (request smuggling).
@@ -403,9 +403,14 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
 
     private func connectUpstream(_ exchange: Exchange, target: UpstreamTarget, head upstreamHead: UpstreamRequest.Head, fresh: Bool) {
         guard let context else { return }
+        let pool = server.pools.pool(for: context.eventLoop)
+        if !fresh, let connection = pool.takeIdle(target) {
+            // A pooled connection: relay now, without a future and its callbacks.
+            startRelay(exchange, connection: connection, head: upstreamHead)
+            return
+        }
         exchange.awaitingUpstream = true
         pauseReads()
-        let pool = server.pools.pool(for: context.eventLoop)
         pool.acquire(target, fresh: fresh).assumeIsolated().whenComplete { [weak self] result in
             guard let self, !self.closed, self.exchange === exchange else {
                 if case .success(let connection) = result { pool.release(connection) }
@@ -496,8 +501,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                 exchange.closeAfterResponse = true
                 exchange.upstream?.reusable = false
             }
-            var headers = UpstreamRequest.responseHeaders(head.headers)
-            for field in exchange.extraResponseHeaders { headers.add(name: field.name, value: field.value) }
+            var headers = UpstreamRequest.responseHeaders(head.headers, extra: exchange.extraResponseHeaders)
             if let override = exchange.locationRewrite, let location = headers.first(name: "location"),
                 location == override.locationPrefix || location.hasPrefix(override.locationPrefix + "/")
             {
@@ -801,8 +805,17 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
 }
 
 enum RequestID {
-    static func hex(_ value: UInt64) -> String {
-        let s = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
+    /// 32 lower-case hex digits of two words, written straight into one string (one allocation per request).
+    static func hex(_ high: UInt64, _ low: UInt64) -> String {
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            digits.withUTF8Buffer { digit in
+                for i in 0..<16 {
+                    buffer[i] = digit[Int((high >> UInt64(60 - 4 * i)) & 0xF)]
+                    buffer[16 + i] = digit[Int((low >> UInt64(60 - 4 * i)) & 0xF)]
+                }
+            }
+            return 32
+        }
     }
 }

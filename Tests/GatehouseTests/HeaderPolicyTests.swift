@@ -52,5 +52,10 @@ import Testing
                                  ("TE", "trailers"), ("Upgrade", "h2c"), ("Accept", "x")])
         let upstream = IdentityHeaderPolicy().upstreamHeaders(from: client, session: nil, token: nil, routeName: "r")
         #expect(upstream.fields.map(\.name) == ["Accept", "X-Gatehouse-Route"])
+        // Several Connection fields, odd spacing and case: every listed name goes, the rest stays.
+        let listed = HeaderList([("connection", " x-a ,, X-B "), ("Connection", "Close"), ("X-A", "1"), ("x-b", "2"), ("close", "3"),
+                                 ("X-C", "4")])
+        let kept = IdentityHeaderPolicy().upstreamHeaders(from: listed, session: nil, token: nil, routeName: "r")
+        #expect(kept.fields.map(\.name) == ["X-C", "X-Gatehouse-Route"])
     }
 }

@@ -43,6 +43,31 @@ struct SeededGenerator: RandomNumberGenerator {
         #expect(fast > 1000)
     }
 
+    /// The no-copy fast path must accept only paths that full canonicalisation leaves unchanged.
+    @Test func canonicalPathFastPathAgreesWithTheFullPath() {
+        var rng = SeededGenerator(state: 11)
+        let alphabet = Array("/a.;%2F\\#~Z0 ".utf8) + [0x7F, 0xC3]
+        var fast = 0
+        for _ in 0..<50_000 {
+            let length = Int.random(in: 1...12, using: &rng)
+            let raw = [UInt8(ascii: "/")] + (0..<length).map { _ in alphabet.randomElement(using: &rng)! }
+            let text = String(decoding: raw, as: UTF8.self)
+            for allowSemicolons in [false, true] {
+                guard CanonicalPath.isAlreadyCanonical(text[...].utf8, allowSemicolons: allowSemicolons) else { continue }
+                fast += 1
+                #expect((try? CanonicalPath.canonicalize(Array(text.utf8), allowSemicolons: allowSemicolons)) == text,
+                        "fast path accepted \(text)")
+            }
+        }
+        for path in ["/", "/a", "/a/", "/a/b.c/...", "/.well-known/x"] {
+            #expect(CanonicalPath.isAlreadyCanonical(path[...].utf8, allowSemicolons: false), "\(path)")
+        }
+        for path in ["//", "/a//b", "/.", "/..", "/a/./b", "/a/../b", "/a/.", "/%41", "/a;b", "/a b", "/a\\b", "a"] {
+            #expect(!CanonicalPath.isAlreadyCanonical(path[...].utf8, allowSemicolons: false), "\(path)")
+        }
+        #expect(fast > 1000)
+    }
+
     @Test func canonicalPathsAreStableAndClean() {
         var rng = SeededGenerator(state: 42)
         var accepted = 0
