@@ -109,6 +109,7 @@ public enum HopByHop {
         // and every response.
         var named: [String] = []
         for value in values {
+            if asciiCaseInsensitiveEquals(value, "keep-alive") { continue }  // what nearly every upstream says
             forEachListElement(value) { name in
                 if name.isEmpty || isFixed(name) { return }
                 named.append(name)

@@ -3,14 +3,17 @@ import GatehouseConfig
 import GatehouseCore
 
 /// Everything Gatehouse concluded about one request, in flow order.
-public struct Evaluation: Sendable {
+///
+/// A class: the server keeps it for the whole exchange and reads its parts several times, and copying the
+/// struct (a canonical request, an auth result and a decision, each full of strings) showed up in perf.
+public final class Evaluation: Sendable {
     /// Nil when the request was refused before routing (400/414).
-    public var request: CanonicalRequest?
-    public var route: RouteRule?
+    public let request: CanonicalRequest?
+    public let route: RouteRule?
     /// False when the fallback (`default:`) applied.
-    public var routeMatched: Bool
-    public var auth: AuthResult?
-    public var decision: Decision
+    public let routeMatched: Bool
+    public let auth: AuthResult?
+    public let decision: Decision
 
     public init(request: CanonicalRequest?, route: RouteRule?, routeMatched: Bool, auth: AuthResult?, decision: Decision) {
         self.request = request
