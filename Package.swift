@@ -105,6 +105,18 @@ let package = Package(
             path: "Sources/GatehouseMicrobench",
             swiftSettings: swiftSettings
         ),
+        // The SwiftNIO floor (raw byte relay, and HTTP codecs without a decision) that scripts/bench measures
+        // beside Gatehouse: what any NIO proxy costs before it decides anything.
+        .executableTarget(
+            name: "gatehouse-relay-floor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Sources/GatehouseRelayFloor",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GatehouseTests",
             dependencies: [
