@@ -47,7 +47,7 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
     public func upstreamHeaders(from client: HeaderList, session: SessionAuth?, token: String?, routeName: String) -> HeaderList {
         // Built once with room for the identity fields: filtering a copy and appending to it cost three
         // allocations per request.
-        let isHopByHop = HopByHop.predicate(connection: client.lazy.filter { asciiCaseInsensitiveEquals($0.name, "connection") }.map { $0.value })
+        let isHopByHop = HopByHop.predicate(for: client)
         var headers = HeaderList()
         headers.reserveCapacity(client.count + 8 + claimHeaders.count)
         for field in client where !isHopByHop(field.name) && !isReserved(field.name) { headers.append(field.name, field.value) }
@@ -119,8 +119,14 @@ public enum HopByHop {
         return { name in isFixed(name) || named.contains { asciiCaseInsensitiveEquals($0, name) } }
     }
 
+    /// The predicate for a message's own fields (its `Connection` values read from them). Generic so NIO's
+    /// `HTTPHeaders` (responses) and `HeaderList` (requests) share it.
+    public static func predicate<Fields: Sequence<(name: String, value: String)>>(for fields: Fields) -> (String) -> Bool {
+        predicate(connection: fields.lazy.filter { asciiCaseInsensitiveEquals($0.name, "connection") }.map { $0.value })
+    }
+
     public static func removing(from headers: HeaderList) -> HeaderList {
-        let isHopByHop = predicate(connection: headers.lazy.filter { asciiCaseInsensitiveEquals($0.name, "connection") }.map { $0.value })
+        let isHopByHop = predicate(for: headers)
         // Nothing to copy unless a hop-by-hop field is actually there.
         guard headers.contains(where: isHopByHop) else { return headers }
         var result = headers

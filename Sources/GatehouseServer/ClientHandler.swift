@@ -411,7 +411,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         }
         exchange.awaitingUpstream = true
         pauseReads()
-        pool.acquire(target, fresh: fresh).assumeIsolated().whenComplete { [weak self] result in
+        pool.connect(target).assumeIsolated().whenComplete { [weak self] result in
             guard let self, !self.closed, self.exchange === exchange else {
                 if case .success(let connection) = result { pool.release(connection) }
                 return

@@ -111,9 +111,8 @@ final class UpstreamPool {
     /// One TLS client context for the process (building one loads the trust store).
     static let tlsContext = Result { try NIOSSLContext(configuration: .makeClientConfiguration()) }
 
-    /// An idle connection to `target`, or a new one (always a new one with `fresh`).
-    func acquire(_ target: UpstreamTarget, fresh: Bool = false) -> EventLoopFuture<UpstreamConnection> {
-        if !fresh, let connection = takeIdle(target) { return eventLoop.makeSucceededFuture(connection) }
+    /// A new connection to `target` (pooled ones come from `takeIdle`).
+    func connect(_ target: UpstreamTarget) -> EventLoopFuture<UpstreamConnection> {
         let handler = UpstreamHandler()
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(settings.connectTimeout * 1000)))

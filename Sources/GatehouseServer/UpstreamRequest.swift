@@ -101,7 +101,7 @@ public enum UpstreamRequest {
     /// extended. Works on NIO's headers and builds the result in one pass: this runs for every response, and
     /// copying, filtering and re-adding cost several allocations per response (measured with perf).
     static func responseHeaders(_ upstream: HTTPHeaders, extra: HeaderList = HeaderList()) -> HTTPHeaders {
-        let isHopByHop = HopByHop.predicate(connection: upstream.lazy.filter { asciiCaseInsensitiveEquals($0.name, "connection") }.map { $0.value })
+        let isHopByHop = HopByHop.predicate(for: upstream)
         var headers = HTTPHeaders()
         headers.reserveCapacity(upstream.count + extra.count + 1)
         var prior: [String] = []
