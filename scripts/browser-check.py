@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Drives headless Chromium through the `gatehouse demo` newcomer flow and fails loudly if it breaks.
 
 Usage: scripts/browser-check.sh (starts the demo, installs chromium and websocket-client if needed).

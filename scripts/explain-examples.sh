@@ -23,8 +23,8 @@ show() {
     local title="$1"; shift
     echo
     echo "== $title"
-    if ! command -v python3 >/dev/null 2>&1; then "$bin" explain --config "$config" "$@"; return; fi
-    "$bin" explain --config "$config" "$@" | python3 -c '
+    if [ ! -x /usr/bin/python3 ]; then "$bin" explain --config "$config" "$@"; return; fi
+    "$bin" explain --config "$config" "$@" | /usr/bin/python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 d = r["decision"]

@@ -65,7 +65,7 @@ let group = MultiThreadedEventLoopGroup(numberOfThreads: arguments.count > 4 ? I
         return client.eventLoop.makeFailedFuture(error)
     }
     return ClientBootstrap(group: client.eventLoop)
-        .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        .channelOption(.tcpOption(.tcp_nodelay), value: 1)
         .channelInitializer { upstream in
             upstream.eventLoop.makeCompletedFuture {
                 let ops = upstream.pipeline.syncOperations
@@ -98,7 +98,7 @@ let group = MultiThreadedEventLoopGroup(numberOfThreads: arguments.count > 4 ? I
 let server = try ServerBootstrap(group: group)
     .serverChannelOption(.backlog, value: 1024)
     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
     .childChannelInitializer { client in
         http
             ? relay(client: client, forward: requestPart, back: responsePart)
