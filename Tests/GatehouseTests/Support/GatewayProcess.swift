@@ -66,7 +66,7 @@ final class GatewayProcess: @unchecked Sendable {
 
     var pid: Int32 { process.processIdentifier }
 
-    /// VmRSS in bytes.
+    /// VmRSS in bytes (0 when /proc cannot be read: callers must check for that).
     func residentBytes() -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
@@ -86,6 +86,15 @@ final class GatewayProcess: @unchecked Sendable {
 
     var standardError: String {
         String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
+    }
+
+    /// Stops the process and returns everything it wrote to stdout and stderr (read to EOF, so nothing written
+    /// before exit is missed).
+    func stopAndCollectOutput() -> (stdout: String, stderr: String) {
+        stop()
+        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (out, err)
     }
 
     func stop() {

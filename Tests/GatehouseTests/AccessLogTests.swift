@@ -1,0 +1,81 @@
+import Foundation
+import GatehouseCore
+import GatehouseDevIssuer
+import Testing
+
+/// The access log of the real binary, read from its stdout: the documented fields, Clerk's reason strings,
+/// and never a token, a cookie value or a query value. Lines are parsed with Foundation, not Gatehouse's JSON.
+@Suite(.serialized) struct AccessLogTests {
+    static let fields = ["time", "request_id", "method", "path", "route", "decision", "status", "user_id", "duration_ms", "bytes"]
+
+    @Test func linesCarryTheDocumentedFieldsAndNoSecrets() async throws {
+        let upstream = try await TestUpstream()
+        defer { Task { await upstream.stop() } }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-log-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data(Fixtures.issuer.jwks.serialized().utf8).write(to: directory.appendingPathComponent("jwks.json"))
+        let yaml = DaemonProcessTests.yaml(upstream.port, routes: GatewayHarness.defaultRoutes)
+            .replacingOccurrences(of: "access_log: off", with: "access_log: stdout")
+        #expect(yaml.contains("access_log: stdout"))
+        let gateway = try GatewayProcess(yaml: yaml, directory: directory)
+
+        let bearerToken = ServerIntegrationTests.fresh("user_bearer")
+        let cookieToken = ServerIntegrationTests.fresh("user_cookie")
+        let expired = Fixtures.token("user_late", iat: Date().timeIntervalSince1970 - 3600)
+        let querySecret = "qsecret\(UInt64.random(in: 1...UInt64.max))"
+        let cookieSecret = "csecret\(UInt64.random(in: 1...UInt64.max))"
+        let c = try RawClient(port: gateway.port)
+        let proxied = c.request("GET", "/echo/a?api_key=\(querySecret)", headers: [bearer(bearerToken)])
+        #expect(proxied?.status == 200)
+        let cookie = c.request("GET", "/dashboard/b?token=\(querySecret)&x=1",
+                               headers: [("Cookie", "__session=\(cookieToken); __client_uat=1; other=\(cookieSecret)")])
+        #expect(cookie?.status == 200)
+        let anonymous = c.request("GET", "/dashboard/c?code=\(querySecret)", headers: [("Accept", "application/json")])
+        #expect(anonymous?.status == 401)
+        let late = c.request("GET", "/echo/d", headers: [bearer(expired), ("Accept", "application/json")])
+        #expect(late?.status == 401)
+        // Proxied requests: the id the upstream was given; Gatehouse's own responses: the id returned.
+        func echoedID(_ response: RawClient.Response?) -> String? {
+            guard let body = response?.body, let json = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+                let headers = json["headers"] as? [String: [String]] else { return nil }
+            return headers["x-request-id"]?.first
+        }
+        let requestIDs = [echoedID(proxied), echoedID(cookie), anonymous?.header("x-request-id"), late?.header("x-request-id")]
+
+        let (stdout, stderr) = gateway.stopAndCollectOutput()
+        let lines = stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("{") }
+        try #require(lines.count == 4, "expected one access-log line per request; stdout was:\n\(stdout)\nstderr:\n\(stderr)")
+        let entries = try lines.map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+        }
+        for entry in entries {
+            for field in Self.fields { #expect(entry.keys.contains(field), "missing \(field) in \(entry)") }
+            #expect((entry["time"] as? String)?.hasSuffix("Z") == true)
+            #expect(entry["method"] as? String == "GET")
+            #expect((entry["duration_ms"] as? NSNumber).map { $0.doubleValue >= 0 } == true)
+        }
+        #expect(entries.map { $0["path"] as? String } == ["/echo/a", "/dashboard/b", "/dashboard/c", "/echo/d"])
+        #expect(entries.map { $0["route"] as? String } == ["app", "app", "app", "app"])
+        #expect(entries.map { ($0["status"] as? NSNumber)?.intValue } == [200, 200, 401, 401])
+        #expect(entries.map { $0["user_id"] as? String } == ["user_bearer", "user_cookie", nil, nil])
+        #expect(entries.map { $0["decision"] as? String } == ["proxy", "proxy", "deny", "deny"])
+        // Proxied requests name the upstream's time; the ids are those returned to the client.
+        #expect(entries[0]["upstream_ms"] is NSNumber)
+        #expect(entries.map { $0["request_id"] as? String } == requestIDs)
+        #expect(requestIDs.allSatisfy { $0 != nil })
+        // Clerk's reason strings for the signed-out cases.
+        #expect(entries[2]["auth_reason"] as? String == "session-token-and-uat-missing")
+        // An expired token: Clerk's refresh-aware reason (no refresh cookie, so no refresh was possible).
+        #expect(entries[3]["auth_reason"] as? String == "session-token-expired-refresh-non-eligible-no-refresh-cookie")
+        #expect(((entries[1]["bytes"] as? NSNumber)?.intValue ?? 0) > 0)
+
+        // No secret anywhere in the output, in any form (whole tokens, their signatures, the cookie and query values).
+        let everything = stdout + stderr
+        for secret in [bearerToken, cookieToken, expired, querySecret, cookieSecret]
+            + [bearerToken, cookieToken].map({ String($0.split(separator: ".")[2]) }) {
+            #expect(!everything.contains(secret), "a secret reached the log output")
+        }
+        #expect(!everything.contains("api_key"))
+        #expect(!everything.contains("?"))
+    }
+}
