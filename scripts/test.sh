@@ -20,6 +20,15 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
 fi
 export GATEHOUSE_REQUIRE_NGINX=1
 
+# openssl makes the TLS upstream tests' certificates; PyJWT (python3-jwt, python3-cryptography) signs the
+# third-party JWT vectors. Both are run at test time from Debian's packages.
+if [ ! -x /usr/bin/openssl ] || ! /usr/bin/python3 -c "import jwt, cryptography" >/dev/null 2>&1; then
+    echo "installing openssl, python3-jwt and python3-cryptography for the TLS and JWT-vector tests"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq openssl python3-jwt python3-cryptography >/dev/null
+fi
+
 swift build --build-tests
 swift test
 # The CLI contract: the shipped example config must validate.

@@ -28,7 +28,7 @@ public enum ConfigLoader {
     ]
     static let proxyKeys: Set<String> = [
         "connect_timeout", "response_timeout", "idle_timeout", "max_idle_connections", "websocket_max_lifetime",
-        "websocket_close_at_token_expiry",
+        "websocket_close_at_token_expiry", "tls_ca_file",
     ]
     static let clerkKeys: Set<String> = [
         "publishable_key", "secret_key", "jwt_key", "jwks_file", "jwks_url", "api_url", "authorized_parties", "audience",
@@ -86,6 +86,15 @@ public enum ConfigLoader {
             proxy.websocketCloseAtTokenExpiry = reader.bool(map["websocket_close_at_token_expiry"], path: "proxy.websocket_close_at_token_expiry") ?? proxy.websocketCloseAtTokenExpiry
             proxy.maxIdleConnections = reader.integer(map["max_idle_connections"], path: "proxy.max_idle_connections", in: 0...10_000)
                 ?? proxy.maxIdleConnections
+            if let file = reader.string(map["tls_ca_file"], path: "proxy.tls_ca_file") {
+                // Read here so a missing or non-PEM file is a config error, not a 502 on the first request.
+                let path = file.hasPrefix("/") ? file : baseDirectory + "/" + file
+                if let text = try? String(contentsOfFile: path, encoding: .utf8), text.contains("-----BEGIN CERTIFICATE-----") {
+                    proxy.tlsCAFile = path
+                } else {
+                    reader.fail("proxy.tls_ca_file", map["tls_ca_file"], "cannot read PEM certificates from \(path)")
+                }
+            }
         }
         for (value, key) in [(server.headerTimeout, "server.header_timeout"), (server.idleTimeout, "server.idle_timeout"),
                              (server.bodyTimeout, "server.body_timeout"),

@@ -100,6 +100,9 @@ public struct ProxySettings: Sendable, Equatable {
     public var websocketMaxLifetime = 3600.0
     /// Close a WebSocket tunnel when the session token that opened it expires.
     public var websocketCloseAtTokenExpiry = true
+    /// PEM file of the CAs that https:// upstream certificates must chain to (absolute path); nil means the
+    /// system trust store.
+    public var tlsCAFile: String? = nil
 
     public init() {}
 }

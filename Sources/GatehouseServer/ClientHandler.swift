@@ -5,6 +5,7 @@ import GatehouseCore
 import GatehouseEngine
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// Everything the handlers of one listener share.
 final class ServerContext: Sendable {
@@ -618,6 +619,15 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             exchange.retried = true
             server.state.metrics.recordUpstreamError("stale_connection_retried")
             connectUpstream(exchange, target: target, head: head, fresh: true)
+            return
+        }
+        if error is NIOSSLError || error is NIOSSLExtraError {
+            // A certificate that is untrusted or names another host: nothing was sent (NIOSSL holds writes
+            // until the handshake is done). Said as such, so operators do not look for a crashed upstream.
+            server.state.metrics.recordUpstreamError("tls_failed")
+            respondLocally(exchange, decision: .deny(status: 502, error: "upstream_unavailable",
+                message: "The upstream's TLS certificate could not be verified.", explanation: "upstream TLS handshake failed: \(error)"),
+                label: "upstream_error")
             return
         }
         server.state.metrics.recordUpstreamError("connection_lost")

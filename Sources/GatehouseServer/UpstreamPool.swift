@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// What an upstream connection reports to the request that is using it. Called on the connection's loop.
 protocol UpstreamDelegate: AnyObject {
@@ -108,12 +109,28 @@ final class UpstreamPool {
 
     func update(settings: ProxySettings) { self.settings = settings }
 
-    /// One TLS client context for the process (building one loads the trust store).
-    static let tlsContext = Result { try NIOSSLContext(configuration: .makeClientConfiguration()) }
+    /// One TLS client context per trust store (building one loads it), shared by every loop and reload.
+    private static let tlsContexts = Mutex<[String: Result<NIOSSLContext, any Error>]>([:])
+
+    /// The context verifying against `caFile` (PEM), or the system roots when nil. Verification is always full
+    /// (chain and host name): there is no setting that turns it off.
+    static func tlsContext(caFile: String?) -> Result<NIOSSLContext, any Error> {
+        tlsContexts.withLock { cache in
+            if let context = cache[caFile ?? ""] { return context }
+            let context = Result<NIOSSLContext, any Error> {
+                var configuration = TLSConfiguration.makeClientConfiguration()
+                if let caFile { configuration.trustRoots = .file(caFile) }
+                return try NIOSSLContext(configuration: configuration)
+            }
+            cache[caFile ?? ""] = context
+            return context
+        }
+    }
 
     /// A new connection to `target` (pooled ones come from `takeIdle`).
     func connect(_ target: UpstreamTarget) -> EventLoopFuture<UpstreamConnection> {
         let handler = UpstreamHandler()
+        let caFile = settings.tlsCAFile
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(settings.connectTimeout * 1000)))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -121,9 +138,9 @@ final class UpstreamPool {
                 channel.eventLoop.makeCompletedFuture {
                     let ops = channel.pipeline.syncOperations
                     if target.tls {
-                        // https:// upstreams (the Frontend API): certificates verified against the system roots.
+                        // https:// upstreams (the Frontend API): certificates verified against the system roots or proxy.tls_ca_file.
                         let sni = CIDR.parseAddress(target.host) == nil ? target.host : nil
-                        try ops.addHandler(NIOSSLClientHandler(context: UpstreamPool.tlsContext.get(), serverHostname: sni))
+                        try ops.addHandler(NIOSSLClientHandler(context: UpstreamPool.tlsContext(caFile: caFile).get(), serverHostname: sni))
                     }
                     try ops.addHandler(HTTPRequestEncoder(), name: UpstreamPipeline.encoder)
                     try ops.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)), name: UpstreamPipeline.decoder)
