@@ -120,23 +120,54 @@ final class ConfigReader {
         return value
     }
 
-    /// Durations: `500ms`, `5s`, `2m`, `1h`, or a bare number of seconds.
-    func duration(_ node: Node?, path: String) -> Double? {
+    /// Durations: `500ms`, `5s`, `2m`, `1h`, `1d`, or a bare number of seconds (digits with an optional
+    /// fraction: no sign, exponent or hex, so `1e30s` is an error rather than a value that traps when it
+    /// becomes a timer). The value must lie in `range` (seconds); `hint` is added to the error.
+    func duration(_ node: Node?, path: String, in range: ClosedRange<Double>, hint: String = "") -> Double? {
         guard let text = string(node, path: path) else { return nil }
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (suffix, factor) in units where text.hasSuffix(suffix) {
-            if let value = Double(text.dropLast(suffix.count)), value >= 0, value.isFinite { return value * factor }
+        let expected = "expected a duration in \(formatDuration(range.lowerBound))...\(formatDuration(range.upperBound))"
+        guard let value = ConfigReader.parseDuration(text) else {
+            fail(path, node, expected + " such as 500ms, 5s, 2m or 1h, got '\(text.prefix(40))'" + hint)
+            return nil
         }
-        if let value = Double(text), value >= 0, value.isFinite { return value }
-        fail(path, node, "expected a duration such as 500ms, 5s, 2m or 1h, got '\(text)'")
-        return nil
+        guard range.contains(value) else {
+            fail(path, node, expected + ", got '\(text.prefix(40))'" + hint)
+            return nil
+        }
+        return value
+    }
+
+    static func parseDuration(_ text: String) -> Double? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
+        var number = Substring(text)
+        var factor = 1.0
+        for (suffix, unit) in units where text.hasSuffix(suffix) {
+            number = text.dropLast(suffix.count)
+            factor = unit
+            break
+        }
+        let parts = number.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        let isDigits = { (part: Substring) in !part.isEmpty && part.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }
+        // At most 12 integer digits: every accepted value stays far from what a timer conversion can hold.
+        guard parts.count <= 2, isDigits(parts[0]), parts[0].count <= 12, parts.count == 1 || isDigits(parts[1]),
+            let value = Double(number)
+        else { return nil }
+        return value * factor
     }
 
     private func expand(_ text: String, path: String, node: Node) -> String? {
         guard text.contains("$") else { return text }
+        var failed = false
+        let result = expandReferences(Substring(text), path: path, node: node, failed: &failed)
+        return failed ? nil : result
+    }
+
+    /// `${VAR}`, `${VAR:-default}` (the default may itself hold references, e.g.
+    /// `${CLERK_PUBLISHABLE_KEY:-${NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY:-pk_…}}`) and `$$` for a literal `$`.
+    private func expandReferences(_ text: Substring, path: String, node: Node, failed: inout Bool) -> String {
         var out = ""
-        var rest = Substring(text)
-        while let dollar = rest.firstIndex(of: "$") {
+        var rest = text
+        while !failed, let dollar = rest.firstIndex(of: "$") {
             out += rest[..<dollar]
             let after = rest[rest.index(after: dollar)...]
             if after.hasPrefix("$") {
@@ -144,7 +175,7 @@ final class ConfigReader {
                 rest = after.dropFirst()
                 continue
             }
-            guard after.hasPrefix("{"), let close = after.firstIndex(of: "}") else {
+            guard after.hasPrefix("{"), let close = ConfigReader.matchingBrace(after) else {
                 out += "$"
                 rest = after
                 continue
@@ -159,20 +190,48 @@ final class ConfigReader {
             }
             guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
                 fail(path, node, "invalid variable reference '${\(body)}'")
-                return nil
+                failed = true
+                break
             }
             if let value = environment[String(name)], !value.isEmpty {
                 out += value
             } else if let fallback {
-                out += fallback
+                out += expandReferences(fallback, path: path, node: node, failed: &failed)
             } else {
                 fail(path, node, "environment variable \(name) is not set (write ${\(name):-default} for a default)")
-                return nil
+                failed = true
             }
         }
         out += rest
         return out
     }
+
+    /// The `}` closing the `{` that `text` starts with, counting nested `${…}`.
+    private static func matchingBrace(_ text: Substring) -> Substring.Index? {
+        var depth = 0
+        for index in text.indices {
+            switch text[index] {
+            case "{": depth += 1
+            case "}":
+                depth -= 1
+                if depth == 0 { return index }
+            default: break
+            }
+        }
+        return nil
+    }
+}
+
+/// A duration as error messages show it: 0.1 → "100ms", 300 → "5m", 86400 → "24h", 2592000 → "30d".
+func formatDuration(_ seconds: Double) -> String {
+    if seconds == 0 { return "0s" }
+    if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
+    if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 {
+        let hours = Int(seconds / 3600)
+        return hours > 24 && hours % 24 == 0 ? "\(hours / 24)d" : "\(hours)h"
+    }
+    if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60))m" }
+    return seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
 }
 
 func editDistance(_ a: String, _ b: String) -> Int {

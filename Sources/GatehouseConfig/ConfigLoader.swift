@@ -57,34 +57,46 @@ public enum ConfigLoader {
 
         let listen = reader.string(top["listen"], path: "listen") ?? "127.0.0.1:8080"
         if !isHostPort(listen) { reader.fail("listen", top["listen"], "expected host:port, e.g. 127.0.0.1:8080") }
-        let upstreamText = reader.string(top["upstream"], path: "upstream") ?? "http://127.0.0.1:3000"
-        let upstream = UpstreamTarget(url: upstreamText)
-        if upstream == nil {
-            reader.fail("upstream", top["upstream"], "expected an http:// or https:// origin such as http://127.0.0.1:3000 (no path)")
+        var upstream: UpstreamTarget? = nil
+        if let upstreamText = reader.string(top["upstream"], path: "upstream") {
+            upstream = UpstreamTarget(url: upstreamText)
+            if upstream == nil {
+                reader.fail("upstream", top["upstream"], "expected an http:// or https:// origin such as http://127.0.0.1:3000 (no path)")
+            }
+        } else {
+            // No silent default: a gateway that proxies to a guessed port is worse than one that does not start.
+            reader.fail("upstream", top["upstream"], "required: the origin requests are proxied to, e.g. http://127.0.0.1:3000")
         }
         var server = ServerLimits()
         if let node = top["server"], let map = reader.mapping(node, path: "server", allowed: serverKeys) {
-            func int(_ key: String, _ range: ClosedRange<Int>) -> Int? {
-                reader.integer(map[key], path: "server." + key, in: range)
+            func int(_ key: String, hint: String = "") -> Int? {
+                reader.integer(map[key], path: "server." + key, in: integerBounds["server." + key]!, hint: hint)
             }
-            server.threads = int("threads", 0...256) ?? server.threads
-            server.maxConnections = int("max_connections", 1...1_000_000) ?? server.maxConnections
-            server.maxHeaderBytes = int("max_header_bytes", 1024...1_048_576) ?? server.maxHeaderBytes
-            server.maxHeaderCount = int("max_header_count", 8...10_000) ?? server.maxHeaderCount
-            server.maxBodyBytes = int("max_body_bytes", 0...Int.max) ?? server.maxBodyBytes
-            server.headerTimeout = reader.duration(map["header_timeout"], path: "server.header_timeout") ?? server.headerTimeout
-            server.idleTimeout = reader.duration(map["idle_timeout"], path: "server.idle_timeout") ?? server.idleTimeout
-            server.bodyTimeout = reader.duration(map["body_timeout"], path: "server.body_timeout") ?? server.bodyTimeout
-            server.gracePeriod = reader.duration(map["grace_period"], path: "server.grace_period") ?? server.gracePeriod
+            func duration(_ key: String) -> Double? {
+                reader.duration(map[key], path: "server." + key, in: durationBounds["server." + key]!)
+            }
+            server.threads = int("threads", hint: " (0: one per core)") ?? server.threads
+            server.maxConnections = int("max_connections") ?? server.maxConnections
+            server.maxHeaderBytes = int("max_header_bytes") ?? server.maxHeaderBytes
+            server.maxHeaderCount = int("max_header_count") ?? server.maxHeaderCount
+            server.maxBodyBytes = int("max_body_bytes", hint: " (0: no limit)") ?? server.maxBodyBytes
+            server.headerTimeout = duration("header_timeout") ?? server.headerTimeout
+            server.idleTimeout = duration("idle_timeout") ?? server.idleTimeout
+            server.bodyTimeout = duration("body_timeout") ?? server.bodyTimeout
+            server.gracePeriod = duration("grace_period") ?? server.gracePeriod
         }
         var proxy = ProxySettings()
         if let node = top["proxy"], let map = reader.mapping(node, path: "proxy", allowed: proxyKeys) {
-            proxy.connectTimeout = reader.duration(map["connect_timeout"], path: "proxy.connect_timeout") ?? proxy.connectTimeout
-            proxy.responseTimeout = reader.duration(map["response_timeout"], path: "proxy.response_timeout") ?? proxy.responseTimeout
-            proxy.idleTimeout = reader.duration(map["idle_timeout"], path: "proxy.idle_timeout") ?? proxy.idleTimeout
-            proxy.websocketMaxLifetime = reader.duration(map["websocket_max_lifetime"], path: "proxy.websocket_max_lifetime") ?? proxy.websocketMaxLifetime
+            func duration(_ key: String) -> Double? {
+                reader.duration(map[key], path: "proxy." + key, in: durationBounds["proxy." + key]!)
+            }
+            proxy.connectTimeout = duration("connect_timeout") ?? proxy.connectTimeout
+            proxy.responseTimeout = duration("response_timeout") ?? proxy.responseTimeout
+            proxy.idleTimeout = duration("idle_timeout") ?? proxy.idleTimeout
+            proxy.websocketMaxLifetime = duration("websocket_max_lifetime") ?? proxy.websocketMaxLifetime
             proxy.websocketCloseAtTokenExpiry = reader.bool(map["websocket_close_at_token_expiry"], path: "proxy.websocket_close_at_token_expiry") ?? proxy.websocketCloseAtTokenExpiry
-            proxy.maxIdleConnections = reader.integer(map["max_idle_connections"], path: "proxy.max_idle_connections", in: 0...10_000)
+            proxy.maxIdleConnections = reader.integer(map["max_idle_connections"], path: "proxy.max_idle_connections",
+                                                      in: integerBounds["proxy.max_idle_connections"]!, hint: " (0: no pooling)")
                 ?? proxy.maxIdleConnections
             if let file = reader.string(map["tls_ca_file"], path: "proxy.tls_ca_file") {
                 // Read here so a missing or non-PEM file is a config error, not a 502 on the first request.
@@ -95,11 +107,6 @@ public enum ConfigLoader {
                     reader.fail("proxy.tls_ca_file", map["tls_ca_file"], "cannot read PEM certificates from \(path)")
                 }
             }
-        }
-        for (value, key) in [(server.headerTimeout, "server.header_timeout"), (server.idleTimeout, "server.idle_timeout"),
-                             (server.bodyTimeout, "server.body_timeout"),
-                             (proxy.connectTimeout, "proxy.connect_timeout"), (proxy.responseTimeout, "proxy.response_timeout")] where value <= 0 {
-            reader.fail(key, nil, "must be greater than zero")
         }
         var adminListen: String? = "127.0.0.1:9090"
         if let node = top["admin"] {
@@ -142,8 +149,9 @@ public enum ConfigLoader {
         // Clerk section, with Clerk's environment variable names as fallbacks.
         let clerkNode = top["clerk"]
         let clerk = clerkNode.flatMap { reader.mapping($0, path: "clerk", allowed: clerkKeys) } ?? [:]
+        // A key that expands to nothing (`${CLERK_SECRET_KEY:-}`) falls back to Clerk's names like an absent one.
         func clerkValue(_ key: String, env names: [String]) -> String? {
-            if let node = clerk[key] { return reader.string(node, path: "clerk." + key) }
+            if let node = clerk[key], let value = reader.string(node, path: "clerk." + key) { return value }
             for name in names { if let value = environment[name], !value.isEmpty { return value } }
             return nil
         }
@@ -158,6 +166,7 @@ public enum ConfigLoader {
         if let secretKey, !(secretKey.hasPrefix("sk_test_") || secretKey.hasPrefix("sk_live_")) {
             reader.fail("clerk.secret_key", clerk["secret_key"], "expected a Clerk secret key (sk_test_… or sk_live_…)")
         }
+        warnings += keyPairWarnings(publishableKey: publishableKey, instance: instance, secretKey: secretKey)
         let jwtKeyText = clerkValue("jwt_key", env: ["CLERK_JWT_KEY"])
         let jwksFile = clerkValue("jwks_file", env: [])
         let jwksURL = clerkValue("jwks_url", env: [])
@@ -175,20 +184,18 @@ public enum ConfigLoader {
             algorithms = parsed
         }
         let rsaDefault = algorithms.first(where: { $0.rawValue.hasPrefix("RS") }) ?? .rs256
-        let clockSkew = reader.duration(clerk["clock_skew"], path: "clerk.clock_skew") ?? 5
-        if clockSkew > 300 { reader.fail("clerk.clock_skew", clerk["clock_skew"], "clock skew above 5m defeats expiry checks") }
+        let clockSkew = reader.duration(clerk["clock_skew"], path: "clerk.clock_skew", in: durationBounds["clerk.clock_skew"]!,
+                                        hint: " (more than 5m defeats expiry checks)") ?? 5
         let authorizedParties = reader.strings(clerk["authorized_parties"], path: "clerk.authorized_parties") ?? []
         for (i, party) in authorizedParties.enumerated() where !isOrigin(party) {
             reader.fail("clerk.authorized_parties[\(i)]", clerk["authorized_parties"], "'\(party)' is not an origin such as https://app.example.com (azp is compared exactly)")
         }
         let audiences = reader.strings(clerk["audience"], path: "clerk.audience") ?? []
         let issuer = reader.string(clerk["issuer"], path: "clerk.issuer")
-        let refresh = reader.duration(clerk["jwks_refresh"], path: "clerk.jwks_refresh") ?? 300
-        if refresh < 10 { reader.fail("clerk.jwks_refresh", clerk["jwks_refresh"], "must be at least 10s") }
-        let cooldown = reader.duration(clerk["jwks_cooldown"], path: "clerk.jwks_cooldown") ?? 10
-        let tokenCacheSize = reader.integer(clerk["token_cache_size"], path: "clerk.token_cache_size", in: 0...1_000_000,
+        let refresh = reader.duration(clerk["jwks_refresh"], path: "clerk.jwks_refresh", in: durationBounds["clerk.jwks_refresh"]!) ?? 300
+        let cooldown = reader.duration(clerk["jwks_cooldown"], path: "clerk.jwks_cooldown", in: durationBounds["clerk.jwks_cooldown"]!) ?? 10
+        let tokenCacheSize = reader.integer(clerk["token_cache_size"], path: "clerk.token_cache_size", in: integerBounds["clerk.token_cache_size"]!,
                                             hint: " (0 turns the cache off)") ?? 10_000
-        if cooldown < 1 { reader.fail("clerk.jwks_cooldown", clerk["jwks_cooldown"], "must be at least 1s") }
 
         // Key source by precedence.
         var keySource: KeySource? = nil

@@ -52,6 +52,11 @@ public struct CanonicalRequest: Sendable {
 
     public init(_ raw: RawRequest, options: CanonicalizationOptions = CanonicalizationOptions()) throws(RequestRejection) {
         guard HTTPSyntax.isToken(raw.method) else { throw RequestRejection("invalid method") }
+        if let standard = MethodName.standardSpelling(of: raw.method), standard != raw.method {
+            // Methods are case-sensitive (RFC 9110 §9.1), yet some upstreams treat `get` as GET: refuse rather
+            // than let a rule for one spelling be skipped by the other.
+            throw RequestRejection("method names are case-sensitive: '\(raw.method.prefix(16))' is not \(standard)")
+        }
         guard raw.method != "CONNECT" else { throw RequestRejection("CONNECT is not supported") }
         self.method = raw.method
 

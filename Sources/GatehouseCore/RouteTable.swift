@@ -62,7 +62,7 @@ public struct HostPattern: Sendable, Equatable, CustomStringConvertible {
 public final class RouteRule: Sendable, Equatable {
     public let name: String
     public let patterns: [RoutePattern]
-    /// Upper-case methods; empty means every method.
+    /// Upper-case methods, matched case-insensitively (see `MethodName`); empty means every method.
     public let methods: [String]
     /// Empty means every host.
     public let hosts: [HostPattern]
@@ -101,7 +101,7 @@ public final class RouteRule: Sendable, Equatable {
     }
 
     public func matches(_ request: CanonicalRequest, pathBytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        if !methods.isEmpty && !methods.contains(request.method) { return false }
+        if !methods.isEmpty && !MethodName.matches(request.method, anyOf: methods) { return false }
         if !hosts.isEmpty {
             guard let host = request.host, hosts.contains(where: { $0.matches(host) }) else { return false }
         }

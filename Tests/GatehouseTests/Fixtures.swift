@@ -71,7 +71,10 @@ enum Fixtures {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-tests-\(UInt64.random(in: 0...UInt64.max))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try Data(issuer.jwks.serialized().utf8).write(to: dir.appendingPathComponent("jwks.json"))
-        return try ConfigLoader.load(yaml: yaml, file: "test.yaml", baseDirectory: dir.path, environment: environment)
+        // `upstream` is required; unit tests that do not care about it get the usual local one.
+        let hasUpstream = yaml.split(separator: "\n").contains { $0.hasPrefix("upstream:") }
+        let complete = hasUpstream ? yaml : yaml + "\nupstream: \"http://127.0.0.1:3000\"\n"  // last, so line numbers stay
+        return try ConfigLoader.load(yaml: complete, file: "test.yaml", baseDirectory: dir.path, environment: environment)
     }
 
     static func gatekeeper(_ yaml: String = exampleYAML) throws -> Gatekeeper {
