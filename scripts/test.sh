@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine with the Swift toolchain.
-# Installs nginx (forward-auth test), chromium and python3-websocket (browser check) from Debian's packages;
+# Installs nginx and caddy (forward-auth tests), chromium and python3-websocket (browser check) from Debian's packages;
 # everything else runs in-process on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,15 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     # is left alone (stopping nginx by name would stop other people's servers too).
 fi
 export GATEHOUSE_REQUIRE_NGINX=1
+
+if [ ! -x /usr/bin/caddy ]; then
+    echo "installing caddy for the forward-auth test"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq caddy >/dev/null
+    # Like nginx, the package may start its own server on port 80; the tests run theirs on other ports.
+fi
+export GATEHOUSE_REQUIRE_CADDY=1
 
 swift build --build-tests
 swift test
