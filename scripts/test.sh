@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine with the Swift toolchain.
-# Installs nginx (forward-auth test), chromium and python3-websocket (browser check) from Debian's packages;
+# Installs nginx and caddy (forward-auth tests), chromium and python3-websocket (browser check) from Debian's packages;
 # everything else runs in-process on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +28,15 @@ if [ ! -x /usr/bin/openssl ] || ! /usr/bin/python3 -c "import jwt, cryptography"
     apt-get update -qq
     apt-get install -y -qq openssl python3-jwt python3-cryptography >/dev/null
 fi
+
+if [ ! -x /usr/bin/caddy ]; then
+    echo "installing caddy for the forward-auth test"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq caddy >/dev/null
+    # Like nginx, the package may start its own server on port 80; the tests run theirs on other ports.
+fi
+export GATEHOUSE_REQUIRE_CADDY=1
 
 swift build --build-tests
 swift test

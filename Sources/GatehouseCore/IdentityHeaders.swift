@@ -1,8 +1,9 @@
 /// Which headers carry the caller's identity upstream, and which client headers are therefore removed.
 ///
 /// Every client header whose normalised name (lower case, `_` and `.` folded to `-`) is one Gatehouse sets,
-/// starts with `x-gatehouse-` or `x-clerk-`, or is listed in `strip`, is removed from every proxied request,
-/// whether or not Gatehouse sets a value this time. Only then are Gatehouse's own values added.
+/// starts with `x-gatehouse-` or `x-clerk-`, is one other auth proxies set (`foreignNames`, `foreignPrefixes`),
+/// or is listed in `strip`, is removed from every proxied request, whether or not Gatehouse sets a value this
+/// time. Only then are Gatehouse's own values added.
 public struct IdentityHeaderPolicy: Sendable, Equatable {
     public static let userId = "X-Gatehouse-User-Id"
     public static let sessionId = "X-Gatehouse-Session-Id"
@@ -15,6 +16,30 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
     public static let token = "X-Gatehouse-Token"
 
     static let reservedPrefixes = ["x-gatehouse-", "x-clerk-"]
+    /// Identity headers other auth proxies (Authelia, oauth2-proxy, Pomerium, Traefik/Caddy setups) set, which
+    /// an app moving to Gatehouse may still trust: a client must never be able to send them (normalised names).
+    public static let foreignNames = [
+        "remote-user", "remote-groups", "remote-email", "remote-name",
+        "x-forwarded-user", "x-forwarded-email", "x-forwarded-groups", "x-forwarded-preferred-username",
+    ]
+    public static let foreignPrefixes = ["x-auth-request-", "x-pomerium-"]
+
+    /// Every identity header name Gatehouse can set, fixed ones first, then the configured claim headers.
+    /// Forward-auth answers carry each of them (empty when there is no value), so a proxy copying them replaces
+    /// whatever the client sent under those names.
+    public var identityHeaderNames: [String] {
+        [IdentityHeaderPolicy.route, IdentityHeaderPolicy.userId, IdentityHeaderPolicy.sessionId, IdentityHeaderPolicy.orgId,
+         IdentityHeaderPolicy.orgRole, IdentityHeaderPolicy.orgSlug, IdentityHeaderPolicy.orgPermissions,
+         IdentityHeaderPolicy.actor, IdentityHeaderPolicy.token] + claimHeaders.map(\.header)
+    }
+
+    /// True for a header another auth proxy sets as identity (compared by normalised name, without allocating).
+    public static func isForeignIdentity(_ name: String) -> Bool {
+        // Every such name starts with `r` or `x`: most fields are rejected on their first byte.
+        guard let first = name.utf8.first, first | 0x20 == UInt8(ascii: "r") || first | 0x20 == UInt8(ascii: "x") else { return false }
+        if foreignPrefixes.contains(where: { headerName(name, hasNormalizedPrefix: $0) }) { return true }
+        return foreignNames.contains { headerNamesEquivalent(name, $0) }
+    }
 
     /// Forward the verified session token in `X-Gatehouse-Token`.
     public var forwardToken: Bool
@@ -39,6 +64,7 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
     public func isReserved(_ name: String) -> Bool {
         // Compared without building the normalised name: this runs for every header field of every request.
         if IdentityHeaderPolicy.reservedPrefixes.contains(where: { headerName(name, hasNormalizedPrefix: $0) }) { return true }
+        if IdentityHeaderPolicy.isForeignIdentity(name) { return true }
         if strip.contains(where: { headerNamesEquivalent(name, $0) }) { return true }
         return claimHeaders.contains { headerNamesEquivalent(name, $0.header) }
     }
@@ -51,31 +77,46 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
         var headers = HeaderList()
         headers.reserveCapacity(client.count + 8 + claimHeaders.count)
         for field in client where !isHopByHop(field.name) && !isReserved(field.name) { headers.append(field.name, field.value) }
-        headers.append(IdentityHeaderPolicy.route, routeName)
-        guard let session else { return headers }
-        func add(_ name: String, _ value: String?) {
-            guard let value, !value.isEmpty, HeaderValue.isSafe(value) else { return }
-            headers.append(name, value)
-        }
-        add(IdentityHeaderPolicy.userId, session.userId)
-        add(IdentityHeaderPolicy.sessionId, session.sessionId)
-        add(IdentityHeaderPolicy.orgId, session.orgId)
-        add(IdentityHeaderPolicy.orgRole, session.orgRole)
-        add(IdentityHeaderPolicy.orgSlug, session.orgSlug)
-        if session.orgId != nil && !session.orgPermissions.isEmpty {
-            add(IdentityHeaderPolicy.orgPermissions, session.orgPermissions.joined(separator: ","))
-        }
-        if case .object(let actor)? = session.actor { add(IdentityHeaderPolicy.actor, actor["sub"]?.stringValue) }
-        if forwardToken { add(IdentityHeaderPolicy.token, token) }
-        for (header, path) in claimHeaders {
-            guard let value = JSONValue.object(session.claims).value(atPath: path) else { continue }
-            switch value {
-            case .string(let s): add(header, s)
-            case .null: continue
-            default: add(header, value.serialized())
-            }
+        forEachIdentityValue(session: session, token: token, routeName: routeName) { name, value in
+            if let value { headers.append(name, value) }
         }
         return headers
+    }
+
+    /// Calls `body` once for every name of `identityHeaderNames`, in that order, with Gatehouse's value or nil
+    /// when it has none (signed out, no organization, a claim absent or unsafe). The one place that decides the
+    /// values, for proxy mode and forward-auth alike; a closure, not an array, as proxy mode runs it per request.
+    public func forEachIdentityValue(session: SessionAuth?, token: String?, routeName: String, _ body: (String, String?) -> Void) {
+        body(IdentityHeaderPolicy.route, HeaderValue.isSafe(routeName) ? routeName : nil)
+        func safe(_ value: String?) -> String? {
+            guard let value, !value.isEmpty, HeaderValue.isSafe(value) else { return nil }
+            return value
+        }
+        body(IdentityHeaderPolicy.userId, safe(session?.userId))
+        body(IdentityHeaderPolicy.sessionId, safe(session?.sessionId))
+        body(IdentityHeaderPolicy.orgId, safe(session?.orgId))
+        body(IdentityHeaderPolicy.orgRole, safe(session?.orgRole))
+        body(IdentityHeaderPolicy.orgSlug, safe(session?.orgSlug))
+        if let session, session.orgId != nil, !session.orgPermissions.isEmpty {
+            body(IdentityHeaderPolicy.orgPermissions, safe(session.orgPermissions.joined(separator: ",")))
+        } else {
+            body(IdentityHeaderPolicy.orgPermissions, nil)
+        }
+        if case .object(let actor)? = session?.actor { body(IdentityHeaderPolicy.actor, safe(actor["sub"]?.stringValue)) } else {
+            body(IdentityHeaderPolicy.actor, nil)
+        }
+        body(IdentityHeaderPolicy.token, session != nil && forwardToken ? safe(token) : nil)
+        for (header, path) in claimHeaders {
+            guard let session, let value = JSONValue.object(session.claims).value(atPath: path) else {
+                body(header, nil)
+                continue
+            }
+            switch value {
+            case .string(let s): body(header, safe(s))
+            case .null: body(header, nil)
+            default: body(header, safe(value.serialized()))
+            }
+        }
     }
 }
 

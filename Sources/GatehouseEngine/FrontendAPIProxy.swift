@@ -21,9 +21,12 @@ enum FrontendAPIProxy {
         var rest = String(path.dropFirst(proxy.path.count))
         if rest.isEmpty { rest = "/" }
         var headers = HopByHop.removing(from: request.headers)
+        // Look-alikes of Gatehouse's identity headers and of other auth proxies' go too: the Frontend API
+        // request carries no identity, and an app's own handler behind the same origin must not learn one.
         headers.removeAll { name in
             let lower = normalizedHeaderName(name)
-            return reserved.contains(lower) || lower.hasPrefix("x-gatehouse-")
+            return reserved.contains(lower) || lower.hasPrefix("x-gatehouse-") || IdentityHeaderPolicy.isForeignIdentity(name)
+                || settings.identity.strip.contains(lower)
         }
         headers.append("Host", proxy.host)
         headers.append("Clerk-Proxy-Url", origin + proxy.path)

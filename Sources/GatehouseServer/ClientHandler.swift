@@ -42,7 +42,8 @@ final class Exchange {
     /// A local response was sent before the request body ended: discard up to this many more body bytes.
     var discardBudget = 0
     var closeAfterResponse = false
-    var forwardAuth = false
+    /// A forward-auth question, and how the asking proxy wants it answered.
+    var forwardAuth: ForwardAuth.Dialect?
     /// Decided to proxy, waiting for an upstream connection: body parts are buffered meanwhile.
     var awaitingUpstream = false
     /// A WebSocket upgrade was asked for (and allowed so far).
@@ -288,13 +289,14 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
 
         var raw = RawRequest(method: head.method.rawValue, target: head.uri, headers: headers, scheme: "http", fromTrustedProxy: trusted)
         if let path = snapshot.settings.forwardAuthPath,
-            (try? CanonicalPath(parsing: ClientHandler.pathOf(head.uri), allowSemicolons: false))?.value == path
+            let requested = try? CanonicalPath(parsing: ClientHandler.pathOf(head.uri), allowSemicolons: false),
+            let dialect = ForwardAuth.dialect(path: requested.value, configured: path, headers: headers)
         {
-            exchange.forwardAuth = true
-            guard trusted, let original = ForwardAuth.originalRequest(headers) else {
-                respondLocally(exchange, decision: .deny(status: 403, error: "forbidden",
-                    message: trusted ? "Forward-auth needs X-Forwarded-Method and X-Forwarded-Uri (or X-Original-URI)." : "Forward-auth is only answered for trusted proxies.",
-                    explanation: "forward-auth request without a trusted original request"), label: "deny")
+            exchange.forwardAuth = dialect
+            guard trusted, let original = ForwardAuth.originalRequest(headers, dialect: dialect) else {
+                respondLocally(exchange, decision: ForwardAuth.denial(.deny(status: 403, error: "forbidden",
+                    message: trusted ? dialect == .nginx ? "Forward-auth for nginx needs one X-Original-URI." : "Forward-auth needs one X-Forwarded-Uri." : "Forward-auth is only answered for trusted proxies.",
+                    explanation: "forward-auth request without a trusted original request"), dialect: dialect), label: "deny")
                 return
             }
             raw = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: raw.scheme, fromTrustedProxy: true)
@@ -348,19 +350,15 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         exchange.evaluation = evaluation
         let decision = evaluation.decision
         guard decision.action == .proxy, let request = evaluation.request, let upstreamHeaders = decision.upstreamHeaders else {
-            var local = decision
-            if exchange.forwardAuth, decision.action == .redirect, exchange.head.headers.contains(name: "x-original-uri") {
-                // nginx auth_request only understands 2xx, 401 and 403: send the redirect as a 401 with its
-                // target in X-Gatehouse-Location for `error_page 401` to turn back into a redirect.
-                let cookies = decision.responseHeaders.values("set-cookie").map { ("Set-Cookie", $0) }
-                local = .deny(status: 401, error: "unauthenticated", message: "Sign in required.",
-                              extraHeaders: [("X-Gatehouse-Location", decision.location ?? "")] + cookies, explanation: decision.explanation)
-            }
+            let local = exchange.forwardAuth.map { ForwardAuth.denial(decision, dialect: $0) } ?? decision
             respondLocally(exchange, decision: local, label: evaluation.request == nil ? "reject" : decision.action.rawValue)
             return
         }
-        if exchange.forwardAuth {
-            respondForwardAuth(exchange, headers: upstreamHeaders, responseHeaders: decision.responseHeaders)
+        if exchange.forwardAuth != nil {
+            // Cookies from a resolved handshake ride along for the proxy to pass to the client.
+            let answer = ForwardAuth.allowed(evaluation, policy: exchange.snapshot.settings.identity,
+                                             cookies: decision.responseHeaders.values("set-cookie"))
+            respondLocally(exchange, decision: answer, label: "proxy")
             return
         }
         // The snapshot, not a copy of its settings: copying GatehouseSettings retains every field (seen in perf).
@@ -691,19 +689,6 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if closeWhenWritten { written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
         return sent
-    }
-
-    private func respondForwardAuth(_ exchange: Exchange, headers upstreamHeaders: HeaderList, responseHeaders: HeaderList) {
-        // 200 with only the identity headers Gatehouse vouches for; the proxy copies them upstream. Cookies from
-        // a resolved handshake ride along for the proxy to pass to the client (`auth_request_set`).
-        var decision = Decision.deny(status: 200, error: "", message: "", explanation: "forward-auth allowed")
-        decision.body = nil
-        decision.responseHeaders = HeaderList([("Cache-Control", "no-store")])
-        for field in upstreamHeaders where normalizedHeaderName(field.name).hasPrefix("x-gatehouse-") || exchange.snapshot.settings.identity.isReserved(field.name) {
-            decision.responseHeaders.append(field.name, field.value)
-        }
-        for cookie in responseHeaders.values("set-cookie") { decision.responseHeaders.append("Set-Cookie", cookie) }
-        respondLocally(exchange, decision: decision, label: "proxy")
     }
 
     private func bodyTooLarge(_ exchange: Exchange) {

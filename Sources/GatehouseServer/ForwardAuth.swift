@@ -1,19 +1,78 @@
+import GatehouseAuth
 import GatehouseCore
+import GatehouseEngine
 
-/// Reads the original request from the headers nginx `auth_request`, Traefik ForwardAuth and Caddy
-/// `forward_auth` send. Only ever consulted for trusted proxies.
+/// Forward-auth: nginx `auth_request`, Traefik ForwardAuth and Caddy `forward_auth` ask Gatehouse about a
+/// request they hold, and copy the identity from the answer. Only ever consulted for trusted proxies.
 enum ForwardAuth {
+    /// How the asking proxy understands the answer.
+    enum Dialect: Equatable {
+        /// Traefik, Caddy: a 2xx lets the request through; any other answer goes to the client as it is.
+        case passThrough
+        /// nginx `auth_request` accepts only 2xx, 401 and 403 (anything else becomes a 500), so every denial is
+        /// carried as 401 or 403 with the real status in `X-Gatehouse-Status` (and a redirect's target in
+        /// `X-Gatehouse-Location`) for the snippet's `error_page` to answer with.
+        case nginx
+    }
+
+    static let nginxSuffix = "/nginx"
+    static let statusHeader = "X-Gatehouse-Status"
+    static let locationHeader = "X-Gatehouse-Location"
+
+    /// The dialect when `path` (canonical) is the forward-auth endpoint `configured`, or its `/nginx` variant.
+    /// At the plain path a request carrying `X-Original-URI` (what only the nginx snippet sends) is nginx too,
+    /// so configurations written before the `/nginx` path keep working.
+    static func dialect(path: String, configured: String, headers: HeaderList) -> Dialect? {
+        if path == configured + nginxSuffix { return .nginx }
+        guard path == configured else { return nil }
+        return headers.first("x-original-uri") != nil && headers.first("x-forwarded-uri") == nil ? .nginx : .passThrough
+    }
+
     struct Original {
         let method: String
         let uri: String
     }
 
-    static func originalRequest(_ headers: HeaderList) -> Original? {
-        guard headers.values("x-forwarded-uri").count <= 1, headers.values("x-original-uri").count <= 1,
-            headers.values("x-forwarded-method").count <= 1, headers.values("x-original-method").count <= 1
-        else { return nil }
-        guard let uri = headers.first("x-forwarded-uri") ?? headers.first("x-original-uri"), !uri.isEmpty else { return nil }
-        let method = headers.first("x-forwarded-method") ?? headers.first("x-original-method") ?? "GET"
-        return Original(method: method, uri: uri)
+    /// The request the proxy asks about, from the pair of headers its dialect's snippet sets (over anything
+    /// the client sent): nginx's `X-Original-*`, the others' `X-Forwarded-*`. The other pair is never read, so a
+    /// client's own `X-Forwarded-Uri` through nginx cannot name another request. More than one value: nil.
+    static func originalRequest(_ headers: HeaderList, dialect: Dialect) -> Original? {
+        let (uriName, methodName) = dialect == .nginx ? ("x-original-uri", "x-original-method") : ("x-forwarded-uri", "x-forwarded-method")
+        let uris = headers.values(uriName), methods = headers.values(methodName)
+        guard uris.count == 1, methods.count <= 1, let uri = uris.first, !uri.isEmpty else { return nil }
+        return Original(method: methods.first ?? "GET", uri: uri)
+    }
+
+    /// The allowing answer: 200 with **every** identity header name Gatehouse can set, empty when it has no
+    /// value, so a proxy that copies them replaces a client's look-alike even when Gatehouse has nothing to say
+    /// (and Caddy before 2.9 never forwards a literal `{http.reverse_proxy.header.…}` placeholder for a
+    /// missing one). Nothing the client sent is echoed back: the values come from the verified session only.
+    static func allowed(_ evaluation: Evaluation, policy: IdentityHeaderPolicy, cookies: [String]) -> Decision {
+        var decision = Decision.deny(status: 200, error: "", message: "", explanation: "forward-auth allowed")
+        decision.body = nil
+        var headers = HeaderList([("Cache-Control", "no-store")])
+        headers.reserveCapacity(12 + policy.claimHeaders.count + cookies.count)
+        let session = evaluation.auth?.activeSession
+        policy.forEachIdentityValue(session: session, token: evaluation.auth?.verifiedToken, routeName: evaluation.route?.name ?? "default") {
+            name, value in headers.append(name, value ?? "")
+        }
+        for cookie in cookies { headers.append("Set-Cookie", cookie) }
+        decision.responseHeaders = headers
+        return decision
+    }
+
+    /// A denial (or redirect) in the dialect's vocabulary.
+    static func denial(_ decision: Decision, dialect: Dialect) -> Decision {
+        guard dialect == .nginx else { return decision }
+        // Cookies (a handshake's) and the challenge stay; the body does not reach the client through nginx.
+        var carried: [(String, String)] = [(statusHeader, String(decision.status))]
+        if decision.action == .redirect { carried.append((locationHeader, decision.location ?? "")) }
+        for field in decision.responseHeaders where ["set-cookie", "www-authenticate", "retry-after"].contains(normalizedHeaderName(field.name)) {
+            carried.append((field.name, field.value))
+        }
+        let carrier = decision.status == 401 || decision.action == .redirect ? 401 : 403
+        return .deny(status: carrier, error: decision.status == 401 || decision.action == .redirect ? "unauthenticated" : "forbidden",
+                     message: "Forward-auth denial (status \(decision.status)).", extraHeaders: carried,
+                     explanation: decision.explanation)
     }
 }
