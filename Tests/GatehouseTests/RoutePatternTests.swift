@@ -51,23 +51,23 @@ import Testing
             ],
             fallback: RouteRule(name: "default", patterns: []))
         func route(_ path: String) throws -> String {
-            table.route(for: try Fixtures.request(path)).rule.name
+            try table.route(for: Fixtures.request(path)).rule.name
         }
         #expect(try route("/admin/x") == "admin")
         #expect(try route("/Admin") == "admin")
         #expect(try route("/public/../admin") == "admin")
         #expect(try route("/administrator") == "public")
         let empty = RouteTable(rules: [], fallback: RouteRule(name: "default", patterns: []))
-        #expect(empty.route(for: try Fixtures.request("/x")).matched == false)
+        #expect(try empty.route(for: Fixtures.request("/x")).matched == false)
     }
 
     @Test func methodAndHostConditionsNarrowARule() throws {
         let rule = RouteRule(name: "w", patterns: [try RoutePattern("/x")], methods: ["POST"], hosts: [HostPattern("*.example.com")])
         let table = RouteTable(rules: [rule], fallback: RouteRule(name: "default", patterns: []))
-        #expect(table.route(for: try Fixtures.request("/x", method: "POST")).rule.name == "w")
-        #expect(table.route(for: try Fixtures.request("/x", method: "GET")).rule.name == "default")
+        #expect(try table.route(for: Fixtures.request("/x", method: "POST")).rule.name == "w")
+        #expect(try table.route(for: Fixtures.request("/x", method: "GET")).rule.name == "default")
         let otherHost = try CanonicalRequest(RawRequest(method: "POST", target: "/x", headers: HeaderList([("Host", "example.org")])))
-        #expect(table.route(for: otherHost).rule.name == "default")
+        #expect(try table.route(for: otherHost).rule.name == "default")
         #expect(HostPattern("*.example.com").matches("a.example.com:8080"))
         #expect(!HostPattern("*.example.com").matches("example.com"))
         #expect(HostPattern("App.Example.com").matches("app.example.com"))
