@@ -26,14 +26,19 @@ import Testing
         }
     }
 
-    static func request(_ target: String) throws(RequestRejection) -> CanonicalRequest {
-        try CanonicalRequest(RawRequest(method: "GET", target: target, headers: HeaderList([("Host", "app.example.com")])))
+    static func request(_ target: String, options: CanonicalizationOptions = CanonicalizationOptions()) throws(RequestRejection) -> CanonicalRequest {
+        try CanonicalRequest(RawRequest(method: "GET", target: target, headers: HeaderList([("Host", "app.example.com")])), options: options)
     }
 
     /// RegExp.source writes `/` as `\/`; path-to-regexp already does for its own text, user groups may not.
     static func normalizedSource(_ s: String) -> String { s.replacingOccurrences(of: "\\/", with: "/") }
 
-    @Test func gatehouseAgreesWithCreateRouteMatcherOnEveryVector() throws {
+    /// Once with the default path refusals, once with every opt-out (`allow_path_semicolons`,
+    /// `allow_path_encoded_semicolons`, `allow_path_encoded_percent`), so `;`, `%3B` and `%25` are matched too.
+    @Test(arguments: [false, true])
+    func gatehouseAgreesWithCreateRouteMatcherOnEveryVector(optOuts: Bool) throws {
+        let options = CanonicalizationOptions(allowPathSemicolons: optOuts, allowPathEncodedSemicolons: optOuts, allowPathEncodedPercent: optOuts)
+        var refusalReasons: [String: Int] = [:]
         let groups = try Self.loadVectors()
         var cases = 0, agreements = 0, refusals = 0, refusedMalformed = 0, refusedWhereClerkMatches = 0
         var disagreements: [String] = []
@@ -65,8 +70,9 @@ import Testing
             for (target, expected) in group.cases {
                 cases += 1
                 let request: CanonicalRequest
-                do { request = try Self.request(target) } catch {
+                do { request = try Self.request(target, options: options) } catch {
                     refusals += 1
+                    refusalReasons[error.message, default: 0] += 1
                     if expected == nil { refusedMalformed += 1 }
                     if expected == true { refusedWhereClerkMatches += 1 }
                     continue
@@ -85,9 +91,10 @@ import Testing
                 }
             }
         }
-        print("route vectors: \(groups.count) patterns (\(acceptedPatterns) accepted, \(refusedPatterns) refused by path-to-regexp), "
+        print("route vectors\(optOuts ? " (opt-outs on)" : ""): \(groups.count) patterns (\(acceptedPatterns) accepted, \(refusedPatterns) refused by path-to-regexp), "
             + "\(cases) cases, \(agreements) agreements, \(refusals) refused by Gatehouse (\(refusedMalformed) malformed for Clerk too, "
             + "\(refusedWhereClerkMatches) where Clerk matches), \(disagreements.count) disagreements")
+        for (reason, count) in refusalReasons.sorted(by: { $0.value > $1.value }) { print("  refused \(count)×: \(reason)") }
         for line in disagreements.prefix(80) { print("  " + line) }
         #expect(disagreements.isEmpty)
         #expect(cases > 10_000)

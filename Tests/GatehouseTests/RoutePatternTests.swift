@@ -31,14 +31,17 @@ import Testing
         ("/api/items/:id(\\d+)", "/api/items/42", true), ("/api/items/:id(\\d+)", "/api/items/4x", false),
         ("/files/:name.:ext", "/files/report.pdf", true),
         ("/caf\u{e9}", "/CAF%c3%a9", true),
-        ("/%61pi", "/api", true),
+        // Clerk decodes the path, not the pattern: a pattern's `%61` only matches an encoded `%61` (vectors).
+        ("/%61pi", "/api", false),
         ("/a(.*)b(.*)c(.*)d", "/a" + String(repeating: "x", count: 3000) + "e", false),
     ])
     func patternsHaveCreateRouteMatcherSemantics(pattern: String, path: String, expected: Bool) throws {
         #expect(try matches(pattern, path) == expected)
     }
 
-    @Test(arguments: ["admin", "/foo*", "/a/{b}", "/x/(a|b)", "/x/:", "/a//b", "/a/../b", "/x(", "/x)"])
+    // path-to-regexp 6.3.0 refuses these (route-matching vectors); `admin`, `/a/{b}`, `/x/(a|b)`, `/a//b`,
+    // `/a/../b` and `/x)` were refused here before but are valid patterns for Clerk.
+    @Test(arguments: ["/foo*", "/x/:", "/x(", "/:x:y", "/foo:x*", "/:foo(\\d+(\\.\\d+)?)", "/x/:p([z-a])", ""])
     func unsupportedOrImpossiblePatternsAreConfigErrors(pattern: String) {
         #expect(throws: RoutePattern.SyntaxError.self) { try RoutePattern(pattern) }
     }
