@@ -1,4 +1,29 @@
 import CPCRE2
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One PCRE2 match data block per thread, made on first use and freed when the thread ends: a match needs
+/// one, any compiled pattern can use it, and the event-loop threads live as long as the daemon, so the
+/// regex path allocates nothing per request.
+private let matchDataKey: pthread_key_t = {
+    var key = pthread_key_t()
+    let status = pthread_key_create(&key) { data in pcre2_match_data_free_8(OpaquePointer(data)) }
+    precondition(status == 0, "pthread_key_create failed")
+    return key
+}()
+
+private func threadMatchData() -> OpaquePointer? {
+    if let data = pthread_getspecific(matchDataKey) { return OpaquePointer(data) }
+    guard let data = pcre2_match_data_create_8(1, nil) else { return nil }
+    guard pthread_setspecific(matchDataKey, UnsafeRawPointer(data)) == 0 else {
+        pcre2_match_data_free_8(data)
+        return nil
+    }
+    return data
+}
 
 /// The outcome of matching a path against a pattern. `failed` (a PCRE2 resource limit or internal error)
 /// is neither a match nor a non-match: callers must refuse the request, never fall through to a later rule.
@@ -9,8 +34,8 @@ public enum MatchOutcome: Sendable, Equatable {
 }
 
 /// One compiled PCRE2 pattern (UTF-8, JIT when available). Compiled once per config; the code and the
-/// match context are only read after construction, which PCRE2 allows from several threads at once. Each
-/// match gets its own match data.
+/// match context are only read after construction, which PCRE2 allows from several threads at once; match
+/// data is per thread.
 final class PCRE2Regex: @unchecked Sendable {
     private let code: OpaquePointer
     private let context: OpaquePointer
@@ -60,8 +85,7 @@ final class PCRE2Regex: @unchecked Sendable {
     }
 
     func match(_ subject: UnsafeBufferPointer<UInt8>) -> MatchOutcome {
-        guard let data = pcre2_match_data_create_8(1, nil) else { return .failed("out of memory") }
-        defer { pcre2_match_data_free_8(data) }
+        guard let data = threadMatchData() else { return .failed("out of memory") }
         // A zero-length buffer may have no base address; PCRE2 needs a valid pointer even then.
         let rc: Int32
         if let base = subject.baseAddress {
