@@ -23,8 +23,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.27.0"),
     ],
     targets: [
+        // PCRE2 (Debian's libpcre2-dev), the regex engine behind route patterns that are not plain literals.
+        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         // Pure request model, route matching, claims and decisions: no I/O, no crypto.
-        .target(name: "GatehouseCore", swiftSettings: swiftSettings),
+        .target(name: "GatehouseCore", dependencies: ["CPCRE2"], swiftSettings: swiftSettings),
         // JWT verification, keys and Clerk's session rules: no sockets (fetching is injected).
         .target(
             name: "GatehouseAuth",

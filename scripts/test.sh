@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine with the Swift toolchain.
-# Installs nginx and caddy (forward-auth tests), chromium and python3-websocket (browser check) from Debian's packages;
+# Installs libpcre2-dev (route patterns), nginx and caddy (forward-auth tests), chromium and python3-websocket
+# (browser check) from Debian's packages;
 # everything else runs in-process on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,14 @@ cd "$(dirname "$0")/.."
 if ! command -v swift >/dev/null 2>&1; then
     echo "swift is not on PATH; install the Swift 6 toolchain first" >&2
     exit 1
+fi
+
+if [ ! -f /usr/include/pcre2.h ]; then
+    # Route patterns compile to PCRE2 (GatehouseCore links libpcre2-8 through the CPCRE2 system library).
+    echo "installing libpcre2-dev for route patterns"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq libpcre2-dev >/dev/null
 fi
 
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then

@@ -19,7 +19,8 @@ public enum ConfigLoader {
     }
 
     static let topLevelKeys: Set<String> = [
-        "listen", "upstream", "public_origin", "trusted_proxies", "allow_path_semicolons", "clerk", "sign_in_url",
+        "listen", "upstream", "public_origin", "trusted_proxies", "allow_path_semicolons",
+        "allow_path_encoded_semicolons", "allow_path_encoded_percent", "clerk", "sign_in_url",
         "identity_headers", "routes", "default", "server", "proxy", "admin", "forward_auth", "access_log",
     ]
     static let serverKeys: Set<String> = [
@@ -145,6 +146,8 @@ public enum ConfigLoader {
             }
         }
         let allowSemicolons = reader.bool(top["allow_path_semicolons"], path: "allow_path_semicolons") ?? false
+        let allowEncodedSemicolons = reader.bool(top["allow_path_encoded_semicolons"], path: "allow_path_encoded_semicolons") ?? false
+        let allowEncodedPercent = reader.bool(top["allow_path_encoded_percent"], path: "allow_path_encoded_percent") ?? false
 
         // Clerk section, with Clerk's environment variable names as fallbacks.
         let clerkNode = top["clerk"]
@@ -371,7 +374,10 @@ public enum ConfigLoader {
         }
         return GatehouseSettings(
             file: file, listen: listen, upstream: upstream, publicOrigin: publicOrigin, trustedProxies: trustedProxies,
-            canonicalization: CanonicalizationOptions(allowPathSemicolons: allowSemicolons), instance: instance,
+            canonicalization: CanonicalizationOptions(
+                allowPathSemicolons: allowSemicolons, allowPathEncodedSemicolons: allowEncodedSemicolons,
+                allowPathEncodedPercent: allowEncodedPercent),
+            instance: instance,
             secretKey: secretKey, keySource: keySource,
             keySettings: KeyStore.Settings(allowedAlgorithms: algorithms, rsaDefault: rsaDefault, refreshInterval: refresh, unknownKidCooldown: cooldown),
             policy: VerificationPolicy(allowedAlgorithms: algorithms, clockSkew: clockSkew, authorizedParties: authorizedParties, audiences: audiences, issuer: issuer),

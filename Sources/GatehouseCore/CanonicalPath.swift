@@ -20,7 +20,13 @@ public struct RequestRejection: Error, Equatable, Sendable, CustomStringConverti
 ///   malformed escapes and escapes that are not valid, shortest-form UTF-8 (`%C0%AF`) are rejected;
 /// - repeated slashes are merged and `.` / `..` segments removed (never above the root);
 /// - a raw `;` is rejected unless allowed, because servers such as Tomcat read `/public/..;/admin` as
-///   `/admin` while a matcher reads it as a path under `/public`.
+///   `/admin` while a matcher reads it as a path under `/public`;
+/// - an encoded `;` (`%3B`) is rejected unless allowed: Tomcat/Jetty-style upstreams decode it and then take
+///   what follows as path parameters (as Spring Security's StrictHttpFirewall and Traefik refuse it);
+/// - an encoded `%` (`%25`) is rejected unless allowed: an upstream that decodes twice turns
+///   `%252e%252e%252f` into `../`;
+/// - a `..` segment after an empty one (`/a//../b`) is rejected: servers that merge slashes first read
+///   `/b`, WHATWG URL parsing (Next.js, Clerk) reads `/a/b`.
 public struct CanonicalPath: Sendable, Equatable, CustomStringConvertible {
     /// Always starts with `/`; ASCII only.
     public let value: String
@@ -29,12 +35,16 @@ public struct CanonicalPath: Sendable, Equatable, CustomStringConvertible {
 
     public static let maxLength = 8192
 
-    public init(parsing raw: Substring, allowSemicolons: Bool = false) throws(RequestRejection) {
+    public init(
+        parsing raw: Substring, allowSemicolons: Bool = false, allowEncodedSemicolons: Bool = false, allowEncodedPercent: Bool = false
+    ) throws(RequestRejection) {
         if raw.utf8.count <= CanonicalPath.maxLength, CanonicalPath.isAlreadyCanonical(raw.utf8, allowSemicolons: allowSemicolons) {
             // Most paths need no change: keep the text (no byte arrays, usually no copy).
             self.value = String(raw)
         } else {
-            self.value = try CanonicalPath.canonicalize(Array(raw.utf8), allowSemicolons: allowSemicolons)
+            self.value = try CanonicalPath.canonicalize(
+                Array(raw.utf8), allowSemicolons: allowSemicolons, allowEncodedSemicolons: allowEncodedSemicolons,
+                allowEncodedPercent: allowEncodedPercent)
         }
     }
 
@@ -68,8 +78,12 @@ public struct CanonicalPath: Sendable, Equatable, CustomStringConvertible {
         return !(segmentLength > 0 && segmentLength == segmentDots && segmentDots <= 2)
     }
 
-    public init(parsing raw: String, allowSemicolons: Bool = false) throws(RequestRejection) {
-        try self.init(parsing: raw[...], allowSemicolons: allowSemicolons)
+    public init(
+        parsing raw: String, allowSemicolons: Bool = false, allowEncodedSemicolons: Bool = false, allowEncodedPercent: Bool = false
+    ) throws(RequestRejection) {
+        try self.init(
+            parsing: raw[...], allowSemicolons: allowSemicolons, allowEncodedSemicolons: allowEncodedSemicolons,
+            allowEncodedPercent: allowEncodedPercent)
     }
 
     static func isUnreserved(_ b: UInt8) -> Bool {
@@ -86,7 +100,9 @@ public struct CanonicalPath: Sendable, Equatable, CustomStringConvertible {
     private static let upperHex = Array("0123456789ABCDEF".utf8)
 
     /// Decodes and validates escapes, returning the path bytes with only "safe" escapes left.
-    static func decodeEscapes(_ raw: [UInt8], allowSemicolons: Bool) throws(RequestRejection) -> [UInt8] {
+    static func decodeEscapes(
+        _ raw: [UInt8], allowSemicolons: Bool, allowEncodedSemicolons: Bool = false, allowEncodedPercent: Bool = false
+    ) throws(RequestRejection) -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(raw.count)
         var i = 0
@@ -129,6 +145,12 @@ public struct CanonicalPath: Sendable, Equatable, CustomStringConvertible {
                 if decoded < 0x20 || decoded == 0x7F {
                     throw RequestRejection("encoded control character or NUL in path")
                 }
+                if decoded == UInt8(ascii: ";") && !allowEncodedSemicolons {
+                    throw RequestRejection("encoded semicolon (%3B) in path (see allow_path_encoded_semicolons)")
+                }
+                if decoded == UInt8(ascii: "%") && !allowEncodedPercent {
+                    throw RequestRejection("encoded percent sign (%25) in path (see allow_path_encoded_percent)")
+                }
                 if isUnreserved(decoded) {
                     out.append(decoded)
                 } else {
@@ -155,14 +177,18 @@ public struct CanonicalPath: Sendable, Equatable, CustomStringConvertible {
         return out
     }
 
-    static func canonicalize(_ raw: [UInt8], allowSemicolons: Bool) throws(RequestRejection) -> String {
+    static func canonicalize(
+        _ raw: [UInt8], allowSemicolons: Bool, allowEncodedSemicolons: Bool = false, allowEncodedPercent: Bool = false
+    ) throws(RequestRejection) -> String {
         guard raw.first == UInt8(ascii: "/") else { throw RequestRejection("path must start with '/'") }
         if raw.count > maxLength { throw RequestRejection("request-target too long", status: 414) }
-        let decoded = try decodeEscapes(raw, allowSemicolons: allowSemicolons)
+        let decoded = try decodeEscapes(
+            raw, allowSemicolons: allowSemicolons, allowEncodedSemicolons: allowEncodedSemicolons, allowEncodedPercent: allowEncodedPercent)
 
         // Split on '/', merge empty segments, resolve dot segments (RFC 3986 §5.2.4).
         var segments: [ArraySlice<UInt8>] = []
         var trailingSlash = false
+        var sawEmptySegment = false
         var start = 1
         var i = 1
         let dot = UInt8(ascii: ".")
@@ -171,10 +197,13 @@ public struct CanonicalPath: Sendable, Equatable, CustomStringConvertible {
                 let segment = decoded[start..<i]
                 let isLast = i == decoded.count
                 if segment.isEmpty {
-                    if isLast { trailingSlash = true }
+                    if isLast { trailingSlash = true } else { sawEmptySegment = true }
                 } else if segment.count == 1 && segment.first == dot {
                     trailingSlash = true
                 } else if segment.count == 2 && segment.first == dot && segment.last == dot {
+                    if sawEmptySegment {
+                        throw RequestRejection("'..' after an empty path segment ('//'): servers disagree on what it removes")
+                    }
                     if !segments.isEmpty { segments.removeLast() }
                     trailingSlash = true
                 } else {

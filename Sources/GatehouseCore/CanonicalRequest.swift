@@ -20,9 +20,15 @@ public struct RawRequest: Sendable {
 /// Knobs of canonicalisation that the operator may set.
 public struct CanonicalizationOptions: Sendable {
     public var allowPathSemicolons: Bool
+    /// Accept `%3B` in paths (off: 400), for upstreams that never read path parameters.
+    public var allowPathEncodedSemicolons: Bool
+    /// Accept `%25` in paths (off: 400), for upstreams that decode exactly once.
+    public var allowPathEncodedPercent: Bool
 
-    public init(allowPathSemicolons: Bool = false) {
+    public init(allowPathSemicolons: Bool = false, allowPathEncodedSemicolons: Bool = false, allowPathEncodedPercent: Bool = false) {
         self.allowPathSemicolons = allowPathSemicolons
+        self.allowPathEncodedSemicolons = allowPathEncodedSemicolons
+        self.allowPathEncodedPercent = allowPathEncodedPercent
     }
 }
 
@@ -102,7 +108,9 @@ public struct CanonicalRequest: Sendable {
             pathPart = pathAndQuery
             self.query = nil
         }
-        self.path = try CanonicalPath(parsing: pathPart, allowSemicolons: options.allowPathSemicolons)
+        self.path = try CanonicalPath(
+            parsing: pathPart, allowSemicolons: options.allowPathSemicolons,
+            allowEncodedSemicolons: options.allowPathEncodedSemicolons, allowEncodedPercent: options.allowPathEncodedPercent)
 
         var host: String? = nil
         if let hostField = raw.headers.first("host") {

@@ -100,12 +100,19 @@ public final class RouteRule: Sendable, Equatable {
                 && lhs.onUnauthenticated == rhs.onUnauthenticated && lhs.upstream == rhs.upstream && lhs.csrf == rhs.csrf)
     }
 
-    public func matches(_ request: CanonicalRequest, pathBytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        if !methods.isEmpty && !MethodName.matches(request.method, anyOf: methods) { return false }
+    /// Whether the rule applies: method and host first, then the patterns on the decoded path (the first
+    /// pattern that matches decides, as `createRouteMatcher`'s `some`). A pattern that fails to match
+    /// (`MatchOutcome.failed`) makes the whole answer a failure unless an earlier pattern matched.
+    public func outcome(_ request: CanonicalRequest, decodedPath: UnsafeBufferPointer<UInt8>) -> MatchOutcome {
+        if !methods.isEmpty && !MethodName.matches(request.method, anyOf: methods) { return .noMatch }
         if !hosts.isEmpty {
-            guard let host = request.host, hosts.contains(where: { $0.matches(host) }) else { return false }
+            guard let host = request.host, hosts.contains(where: { $0.matches(host) }) else { return .noMatch }
         }
-        return patterns.contains { $0.matches(utf8: pathBytes) }
+        for pattern in patterns {
+            let outcome = pattern.outcome(decoded: decodedPath)
+            if outcome != .noMatch { return outcome }
+        }
+        return .noMatch
     }
 }
 
@@ -121,11 +128,23 @@ public struct RouteTable: Sendable, Equatable {
     }
 
     /// The matching rule, and whether it came from the rule list (false: the fallback).
-    public func route(for request: CanonicalRequest) -> (rule: RouteRule, matched: Bool) {
-        var path = request.path.value
-        return path.withUTF8 { bytes in
-            for rule in rules where rule.matches(request, pathBytes: bytes) { return (rule, true) }
-            return (fallback, false)
+    ///
+    /// Fails closed: when a pattern cannot be evaluated (a PCRE2 match or memory limit, which only a custom
+    /// regex group on a hostile path can reach), the request is refused with 400 rather than treated as "no
+    /// match", which would let it fall through to a later, possibly public, rule or the default.
+    public func route(for request: CanonicalRequest) throws(RequestRejection) -> (rule: RouteRule, matched: Bool) {
+        let result: Result<(rule: RouteRule, matched: Bool), RequestRejection> = DecodedPath.with(request.path) { bytes in
+            guard let bytes else { return .failure(RequestRejection("path could not be decoded for route matching")) }
+            for rule in rules {
+                switch rule.outcome(request, decodedPath: bytes) {
+                case .match: return .success((rule, true))
+                case .noMatch: continue
+                case .failed(let reason):
+                    return .failure(RequestRejection("path could not be matched against route '\(rule.name)' (\(reason))"))
+                }
+            }
+            return .success((fallback, false))
         }
+        return try result.get()
     }
 }

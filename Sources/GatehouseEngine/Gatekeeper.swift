@@ -93,7 +93,7 @@ public final class Gatekeeper: Sendable {
             if let proxy = settings.frontendAPIProxy, let evaluation = FrontendAPIProxy.evaluate(request, proxy: proxy, settings: settings) {
                 return .refused(evaluation)
             }
-            let (rule, matched) = settings.routes.route(for: request)
+            let (rule, matched) = try settings.routes.route(for: request)
             return .routed(request, rule, matched: matched)
         } catch {
             return .refused(Evaluation(request: nil, route: nil, routeMatched: false, auth: nil, decision: .reject(error)))

@@ -31,14 +31,17 @@ import Testing
         ("/api/items/:id(\\d+)", "/api/items/42", true), ("/api/items/:id(\\d+)", "/api/items/4x", false),
         ("/files/:name.:ext", "/files/report.pdf", true),
         ("/caf\u{e9}", "/CAF%c3%a9", true),
-        ("/%61pi", "/api", true),
+        // Clerk decodes the path, not the pattern: a pattern's `%61` only matches an encoded `%61` (vectors).
+        ("/%61pi", "/api", false),
         ("/a(.*)b(.*)c(.*)d", "/a" + String(repeating: "x", count: 3000) + "e", false),
     ])
     func patternsHaveCreateRouteMatcherSemantics(pattern: String, path: String, expected: Bool) throws {
         #expect(try matches(pattern, path) == expected)
     }
 
-    @Test(arguments: ["admin", "/foo*", "/a/{b}", "/x/(a|b)", "/x/:", "/a//b", "/a/../b", "/x(", "/x)"])
+    // path-to-regexp 6.3.0 refuses these (route-matching vectors); `admin`, `/a/{b}`, `/x/(a|b)`, `/a//b`,
+    // `/a/../b` and `/x)` were refused here before but are valid patterns for Clerk.
+    @Test(arguments: ["/foo*", "/x/:", "/x(", "/:x:y", "/foo:x*", "/:foo(\\d+(\\.\\d+)?)", "/x/:p([z-a])", ""])
     func unsupportedOrImpossiblePatternsAreConfigErrors(pattern: String) {
         #expect(throws: RoutePattern.SyntaxError.self) { try RoutePattern(pattern) }
     }
@@ -51,23 +54,23 @@ import Testing
             ],
             fallback: RouteRule(name: "default", patterns: []))
         func route(_ path: String) throws -> String {
-            table.route(for: try Fixtures.request(path)).rule.name
+            try table.route(for: Fixtures.request(path)).rule.name
         }
         #expect(try route("/admin/x") == "admin")
         #expect(try route("/Admin") == "admin")
         #expect(try route("/public/../admin") == "admin")
         #expect(try route("/administrator") == "public")
         let empty = RouteTable(rules: [], fallback: RouteRule(name: "default", patterns: []))
-        #expect(empty.route(for: try Fixtures.request("/x")).matched == false)
+        #expect(try empty.route(for: Fixtures.request("/x")).matched == false)
     }
 
     @Test func methodAndHostConditionsNarrowARule() throws {
         let rule = RouteRule(name: "w", patterns: [try RoutePattern("/x")], methods: ["POST"], hosts: [HostPattern("*.example.com")])
         let table = RouteTable(rules: [rule], fallback: RouteRule(name: "default", patterns: []))
-        #expect(table.route(for: try Fixtures.request("/x", method: "POST")).rule.name == "w")
-        #expect(table.route(for: try Fixtures.request("/x", method: "GET")).rule.name == "default")
+        #expect(try table.route(for: Fixtures.request("/x", method: "POST")).rule.name == "w")
+        #expect(try table.route(for: Fixtures.request("/x", method: "GET")).rule.name == "default")
         let otherHost = try CanonicalRequest(RawRequest(method: "POST", target: "/x", headers: HeaderList([("Host", "example.org")])))
-        #expect(table.route(for: otherHost).rule.name == "default")
+        #expect(try table.route(for: otherHost).rule.name == "default")
         #expect(HostPattern("*.example.com").matches("a.example.com:8080"))
         #expect(!HostPattern("*.example.com").matches("example.com"))
         #expect(HostPattern("App.Example.com").matches("app.example.com"))
