@@ -17,6 +17,7 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 port="${GATEHOUSE_BROWSER_PORT:-8080}"
+source scripts/build-deps.sh
 swift build -q --product gatehouse
 bin="$(swift build --show-bin-path)/gatehouse"
 "$bin" demo --port "$port" --admin-port "$((port + 1))" >/tmp/gatehouse-demo.log 2>&1 &

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+source scripts/build-deps.sh
 swift build -q --product gatehouse
 bin="$(swift build --show-bin-path)/gatehouse"
 keys=.build/demo-keys

@@ -5,5 +5,6 @@
 #   ./scripts/run.sh --port 8081 --admin-port 9091
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/build-deps.sh
 swift build -q --product gatehouse
 exec "$(swift build --show-bin-path)/gatehouse" demo "$@"

@@ -11,13 +11,8 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
-if [ ! -f /usr/include/pcre2.h ]; then
-    # Route patterns compile to PCRE2 (GatehouseCore links libpcre2-8 through the CPCRE2 system library).
-    echo "installing libpcre2-dev for route patterns"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq libpcre2-dev >/dev/null
-fi
+# Route patterns compile to PCRE2 (GatehouseCore links libpcre2-8 through the CPCRE2 system library).
+source scripts/build-deps.sh
 
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     echo "installing nginx for the forward-auth test"

@@ -8,6 +8,7 @@ DURATION=${DURATION:-10}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
+source scripts/build-deps.sh
 swift build -c release -q --product gatehouse
 bin="$(swift build -c release --show-bin-path)/gatehouse"
 
