@@ -13,7 +13,7 @@ public enum ReloadOutcome: Sendable {
         case .applied(let snapshot, let needsRestart):
             var lines = ["reloaded \(configPath) (generation \(snapshot.generation)); keys: \(snapshot.settings.keySource.description)"]
             if !needsRestart.isEmpty {
-                lines.append("warning: changed settings that need a restart: \(needsRestart.joined(separator: ", ")) (still running with the old values)")
+                lines.append("warning: not applied by the reload, needs a restart: \(needsRestart.joined(separator: ", ")) (still running with the old values)")
             }
             return lines
         case .failed(let error):

@@ -100,7 +100,7 @@ import Testing
         #expect(needs == ["listen", "server.threads"])
         #expect(snapshot.settings.routes.rules.first?.name == "open2")
         let lines = restart.logLines(configPath: "g.yaml")
-        #expect(lines.contains("warning: changed settings that need a restart: listen, server.threads (still running with the old values)"))
+        #expect(lines.contains("warning: not applied by the reload, needs a restart: listen, server.threads (still running with the old values)"))
         // Still served where it was started.
         #expect(try h.client().request("GET", "/dashboard")?.status == 200)
         await h.stop()
@@ -150,5 +150,35 @@ import Testing
         #expect(state.jwksCounts.fetches == 3)
         #expect(state.jwksCounts.failures == 1)
         #expect(state.snapshot.generation == 2)
+    }
+}
+
+/// The real binary: SIGHUP with a changed `listen` says so on stderr, and the rest of the file applies.
+@Suite(.serialized) struct DaemonReloadLogTests {
+    @Test func sighupNamesSettingsThatNeedARestart() async throws {
+        let upstream = try await TestUpstream()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-reload-log-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data(Fixtures.issuer.jwks.serialized().utf8).write(to: directory.appendingPathComponent("jwks.json"))
+        let gateway = try GatewayProcess(yaml: DaemonProcessTests.yaml(upstream.port, routes: GatewayHarness.defaultRoutes), directory: directory)
+        defer { gateway.stop() }
+        #expect(try RawClient(port: gateway.port).request("GET", "/dashboard")?.status == 401)
+        let other = GatewayProcess.freePorts(1)[0]
+        let changed = DaemonProcessTests.yaml(upstream.port, routes: "  - { name: open, match: [\"/dashboard(.*)\"], access: public }")
+            .replacingOccurrences(of: "{PORT}", with: String(other)).replacingOccurrences(of: "{ADMIN_PORT}", with: String(gateway.adminPort))
+        try changed.write(toFile: gateway.configPath, atomically: true, encoding: .utf8)
+        gateway.send(SIGHUP)
+        var status: Int? = nil
+        for _ in 0..<100 {
+            status = try RawClient(port: gateway.port).request("GET", "/dashboard")?.status
+            if status == 200 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(status == 200)  // the routes applied, on the port it started with
+        try await Task.sleep(for: .milliseconds(300))
+        let log = gateway.standardError
+        #expect(log.contains("warning: not applied by the reload, needs a restart: listen (still running with the old values)"), "\(log)")
+        #expect((try? RawClient(port: other)) == nil)
+        await upstream.stop()
     }
 }
