@@ -148,6 +148,17 @@ public final class KeyStore: Sendable {
         return shouldFetch ? await refresh() : keys
     }
 
+    /// Would `keysAfterUnknownKid` fetch (or join a fetch) now? False inside the cool-down, when it returns
+    /// the keys in force at once: the caller can then decide without waiting.
+    public var unknownKidWouldFetch: Bool {
+        guard remote != nil else { return false }
+        return state.withLock { state in
+            if state.inFlight != nil { return true }
+            guard let last = state.lastUnknownKidFetch else { return true }
+            return clock() - last >= settings.unknownKidCooldown
+        }
+    }
+
     /// Background refresh until the task is cancelled: every `refreshInterval`, sooner (every few seconds,
     /// with backoff) while no key has ever loaded.
     public func runRefreshLoop() async {

@@ -40,6 +40,8 @@ public struct AuthResult: Sendable {
     public var fatal = false
     /// The browser brought back a handshake nonce: no decision until its directives are fetched.
     var awaitsHandshakePayload = false
+    /// The nonce exchange was refused over its global rate: nobody can be signed in by it now (503).
+    public var handshakeUnavailable = false
 
     static func signedIn(_ session: SessionAuth, token: String, carrier: TokenCarrier) -> AuthResult {
         AuthResult(status: .signedIn, reason: nil, message: nil, carrier: carrier, session: session, verifiedToken: token,
@@ -68,16 +70,18 @@ public struct SessionAuthenticator: Sendable {
     public let keyStore: KeyStore
     public let cache: TokenCache
     public let browser: BrowserSessionOptions
-    public let payloadSource: (any HandshakePayloadSource)?
+    /// Nil without a secret key: a nonce then brings no directives.
+    public let nonceExchange: HandshakeNonceExchange?
 
     public init(instance: ClerkInstance?, policy: VerificationPolicy, keyStore: KeyStore, cache: TokenCache = TokenCache(),
-                browser: BrowserSessionOptions = BrowserSessionOptions(handshake: false), payloadSource: (any HandshakePayloadSource)? = nil) {
+                browser: BrowserSessionOptions = BrowserSessionOptions(handshake: false), payloadSource: (any HandshakePayloadSource)? = nil,
+                nonceExchange: HandshakeNonceExchange? = nil) {
         self.instance = instance
         self.policy = policy
         self.keyStore = keyStore
         self.cache = cache
         self.browser = browser
-        self.payloadSource = payloadSource
+        self.nonceExchange = nonceExchange ?? payloadSource.map { HandshakeNonceExchange(source: $0) }
     }
 
     private var handshakes: Bool { browser.handshake && instance != nil }
@@ -97,8 +101,11 @@ public struct SessionAuthenticator: Sendable {
         var nonceDirectives: [String]? = nil
         var result = authenticate(request, keys: keyStore.keys, now: now)
         if result.awaitsHandshakePayload, let nonce = handshakeCarrier(request, ClerkNames.handshakeNonce) {
-            // Clerk logs a failed exchange and goes on with no directives (which signs nobody in).
-            nonceDirectives = (try? await payloadSource?.directives(nonce: nonce)) ?? []
+            switch nonceExchange?.lookup(nonce) ?? .ready([]) {
+            case .ready(let directives): nonceDirectives = directives
+            case .refused: return SessionAuthenticator.nonceRefused
+            case .pending(let task): nonceDirectives = await task.value
+            }
             result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nonceDirectives)
         }
         guard result.needsKeyRefresh && keyStore.isRemote else { return result }
@@ -106,12 +113,30 @@ public struct SessionAuthenticator: Sendable {
         return authenticate(request, keys: keys, now: now, nonceDirectives: nonceDirectives)
     }
 
-    /// The same decision without waiting for the network: nil when an unknown `kid` (or no key at all)
-    /// calls for a JWKS re-fetch, or a handshake nonce for a Backend API call. Lets the server decide on its
-    /// event loop in the common case.
+    /// The same decision without waiting for the network: nil only when a call must be waited for — a JWKS
+    /// re-fetch for an unknown `kid` (or no key at all) outside the re-fetch cool-down, or a Backend API
+    /// nonce exchange under way. A cached or refused nonce, and an unknown `kid` inside the cool-down (which
+    /// would be judged with the same keys anyway), are decided here, on the event loop.
     public func authenticateWithoutFetching(_ request: CanonicalRequest, now: Double) -> AuthResult? {
-        let result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nil)
-        if result.awaitsHandshakePayload || (result.needsKeyRefresh && keyStore.isRemote) { return nil }
+        var nonceDirectives: [String]? = nil
+        var result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nil)
+        if result.awaitsHandshakePayload, let nonce = handshakeCarrier(request, ClerkNames.handshakeNonce) {
+            switch nonceExchange?.lookup(nonce) ?? .ready([]) {
+            case .ready(let directives): nonceDirectives = directives
+            case .refused: return SessionAuthenticator.nonceRefused
+            case .pending: return nil
+            }
+            result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nonceDirectives)
+        }
+        if result.needsKeyRefresh && keyStore.isRemote && keyStore.unknownKidWouldFetch { return nil }
+        return result
+    }
+
+    /// Over the exchange's rate the browser keeps its nonce cookie and retries: 503 with `Retry-After`, never
+    /// a sign-in (there is no session to grant) and never a new handshake (it would bring another nonce).
+    static var nonceRefused: AuthResult {
+        var result = AuthResult.signedOut("handshake-nonce-rate-limited", "Too many handshake nonces to exchange right now.", carrier: .cookie)
+        result.handshakeUnavailable = true
         return result
     }
 
@@ -168,7 +193,9 @@ public struct SessionAuthenticator: Sendable {
         let uatName = suffixed ? "__client_uat_" + (instance?.cookieSuffix ?? "") : "__client_uat"
 
         // 1. The browser is back from a handshake.
-        if handshakes {
+        // Only the page load the Frontend API sends the browser back to can use a handshake's result; a nonce
+        // on any other request (an API call, a POST, a script) is ignored rather than exchanged.
+        if handshakes, SessionAuthenticator.isHandshakeEligible(request) {
             if handshakeCarrier(request, ClerkNames.handshakeNonce) != nil {
                 guard let directives = nonceDirectives else {
                     var pending = AuthResult.signedOut("handshake-nonce-pending", carrier: .cookie)

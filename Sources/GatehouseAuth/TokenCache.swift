@@ -16,13 +16,22 @@ public final class TokenCache: Sendable {
         let expiresAt: Double
     }
 
-    public let capacity: Int
+    private let capacityValue: Atomic<Int>
     private let entries = Mutex<[String: Entry]>([:])
     private let hitCount = Atomic<Int>(0)
     private let missCount = Atomic<Int>(0)
 
     public init(capacity: Int = 10_000) {
-        self.capacity = capacity
+        self.capacityValue = Atomic(capacity)
+    }
+
+    public var capacity: Int { capacityValue.load(ordering: .relaxed) }
+
+    /// A reload changed `token_cache_size`: the cache (and its counters, which must never go backwards) is
+    /// kept; shrinking below what it holds empties it.
+    public func resize(to capacity: Int) {
+        capacityValue.store(capacity, ordering: .relaxed)
+        entries.withLock { if $0.count > capacity { $0.removeAll(keepingCapacity: capacity > 0) } }
     }
 
     public var hits: Int { hitCount.load(ordering: .relaxed) }
@@ -46,6 +55,7 @@ public final class TokenCache: Sendable {
     }
 
     func store(_ token: String, _ entry: Entry, now: Double) {
+        let capacity = self.capacity
         guard capacity > 0 else { return }
         entries.withLock { entries in
             if entries.count >= capacity {

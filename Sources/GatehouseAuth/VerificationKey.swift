@@ -56,6 +56,18 @@ public struct VerificationKey: Sendable {
         return VerificationKey(kid: kid, algorithm: algorithm, material: .rsa(key))
     }
 
+    /// The algorithm and public key bytes: equal for the same key fetched twice.
+    var identity: [UInt8] {
+        let bytes: Data
+        switch material {
+        case .rsa(let key): bytes = key.derRepresentation
+        case .p256(let key): bytes = key.derRepresentation
+        case .p384(let key): bytes = key.derRepresentation
+        case .ed25519(let key): bytes = key.rawRepresentation
+        }
+        return Array(algorithm.rawValue.utf8) + [0] + Array(bytes)
+    }
+
     func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
         switch material {
         case .rsa(let key):
@@ -90,7 +102,9 @@ public struct KeySet: Sendable {
     public let keysByID: [String: VerificationKey]
     /// A key that answers for any `kid` (the `jwt_key` PEM, as Clerk's networkless mode does).
     public let anyKidKey: VerificationKey?
-    /// Identifies this set: a token verified with one set is verified again after the keys change.
+    /// Identifies the keys in this set by content (kid, algorithm, key bytes): a token verified with one set
+    /// is verified again once the keys change, and only then — a refresh that fetched the same keys keeps
+    /// the id, so the token cache survives it.
     public let id: UInt64
 
     public static let empty = KeySet(keys: [], anyKidKey: nil)
@@ -103,7 +117,23 @@ public struct KeySet: Sendable {
         }
         self.keysByID = byID
         self.anyKidKey = anyKidKey
-        self.id = UInt64.random(in: 1...UInt64.max)
+        self.id = KeySet.contentID(byID: byID, anyKidKey: anyKidKey)
+    }
+
+    /// The first 8 bytes of SHA-256 over every key's identity, in kid order (a set holds a handful of keys).
+    static func contentID(byID: [String: VerificationKey], anyKidKey: VerificationKey?) -> UInt64 {
+        var hasher = SHA256()
+        func add(_ bytes: [UInt8]) {
+            var length = UInt32(bytes.count).bigEndian
+            withUnsafeBytes(of: &length) { hasher.update(bufferPointer: $0) }
+            hasher.update(data: bytes)
+        }
+        for kid in byID.keys.sorted() {
+            add(Array(kid.utf8))
+            add(byID[kid]!.identity)
+        }
+        add(anyKidKey.map { [1] + $0.identity } ?? [0])
+        return hasher.finalize().prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     public var isEmpty: Bool { keysByID.isEmpty && anyKidKey == nil }

@@ -24,7 +24,7 @@ extension ConfigLoader {
         "proxy.connect_timeout": 0.01...600,
         "proxy.response_timeout": 0.1...86_400,
         "proxy.idle_timeout": 0.1...86_400,
-        "proxy.websocket_max_lifetime": 1...2_592_000,
+        "proxy.websocket_max_lifetime": 0.1...2_592_000,
         "clerk.clock_skew": 0...300,
         "clerk.jwks_refresh": 10...86_400,
         "clerk.jwks_cooldown": 1...3600,

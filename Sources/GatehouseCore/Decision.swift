@@ -25,9 +25,13 @@ public struct Decision: Sendable, Equatable {
     }
 
     /// Adds headers to whatever response the client gets (for a proxied request: to the upstream's response).
+    /// A `Cache-Control` among them replaces the response's own, so a handshake redirect carries one, not two.
     public func adding(responseHeaders extra: HeaderList) -> Decision {
         guard !extra.isEmpty else { return self }
         var copy = self
+        if extra.contains("cache-control") {
+            copy.responseHeaders.removeAll { asciiCaseInsensitiveEquals($0, "cache-control") }
+        }
         for field in extra { copy.responseHeaders.append(field.name, field.value) }
         return copy
     }

@@ -32,11 +32,14 @@ public final class Gatekeeper: Sendable {
 
     /// - Parameter payloadSource: exchanges handshake nonces for cookie directives (needs the secret key);
     ///   without it a nonce handshake signs nobody in.
-    public init(settings: GatehouseSettings, keyStore: KeyStore, payloadSource: (any HandshakePayloadSource)? = nil) {
+    /// - Parameter nonceExchange: overrides the exchange built from `payloadSource` (tests set its clock and limits).
+    /// - Parameter cache: a token cache to keep (across reloads); by default a new one of the configured size.
+    public init(settings: GatehouseSettings, keyStore: KeyStore, payloadSource: (any HandshakePayloadSource)? = nil,
+                nonceExchange: HandshakeNonceExchange? = nil, cache: TokenCache? = nil) {
         self.settings = settings
         self.authenticator = SessionAuthenticator(instance: settings.instance, policy: settings.policy, keyStore: keyStore,
-                                                  cache: TokenCache(capacity: settings.tokenCacheSize),
-                                                  browser: settings.browser, payloadSource: payloadSource)
+                                                  cache: cache ?? TokenCache(capacity: settings.tokenCacheSize),
+                                                  browser: settings.browser, payloadSource: payloadSource, nonceExchange: nonceExchange)
     }
 
     /// A key store for the configured source; `remote` builds the HTTP fetcher for URL sources.
@@ -124,6 +127,11 @@ public final class Gatekeeper: Sendable {
             return .proxy(upstreamHeaders: headers, explanation: "public route '\(route.name)'" + (session.map { ", signed in as \($0.userId)" } ?? ""))
         }
         guard let session else {
+            if auth.handshakeUnavailable {
+                return .deny(status: 503, error: "handshake_unavailable", message: "Signing in cannot be completed right now; try again in a moment.",
+                             extraHeaders: [("Retry-After", "1")] + debugHeaders(auth),
+                             explanation: "the handshake nonce was not exchanged: the Backend API exchange is over its rate limit")
+            }
             if auth.keysUnavailable {
                 return .deny(status: 503, error: "keys_unavailable", message: "Signing keys are unavailable; try again shortly.",
                              extraHeaders: [("Retry-After", "5")], explanation: "no signing key could be loaded, so no token can be judged")

@@ -30,7 +30,12 @@ public struct HTTPHandshakePayloadSource: HandshakePayloadSource {
         request.headers.add(name: "User-Agent", value: "gatehouse")
         request.headers.add(name: "Clerk-API-Version", value: "2026-05-12")
         request.headers.add(name: "Authorization", value: "Bearer " + secretKey)
-        let response = try await HTTPJWKSSource.client.execute(request, timeout: timeout)
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPJWKSSource.client.execute(request, timeout: timeout)
+        } catch {
+            throw PayloadError(description: "handshake payload request failed: \(NetworkErrorDescription.describe(error))")
+        }
         guard response.status == .ok else {
             throw PayloadError(description: "handshake payload request answered \(response.status.code)")
         }

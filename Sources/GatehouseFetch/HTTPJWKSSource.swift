@@ -37,7 +37,7 @@ public struct HTTPJWKSSource: JWKSSource {
         do {
             response = try await HTTPJWKSSource.client.execute(request, timeout: timeout)
         } catch {
-            throw FetchError(description: "JWKS fetch from \(url) failed: \(error)")
+            throw FetchError(description: "JWKS fetch from \(url) failed: \(NetworkErrorDescription.describe(error))")
         }
         guard response.status == .ok else {
             throw FetchError(description: "JWKS fetch from \(url) answered \(response.status.code)")

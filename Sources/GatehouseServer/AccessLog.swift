@@ -19,10 +19,14 @@ public final class AccessLog: Sendable {
         public var bytesSent: Int
     }
 
-    public let enabled: Bool
+    private let flag: Atomic<Bool>
     private let lock = Mutex(())
 
-    public init(enabled: Bool) { self.enabled = enabled }
+    public init(enabled: Bool) { self.flag = Atomic(enabled) }
+
+    /// `access_log` is applied by a reload.
+    public var enabled: Bool { flag.load(ordering: .relaxed) }
+    func setEnabled(_ on: Bool) { flag.store(on, ordering: .relaxed) }
 
     public func write(_ entry: Entry) {
         guard enabled else { return }

@@ -19,6 +19,9 @@ public final class GatewayServer: Sendable {
     private let quiesceHelper: Mutex<ServerQuiescingHelper?>
     private let channels = Mutex<(public: (any Channel)?, admin: (any Channel)?)>((nil, nil))
     private let counter: ConnectionCounter
+    let accessLog: AccessLog
+    /// What the listeners, loops and HTTP decoders were built with; a reload cannot change those.
+    let startedWith: GatehouseSettings
 
     public init(state: GatewayState) {
         self.state = state
@@ -28,6 +31,22 @@ public final class GatewayServer: Sendable {
         self.pools = UpstreamPools(group: group, settings: settings.proxy)
         self.quiesceHelper = Mutex(ServerQuiescingHelper(group: group))
         self.counter = ConnectionCounter(metrics: state.metrics)
+        self.accessLog = AccessLog(enabled: settings.accessLog)
+        self.startedWith = settings
+    }
+
+    /// Reloads the config (`GatewayState.reload`) and applies it: new requests see the new snapshot, pooled
+    /// upstream connections take the new `proxy` settings, the access log is turned on or off. Settings
+    /// only a restart can apply are named in the outcome.
+    public func reload(environment: [String: String]? = nil) async -> ReloadOutcome {
+        switch await state.reload(environment: environment) {
+        case .failure(let error):
+            return .failed(error)
+        case .success(let next):
+            pools.update(settings: next.settings.proxy)
+            accessLog.setEnabled(next.settings.accessLog)
+            return .applied(next, needsRestart: RestartOnlySettings.changed(from: startedWith, to: next.settings))
+        }
     }
 
     /// Addresses actually bound (port 0 in the config picks a free port).
@@ -43,7 +62,7 @@ public final class GatewayServer: Sendable {
 
     public func start() async throws {
         let settings = state.snapshot.settings
-        let server = ServerContext(state: state, pools: pools, accessLog: AccessLog(enabled: settings.accessLog))
+        let server = ServerContext(state: state, pools: pools, accessLog: accessLog)
         let (host, port) = try GatewayServer.split(settings.listen)
         let limits = settings.server
         let counter = self.counter
@@ -200,11 +219,10 @@ final class AdminHandler: ChannelInboundHandler {
                 ? (.ok, "text/plain", "ready: \(keys) signing key\(keys == 1 ? "" : "s"), config generation \(snapshot.generation)\n")
                 : (.serviceUnavailable, "text/plain", "not ready: no usable signing key (\(snapshot.keyStore.status.lastError ?? "not loaded yet"))\n")
         case (.GET, "/metrics"):
-            let keyStatus = snapshot.keyStore.status
+            let jwks = state.jwksCounts
             (status, contentType, body) = (.ok, "text/plain; version=0.0.4",
-                state.metrics.render(jwksFetches: keyStatus.fetches, jwksFailures: keyStatus.failures, signingKeys: keyStatus.keyCount,
-                                     tokenCacheHits: snapshot.gatekeeper.authenticator.cache.hits,
-                                     tokenCacheMisses: snapshot.gatekeeper.authenticator.cache.misses))
+                state.metrics.render(jwksFetches: jwks.fetches, jwksFailures: jwks.failures, signingKeys: snapshot.keyStore.status.keyCount,
+                                     tokenCacheHits: state.tokenCache.hits, tokenCacheMisses: state.tokenCache.misses))
         default:
             (status, contentType, body) = (.notFound, "text/plain", "not found\n")
         }

@@ -13,12 +13,12 @@ public final class GatewaySnapshot: Sendable {
     public let gatekeeper: Gatekeeper
     public let generation: Int
 
-    init(settings: GatehouseSettings, keyStore: KeyStore, generation: Int) {
+    init(settings: GatehouseSettings, keyStore: KeyStore, generation: Int, tokenCache: TokenCache) {
         self.settings = settings
         self.keyStore = keyStore
         self.gatekeeper = Gatekeeper(settings: settings, keyStore: keyStore, payloadSource: settings.secretKey.map {
             HTTPHandshakePayloadSource(apiURL: settings.apiURL, secretKey: $0)
-        })
+        }, cache: tokenCache)
         self.generation = generation
     }
 
@@ -42,6 +42,11 @@ public final class GatewayState: Sendable {
     private let current: Mutex<GatewaySnapshot>
     private let refreshTask: Mutex<Task<Void, Never>?>
     private let makeSource: @Sendable (String, String?) -> any JWKSSource
+    /// One cache for the process: its entries count only for the key set they were verified with (by
+    /// content), so they survive reloads and refreshes that keep the keys, and its counters never restart.
+    public let tokenCache: TokenCache
+    /// JWKS fetches and failures of key stores a reload replaced, so the `_total` counters never go back.
+    private let retiredKeyCounts = Mutex<(fetches: Int, failures: Int)>((0, 0))
 
     /// Builds the first snapshot; loads remote keys once before returning (readiness reflects the outcome).
     public init(
@@ -51,12 +56,29 @@ public final class GatewayState: Sendable {
         self.configPath = configPath
         self.metrics = metrics
         self.makeSource = makeSource
+        let cache = TokenCache(capacity: settings.tokenCacheSize)
+        self.tokenCache = cache
         let store = await Gatekeeper.loadKeyStore(for: settings, remote: makeSource)
-        self.current = Mutex(GatewaySnapshot(settings: settings, keyStore: store, generation: 1))
+        self.current = Mutex(GatewaySnapshot(settings: settings, keyStore: store, generation: 1, tokenCache: cache))
         self.refreshTask = Mutex(GatewayState.startRefresh(store))
     }
 
     public var snapshot: GatewaySnapshot { current.withLock { $0 } }
+
+    /// JWKS fetches and failures since the process started, across reloads.
+    public var jwksCounts: (fetches: Int, failures: Int) {
+        let status = snapshot.keyStore.status
+        let retired = retiredKeyCounts.withLock { $0 }
+        return (retired.fetches + status.fetches, retired.failures + status.failures)
+    }
+
+    private func retire(_ store: KeyStore) {
+        let status = store.status
+        retiredKeyCounts.withLock {
+            $0.fetches += status.fetches
+            $0.failures += status.failures
+        }
+    }
 
     private static func startRefresh(_ store: KeyStore) -> Task<Void, Never>? {
         guard store.isRemote else { return nil }
@@ -76,17 +98,20 @@ public final class GatewayState: Sendable {
         let store = await Gatekeeper.loadKeyStore(for: settings, remote: makeSource)
         if store.isRemote {
             if store.keys.isEmpty {
+                retire(store)
                 metrics.recordReload(success: false)
                 let detail = store.status.lastError ?? "no usable key"
                 return .failure(ConfigError(issues: [ConfigIssue(file: configPath, line: nil, column: nil, keyPath: "clerk",
                                                                  message: "the new key source has no usable key (\(detail)); keeping the old configuration")]))
             }
         }
-        let next = current.withLock { old -> GatewaySnapshot in
-            let snapshot = GatewaySnapshot(settings: settings, keyStore: store, generation: old.generation + 1)
-            old = snapshot
-            return snapshot
+        tokenCache.resize(to: settings.tokenCacheSize)
+        let (previous, next) = current.withLock { old -> (GatewaySnapshot, GatewaySnapshot) in
+            let snapshot = GatewaySnapshot(settings: settings, keyStore: store, generation: old.generation + 1, tokenCache: tokenCache)
+            defer { old = snapshot }
+            return (old, snapshot)
         }
+        retire(previous.keyStore)
         let newTask = GatewayState.startRefresh(store)
         refreshTask.withLock { task in
             task?.cancel()

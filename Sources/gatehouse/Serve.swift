@@ -35,16 +35,7 @@ func runUntilStopped(server: GatewayServer, state: GatewayState, configPath: Str
     for await signal in signals.events {
         switch signal {
         case SIGHUP:
-            switch await state.reload() {
-            case .success(let next):
-                printError("reloaded \(configPath) (generation \(next.generation)); keys: \(next.settings.keySource.description)")
-                if next.settings.listen != settings.listen || next.settings.adminListen != settings.adminListen {
-                    printError("warning: listen addresses are not changed by a reload; restart to apply them")
-                }
-            case .failure(let error):
-                printError("reload failed, still serving the previous configuration:")
-                for issue in error.issues { printError("  " + issue.description) }
-            }
+            for line in await server.reload().logLines(configPath: configPath) { printError(line) }
         default:
             let grace = state.snapshot.settings.server.gracePeriod
             printError("stopping: finishing in-flight requests (up to \(grace)s)")

@@ -1,0 +1,118 @@
+import Synchronization
+
+/// The handshake-nonce exchange (one Backend API call with the secret key per nonce) behind limits, so
+/// anonymous clients cannot spend the instance's Backend API rate limit (architecture-notes S6):
+///
+/// - a nonce that is not well formed is never sent (the exchange counts as failed: no directives);
+/// - one call per nonce at a time (single-flight), and its outcome, success or failure, is kept for
+///   `cacheSeconds`, so repeats of one nonce cost nothing;
+/// - calls for new nonces draw from one token bucket for the whole process (`burst`, refilled at
+///   `perSecond`); when it is empty the request is refused without a call (the caller answers 503).
+///
+/// `lookup` never waits, so a cached or refused nonce is decided on the event loop.
+public final class HandshakeNonceExchange: Sendable {
+    public struct Limits: Sendable {
+        public var burst: Int
+        public var perSecond: Double
+        public var cacheSeconds: Double
+        public var maxCached: Int
+
+        /// Clerk's Backend API allows about 100 requests per 10 s per application; a tenth of it at most.
+        public init(burst: Int = 20, perSecond: Double = 5, cacheSeconds: Double = 10, maxCached: Int = 1000) {
+            self.burst = burst
+            self.perSecond = perSecond
+            self.cacheSeconds = cacheSeconds
+            self.maxCached = maxCached
+        }
+    }
+
+    public enum Lookup: Sendable {
+        /// Known without a call: cached, malformed (no directives), or no source configured.
+        case ready([String])
+        /// Over the global rate: not sent.
+        case refused
+        /// A call is under way (this lookup may have started it).
+        case pending(Task<[String], Never>)
+    }
+
+    private struct Cached {
+        let directives: [String]
+        let expiresAt: Double
+    }
+
+    private struct State {
+        var cached: [String: Cached] = [:]
+        var inFlight: [String: Task<[String], Never>] = [:]
+        var tokens: Double
+        var refilledAt: Double?
+        var calls = 0
+        var refusals = 0
+    }
+
+    private let source: any HandshakePayloadSource
+    private let limits: Limits
+    private let clock: @Sendable () -> Double
+    private let state: Mutex<State>
+
+    public init(source: any HandshakePayloadSource, limits: Limits = Limits(), clock: @escaping @Sendable () -> Double = KeyStore.monotonicSeconds) {
+        self.source = source
+        self.limits = limits
+        self.clock = clock
+        self.state = Mutex(State(tokens: Double(limits.burst)))
+    }
+
+    /// Backend API calls made.
+    public var calls: Int { state.withLock { $0.calls } }
+    /// Nonces refused over the rate.
+    public var refusals: Int { state.withLock { $0.refusals } }
+
+    /// Clerk's nonces are short URL-safe identifiers; anything else is not worth a call.
+    public static func isWellFormed(_ nonce: String) -> Bool {
+        let bytes = nonce.utf8
+        return (1...128).contains(bytes.count) && bytes.allSatisfy { b in
+            (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
+                || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b == UInt8(ascii: "_") || b == UInt8(ascii: "-")
+        }
+    }
+
+    public func lookup(_ nonce: String) -> Lookup {
+        guard HandshakeNonceExchange.isWellFormed(nonce) else { return .ready([]) }
+        return state.withLock { state in
+            let now = clock()
+            if let hit = state.cached[nonce], hit.expiresAt > now { return .ready(hit.directives) }
+            if let task = state.inFlight[nonce] { return .pending(task) }
+            if let last = state.refilledAt {
+                state.tokens = min(Double(limits.burst), state.tokens + max(0, now - last) * limits.perSecond)
+            }
+            state.refilledAt = now
+            guard state.tokens >= 1 else {
+                state.refusals += 1
+                return .refused
+            }
+            state.tokens -= 1
+            state.calls += 1
+            let source = self.source
+            // Created under the lock: its `finish` waits for the lock, so it always finds its entry.
+            let task = Task { [self] in
+                // Clerk logs a failed exchange and goes on with no directives (which signs nobody in).
+                let directives = (try? await source.directives(nonce: nonce)) ?? []
+                self.finish(nonce, directives)
+                return directives
+            }
+            state.inFlight[nonce] = task
+            return .pending(task)
+        }
+    }
+
+    private func finish(_ nonce: String, _ directives: [String]) {
+        state.withLock { state in
+            let now = clock()
+            state.inFlight[nonce] = nil
+            if state.cached.count >= limits.maxCached {
+                state.cached = state.cached.filter { $0.value.expiresAt > now }
+                if state.cached.count >= limits.maxCached { state.cached.removeAll(keepingCapacity: true) }
+            }
+            state.cached[nonce] = Cached(directives: directives, expiresAt: now + limits.cacheSeconds)
+        }
+    }
+}
