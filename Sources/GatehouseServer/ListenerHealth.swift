@@ -47,7 +47,7 @@ final class ListenerHealth: Sendable {
     /// The answer for `/readyz`: nil when the listener serves, else why not. Unless the most recent
     /// connection was set up, one is opened to the listener (and held until its setup is recorded, at most
     /// `timeout`), so a transient failure clears itself and a listener no traffic has reached yet is checked.
-    func problem(on eventLoop: any EventLoop, timeout: TimeAmount = .seconds(1)) -> EventLoopFuture<String?> {
+    func problem(on eventLoop: any EventLoop, timeout: TimeAmount = .milliseconds(500)) -> EventLoopFuture<String?> {
         if outcome == .serving { return eventLoop.makeSucceededFuture(nil) }
         guard let target = address.withLock({ $0 }).map(ListenerHealth.reachable) else {
             return eventLoop.makeSucceededFuture("the public listener is not bound")
@@ -77,7 +77,7 @@ final class ListenerHealth: Sendable {
         if case .failure(let error)? = connectError { return "the public listener refuses connections (\(error))" }
         switch outcome {
         case .serving: return nil
-        case .unverified: return "the public listener accepted no connection within a second"
+        case .unverified: return "the public listener set up no connection within half a second"
         case .failing(let consecutive, let error):
             return "the public listener resets connections: the last \(consecutive) could not be set up (\(error))"
         }
