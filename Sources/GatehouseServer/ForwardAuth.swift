@@ -23,7 +23,7 @@ enum ForwardAuth {
     /// At the plain path a request carrying `X-Original-URI` (what only the nginx snippet sends) is nginx too,
     /// so configurations written before the `/nginx` path keep working.
     static func dialect(path: String, configured: String, headers: HeaderList) -> Dialect? {
-        if path == configured + nginxSuffix { return .nginx }
+        if path == (configured == "/" ? nginxSuffix : configured + nginxSuffix) { return .nginx }
         guard path == configured else { return nil }
         return headers.first("x-original-uri") != nil && headers.first("x-forwarded-uri") == nil ? .nginx : .passThrough
     }
