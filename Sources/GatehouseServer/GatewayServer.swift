@@ -98,7 +98,7 @@ public final class GatewayServer: Sendable {
             .bind(host: host, port: port).get()
         // After NIO's accept handler, which passes on each connection it set up and fires the error of one it
         // could not: what `/readyz` needs to know.
-        try await publicChannel.pipeline.addHandler(ListenerHealthHandler(health: listenerHealth)).get()
+        try await publicChannel.pipeline.addHandler(ListenerHealthHandler(health: listenerHealth, metrics: state.metrics)).get()
         listenerHealth.listening(at: publicChannel.localAddress)
         channels.withLock { $0.public = publicChannel }
 

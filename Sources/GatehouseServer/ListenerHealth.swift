@@ -96,8 +96,12 @@ final class ListenerHealth: Sendable {
 final class ListenerHealthHandler: ChannelInboundHandler {
     typealias InboundIn = any Channel
     let health: ListenerHealth
+    let metrics: GatewayMetrics
 
-    init(health: ListenerHealth) { self.health = health }
+    init(health: ListenerHealth, metrics: GatewayMetrics) {
+        self.health = health
+        self.metrics = metrics
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         health.recordServing()
@@ -106,6 +110,7 @@ final class ListenerHealthHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         health.recordFailure(error)
+        metrics.connectionSetupFailed()
         context.fireErrorCaught(error)
     }
 }

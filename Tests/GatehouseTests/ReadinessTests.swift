@@ -69,6 +69,9 @@ import Testing
         if case .failing(let consecutive, _) = server.listenerHealth.outcome { #expect(consecutive >= 2) } else {
             Issue.record("listener health is \(server.listenerHealth.outcome)")
         }
+        let metrics = try #require(try RawClient(port: server.adminAddress!.port!).request("GET", "/metrics")).text
+        let failures = metrics.split(separator: "\n").first { $0.hasPrefix("gatehouse_connection_setup_failures_total ") }
+        #expect(failures.flatMap { Int($0.split(separator: " ")[1]) }.map { $0 >= 2 } == true, "\(failures ?? "no metric")")
         // Liveness is a different question: the process is alive.
         #expect(try RawClient(port: server.adminAddress!.port!).request("GET", "/healthz")?.status == 200)
         await server.shutdown(gracePeriod: 1)
