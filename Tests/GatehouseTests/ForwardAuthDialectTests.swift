@@ -25,8 +25,10 @@ import Testing
                                   ("X-Forwarded-Uri", "/public"), ("X-Forwarded-Method", "GET")])
         let nginx = ForwardAuth.originalRequest(headers, dialect: .nginx)
         #expect(nginx?.uri == "/admin" && nginx?.method == "POST")
-        let other = ForwardAuth.originalRequest(headers, dialect: .passThrough)
+        let other = ForwardAuth.originalRequest(HeaderList([("X-Forwarded-Uri", "/public"), ("X-Forwarded-Method", "GET")]), dialect: .passThrough)
         #expect(other?.uri == "/public" && other?.method == "GET")
+        // Both pairs at the plain path: a client added one of them. Refused, whichever it was.
+        #expect(ForwardAuth.originalRequest(headers, dialect: .passThrough) == nil)
         // Only the other pair, none, an empty or a repeated URI: no original request (403).
         #expect(ForwardAuth.originalRequest(HeaderList([("X-Forwarded-Uri", "/x")]), dialect: .nginx) == nil)
         #expect(ForwardAuth.originalRequest(HeaderList([("X-Original-URI", "/x")]), dialect: .passThrough) == nil)
