@@ -78,13 +78,33 @@ import Testing
 
         // TCP_NODELAY on the server's own sockets: read through a duplicate of each descriptor (pidfd_getfd).
         let nodelay = try Self.noDelay(pid: gateway.pid, publicPort: gateway.port, upstreamPort: upstream.port)
-        #expect(!nodelay.accepted.isEmpty && nodelay.accepted.allSatisfy { $0 == 1 }, "TCP_NODELAY on accepted sockets: \(nodelay.accepted)")
-        #expect(!nodelay.upstream.isEmpty && nodelay.upstream.allSatisfy { $0 == 1 }, "TCP_NODELAY on upstream sockets: \(nodelay.upstream)")
+        #expect(!nodelay.accepted.isEmpty && nodelay.accepted.allSatisfy { $0 == 1 }, "TCP_NODELAY + 2 × SO_DEBUG on accepted sockets: \(nodelay.accepted)")
+        #expect(!nodelay.upstream.isEmpty && nodelay.upstream.allSatisfy { $0 == 1 }, "TCP_NODELAY + 2 × SO_DEBUG on upstream sockets: \(nodelay.upstream)")
     }
 
-    /// `getsockopt(TCP_NODELAY)` of every established socket of `pid` on the public port (accepted) and to the
-    /// upstream port, read from duplicates taken with pidfd_getfd(2): the only way to see another process's
-    /// socket options (`ss`, /proc/net/tcp do not show this one). Root (CAP_SYS_PTRACE) may do it.
+    /// With privileges the old SOL_SOCKET spelling did not fail: it set SO_DEBUG (Nagle was off all the same, as
+    /// NIO sets TCP_NODELAY on the listening socket, which accepted sockets inherit, and on client sockets by
+    /// default). The same socket check catches it as the build user (the test process is the daemon's parent).
+    @Test func noDelayAndNoDebugWithPrivilegesToo() async throws {
+        let upstream = try await TestUpstream()
+        defer { Task { await upstream.stop() } }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-nodelay-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Data(Fixtures.issuer.jwks.serialized().utf8).write(to: directory.appendingPathComponent("jwks.json"))
+        let gateway = try GatewayProcess(yaml: DaemonProcessTests.yaml(upstream.port, routes: GatewayHarness.defaultRoutes), directory: directory)
+        defer { gateway.stop() }
+        let client = try RawClient(port: gateway.port, timeout: 5)
+        #expect(client.request("GET", "/public/x")?.status == 200)
+        let nodelay = try Self.noDelay(pid: gateway.pid, publicPort: gateway.port, upstreamPort: upstream.port)
+        #expect(!nodelay.accepted.isEmpty && nodelay.accepted.allSatisfy { $0 == 1 }, "TCP_NODELAY + 2 × SO_DEBUG on accepted sockets: \(nodelay.accepted)")
+        #expect(!nodelay.upstream.isEmpty && nodelay.upstream.allSatisfy { $0 == 1 }, "TCP_NODELAY + 2 × SO_DEBUG on upstream sockets: \(nodelay.upstream)")
+    }
+
+    /// Socket options of every established socket of `pid` on the public port (accepted) and to the upstream
+    /// port, read from duplicates taken with pidfd_getfd(2): the only way to see another process's socket options
+    /// (`ss`, /proc/net/tcp do not show these). Root (CAP_SYS_PTRACE) or the parent may do it. Each value is
+    /// TCP_NODELAY (bit 0) + 2 × SO_DEBUG (bit 1): 1 is right.
     static func noDelay(pid: Int32, publicPort: Int, upstreamPort: Int) throws -> (accepted: [Int], upstream: [Int]) {
         let script = #"""
         import ctypes, json, os, socket, sys
@@ -124,7 +144,9 @@ import Testing
             if dup < 0:
                 sys.exit(f"pidfd_getfd: errno {ctypes.get_errno()}")
             s = socket.socket(fileno=dup)
-            result[kind].append(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            nodelay = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            debug = s.getsockopt(socket.SOL_SOCKET, socket.SO_DEBUG)
+            result[kind].append(nodelay + 2 * debug)
             s.detach()
             os.close(dup)
         print(json.dumps(result))
