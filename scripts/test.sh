@@ -41,6 +41,8 @@ if [ ! -x /usr/bin/caddy ]; then
     # Like nginx, the package may start its own server on port 80; the tests run theirs on other ports.
 fi
 export GATEHOUSE_REQUIRE_CADDY=1
+# The daemon run as uid/gid 65534 with setpriv (util-linux), as the shipped unit, image and manifest run it.
+export GATEHOUSE_REQUIRE_UNPRIVILEGED=1
 
 swift build --build-tests
 swift test

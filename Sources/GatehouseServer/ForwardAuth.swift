@@ -23,7 +23,7 @@ enum ForwardAuth {
     /// At the plain path a request carrying `X-Original-URI` (what only the nginx snippet sends) is nginx too,
     /// so configurations written before the `/nginx` path keep working.
     static func dialect(path: String, configured: String, headers: HeaderList) -> Dialect? {
-        if path == configured + nginxSuffix { return .nginx }
+        if path == (configured == "/" ? nginxSuffix : configured + nginxSuffix) { return .nginx }
         guard path == configured else { return nil }
         return headers.first("x-original-uri") != nil && headers.first("x-forwarded-uri") == nil ? .nginx : .passThrough
     }
@@ -35,9 +35,12 @@ enum ForwardAuth {
 
     /// The request the proxy asks about, from the pair of headers its dialect's snippet sets (over anything
     /// the client sent): nginx's `X-Original-*`, the others' `X-Forwarded-*`. The other pair is never read, so a
-    /// client's own `X-Forwarded-Uri` through nginx cannot name another request. More than one value: nil.
+    /// client's own `X-Forwarded-Uri` through nginx cannot name another request. At the plain path both pairs
+    /// together are ambiguous (nginx with a client's `X-Forwarded-Uri`, or Caddy/Traefik with a client's
+    /// `X-Original-URI`): nil, as for a missing, empty or repeated value.
     static func originalRequest(_ headers: HeaderList, dialect: Dialect) -> Original? {
         let (uriName, methodName) = dialect == .nginx ? ("x-original-uri", "x-original-method") : ("x-forwarded-uri", "x-forwarded-method")
+        if dialect == .passThrough, !headers.values("x-original-uri").isEmpty { return nil }
         let uris = headers.values(uriName), methods = headers.values(methodName)
         guard uris.count == 1, methods.count <= 1, let uri = uris.first, !uri.isEmpty else { return nil }
         return Original(method: methods.first ?? "GET", uri: uri)

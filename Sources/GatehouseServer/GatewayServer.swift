@@ -22,8 +22,16 @@ public final class GatewayServer: Sendable {
     let accessLog: AccessLog
     /// What the listeners, loops and HTTP decoders were built with; a reload cannot change those.
     let startedWith: GatehouseSettings
+    let listenerHealth = ListenerHealth()
+    /// Tests only: one more socket option on every accepted connection, to make their setup fail for real.
+    private let extraChildOption: ChannelOptions.Types.SocketOption?
 
-    public init(state: GatewayState) {
+    public convenience init(state: GatewayState) {
+        self.init(state: state, extraChildOption: nil)
+    }
+
+    init(state: GatewayState, extraChildOption: ChannelOptions.Types.SocketOption?) {
+        self.extraChildOption = extraChildOption
         self.state = state
         let settings = state.snapshot.settings
         let threads = settings.server.threads > 0 ? settings.server.threads : System.coreCount
@@ -67,6 +75,7 @@ public final class GatewayServer: Sendable {
         let limits = settings.server
         let counter = self.counter
         let state = self.state
+        let listenerHealth = self.listenerHealth
         let decoderLimits: NIOHTTPDecoderLimitConfiguration = {
             var l = NIOHTTPDecoderLimitConfiguration()
             l.maxHeaderFieldSize = limits.maxHeaderBytes
@@ -75,7 +84,7 @@ public final class GatewayServer: Sendable {
             return l
         }()
         guard let quiesce = quiesceHelper.withLock({ $0 }) else { throw ChannelError.ioOnClosedChannel }
-        let publicChannel = try await ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
@@ -85,6 +94,8 @@ public final class GatewayServer: Sendable {
             }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+        if let extraChildOption { bootstrap = bootstrap.childChannelOption(extraChildOption, value: 1) }
+        let publicChannel = try await bootstrap
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard counter.admit(limit: state.snapshot.settings.server.maxConnections) else {
@@ -104,6 +115,10 @@ public final class GatewayServer: Sendable {
                 }
             }
             .bind(host: host, port: port).get()
+        // After NIO's accept handler, which passes on each connection it set up and fires the error of one it
+        // could not: what `/readyz` needs to know.
+        try await publicChannel.pipeline.addHandler(ListenerHealthHandler(health: listenerHealth, metrics: state.metrics)).get()
+        listenerHealth.listening(at: publicChannel.localAddress)
         channels.withLock { $0.public = publicChannel }
 
         if let admin = settings.adminListen {
@@ -113,7 +128,7 @@ public final class GatewayServer: Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(AdminHandler(state: state))
+                        try channel.pipeline.syncOperations.addHandler(AdminHandler(state: state, listenerHealth: listenerHealth))
                     }
                 }
                 .bind(host: adminHost, port: adminPort).get()
@@ -203,12 +218,31 @@ final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
     let state: GatewayState
+    let listenerHealth: ListenerHealth
 
-    init(state: GatewayState) { self.state = state }
+    init(state: GatewayState, listenerHealth: ListenerHealth) {
+        self.state = state
+        self.listenerHealth = listenerHealth
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(let head) = unwrapInboundIn(data) else { return }
         let snapshot = state.snapshot
+        if head.uri == "/readyz", head.method == .GET || head.method == .HEAD, !snapshot.keyStore.keys.isEmpty {
+            // Keys are there; ready only if the public listener really serves (HTTPServerPipelineHandler holds
+            // any pipelined request until this answer is written).
+            let keys = snapshot.keyStore.keys.count
+            let generation = snapshot.generation
+            listenerHealth.problem(on: context.eventLoop).assumeIsolated().whenSuccess { problem in
+                if let problem {
+                    self.respond(head, status: .serviceUnavailable, contentType: "text/plain", body: "not ready: \(problem)\n", context: context)
+                } else {
+                    self.respond(head, status: .ok, contentType: "text/plain",
+                                 body: "ready: \(keys) signing key\(keys == 1 ? "" : "s"), config generation \(generation)\n", context: context)
+                }
+            }
+            return
+        }
         let (status, contentType, body): (HTTPResponseStatus, String, String)
         switch (head.method, head.uri) {
         case (.GET, "/healthz"), (.HEAD, "/healthz"):
@@ -226,6 +260,11 @@ final class AdminHandler: ChannelInboundHandler {
         default:
             (status, contentType, body) = (.notFound, "text/plain", "not found\n")
         }
+        respond(head, status: status, contentType: contentType, body: body, context: context)
+    }
+
+    private func respond(_ head: HTTPRequestHead, status: HTTPResponseStatus, contentType: String, body: String, context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
         var headers = HTTPHeaders([("Content-Type", contentType), ("Content-Length", String(body.utf8.count)), ("Cache-Control", "no-store")])
         if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)

@@ -34,6 +34,7 @@ public final class GatewayMetrics: Sendable {
         var rejected: [Int: Int] = [:]  // status of requests refused before routing
         var openConnections = 0
         var refusedConnections = 0
+        var connectionSetupFailures = 0
     }
 
     private let state = Mutex(State())
@@ -54,6 +55,7 @@ public final class GatewayMetrics: Sendable {
     public func connectionOpened() { state.withLock { $0.openConnections += 1 } }
     public func connectionClosed() { state.withLock { $0.openConnections -= 1 } }
     public func connectionRefused() { state.withLock { $0.refusedConnections += 1 } }
+    public func connectionSetupFailed() { state.withLock { $0.connectionSetupFailures += 1 } }
 
     /// Prometheus text exposition format 0.0.4.
     public func render(jwksFetches: Int, jwksFailures: Int, signingKeys: Int, tokenCacheHits: Int, tokenCacheMisses: Int) -> String {
@@ -92,6 +94,7 @@ public final class GatewayMetrics: Sendable {
             out += "# HELP gatehouse_signing_keys Signing keys in force.\n# TYPE gatehouse_signing_keys gauge\ngatehouse_signing_keys \(signingKeys)\n"
             out += "# HELP gatehouse_open_connections Open client connections.\n# TYPE gatehouse_open_connections gauge\ngatehouse_open_connections \(s.openConnections)\n"
             out += "# HELP gatehouse_refused_connections_total Connections refused over max_connections.\n# TYPE gatehouse_refused_connections_total counter\ngatehouse_refused_connections_total \(s.refusedConnections)\n"
+            out += "# HELP gatehouse_connection_setup_failures_total Accepted connections reset because they could not be set up (socket options, pipeline), and failed accepts.\n# TYPE gatehouse_connection_setup_failures_total counter\ngatehouse_connection_setup_failures_total \(s.connectionSetupFailures)\n"
             return out
         }
     }

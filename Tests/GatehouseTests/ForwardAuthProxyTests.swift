@@ -274,7 +274,9 @@ import Testing
             // The client cannot name the request Gatehouse judges: the snippet's original-request headers win.
             for spoof in [("X-Forwarded-Uri", "/public/x"), ("X-Original-URI", "/public/x"), ("X-Forwarded-Method", "OPTIONS")] {
                 let spoofed = try status("/admin", [spoof, ("Accept", "application/json")])
-                #expect(spoofed.status == 401, "\(kind): \(spoof.0) changed the decision to \(spoofed.status)")
+                // 401 as without it; Caddy's request carrying nginx's header too is refused as ambiguous (403).
+                let expected = kind == .caddy && spoof.0 == "X-Original-URI" ? 403 : 401
+                #expect(spoofed.status == expected, "\(kind): \(spoof.0) changed the decision to \(spoofed.status)")
             }
         }
     }

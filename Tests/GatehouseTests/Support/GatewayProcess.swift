@@ -42,16 +42,22 @@ final class GatewayProcess: @unchecked Sendable {
         return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
-    /// `yaml` may use `{PORT}` and `{ADMIN_PORT}`; `directory` holds it and any files it names.
-    init(yaml: String, directory: URL) throws {
+    /// `yaml` may use `{PORT}` and `{ADMIN_PORT}`; `directory` holds it and any files it names. `launcher`
+    /// (e.g. `setpriv --reuid=…`) runs `executable` instead of it being started directly.
+    init(yaml: String, directory: URL, executable: URL = GatewayProcess.binary, launcher: [String] = []) throws {
         let ports = GatewayProcess.freePorts(2)
         port = ports[0]
         adminPort = ports[1]
         configPath = directory.appendingPathComponent("gatehouse-process.yaml").path
         try yaml.replacingOccurrences(of: "{PORT}", with: String(port)).replacingOccurrences(of: "{ADMIN_PORT}", with: String(adminPort))
             .write(toFile: configPath, atomically: true, encoding: .utf8)
-        process.executableURL = GatewayProcess.binary
-        process.arguments = ["serve", "--config", configPath]
+        if let first = launcher.first {
+            process.executableURL = URL(fileURLWithPath: first)
+            process.arguments = Array(launcher.dropFirst()) + [executable.path, "serve", "--config", configPath]
+        } else {
+            process.executableURL = executable
+            process.arguments = ["serve", "--config", configPath]
+        }
         process.standardOutput = output
         process.standardError = errors
         try process.run()
@@ -61,7 +67,7 @@ final class GatewayProcess: @unchecked Sendable {
         }
         process.terminate()
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        throw StartFailure(description: "gatehouse at \(GatewayProcess.binary.path) did not start listening: \(message)")
+        throw StartFailure(description: "gatehouse at \(executable.path) did not start listening: \(message)")
     }
 
     var pid: Int32 { process.processIdentifier }
