@@ -356,6 +356,12 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                 local = .deny(status: 401, error: "unauthenticated", message: "Sign in required.",
                               extraHeaders: [("X-Gatehouse-Location", decision.location ?? "")] + cookies, explanation: decision.explanation)
             }
+            if evaluation.request == nil {
+                // Refused before routing (ambiguous or malformed head): whatever the client sends next on this
+                // connection is not read, as after a framing error. A peer that disagreed about this head may
+                // also disagree about where the next request starts.
+                exchange.closeAfterResponse = true
+            }
             respondLocally(exchange, decision: local, label: evaluation.request == nil ? "reject" : decision.action.rawValue)
             return
         }

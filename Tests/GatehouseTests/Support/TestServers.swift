@@ -18,6 +18,8 @@ final class TestUpstream: Sendable {
     let connections = Atomic<Int>(0)
     let jwksFetches = Atomic<Int>(0)
     let jwks = Mutex<String?>(nil)
+    /// Every request target received, in order.
+    let targets = Mutex<[String]>([])
 
     var port: Int { channel.localAddress!.port! }
 
@@ -92,6 +94,7 @@ final class UpstreamTestHandler: ChannelInboundHandler, RemovableChannelHandler 
         case .head(let head):
             self.head = head
             received = 0
+            box.upstream?.targets.withLock { $0.append(head.uri) }
         case .body(let buffer):
             received += buffer.readableBytes
         case .end:
@@ -214,15 +217,20 @@ final class RawClient {
         return true
     }
 
-    /// True when the server closed the connection (EOF) within the socket timeout.
+    /// True when the server closed the connection (EOF) within the socket timeout. Bytes that arrive before
+    /// the EOF are kept (see `unread`): a response the server should not have sent is evidence, not noise.
     func isClosedByPeer() -> Bool {
         while true {
             var chunk = [UInt8](repeating: 0, count: 4096)
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n == 0 { return true }
             if n < 0 { return errno == ECONNRESET }
+            buffer.append(contentsOf: chunk[0..<n])
         }
     }
+
+    /// Received bytes not consumed by a read yet.
+    var unread: String { String(decoding: buffer, as: UTF8.self) }
 
     private func line() -> String? {
         while true {
