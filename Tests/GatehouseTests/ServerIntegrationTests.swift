@@ -525,12 +525,42 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         }
         #expect(status == 200)
 
+        #expect(try await Self.reloads(gateway, "success", reach: 1))
+
+        // A broken file: counted as a failure, reported on stderr, and the old config keeps serving.
         try "routes: [ { name: broken, match: \"/x*\" } ]\n".write(toFile: gateway.configPath, atomically: true, encoding: .utf8)
         gateway.send(SIGHUP)
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await Self.reloads(gateway, "failure", reach: 1), "the broken config's reload was never counted as failed")
         #expect(try RawClient(port: gateway.port).request("GET", "/dashboard")?.status == 200)
+
+        // A valid file whose key source has no usable key (the JWKS URL answers 503): also refused.
+        upstream.jwks.withLock { $0 = nil }
+        let keyless = opened.replacingOccurrences(of: "jwks_file: jwks.json", with: "jwks_url: http://127.0.0.1:\(upstream.port)/jwks")
+        try keyless.write(toFile: gateway.configPath, atomically: true, encoding: .utf8)
+        gateway.send(SIGHUP)
+        #expect(try await Self.reloads(gateway, "failure", reach: 2), "the keyless config's reload was never counted as failed")
+        #expect(upstream.jwksFetches.load(ordering: .relaxed) >= 1)
+        #expect(try RawClient(port: gateway.port).request("GET", "/dashboard")?.status == 200)
+        #expect(try RawClient(port: gateway.port).request("GET", "/echo", headers: [bearer(ServerIntegrationTests.fresh("user_1"))])?.status == 200)
+        #expect(try await Self.reloads(gateway, "success", reach: 1))
         #expect(gateway.process.isRunning)
+
+        let (_, stderr) = gateway.stopAndCollectOutput()
+        #expect(stderr.contains("reloaded \(gateway.configPath) (generation 2)"), "\(stderr)")
+        #expect(stderr.components(separatedBy: "reload failed, still serving the previous configuration").count == 3, "\(stderr)")
+        #expect(stderr.contains("/x*"), "\(stderr)")
+        #expect(stderr.contains("no usable key"), "\(stderr)")
         await upstream.stop()
+    }
+
+    /// Polls the admin metrics (up to 5 s) until `gatehouse_config_reloads_total{result}` equals `count`.
+    static func reloads(_ gateway: GatewayProcess, _ result: String, reach count: Int) async throws -> Bool {
+        let line = "gatehouse_config_reloads_total{result=\"\(result)\"} \(count)\n"
+        for _ in 0..<250 {
+            if try RawClient(port: gateway.adminPort).request("GET", "/metrics")?.text.contains(line) == true { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
     }
 
     @Test(arguments: [SIGTERM, SIGINT])
