@@ -347,6 +347,8 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         defer { gateway.stop() }
         let size = 1024 * 1024 * 1024  // 1 GiB each way
         let baseline = gateway.residentBytes()
+        // 0 means /proc could not be read: then every comparison below would pass on nothing.
+        try #require(baseline > 1024 * 1024, "no resident-memory reading for the gateway (pid \(gateway.pid))")
         let peak = Atomic<Int>(baseline)
         let sampler = Task.detached {
             while !Task.isCancelled {
@@ -368,6 +370,7 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         #expect(upload.status == 200, "\(upload.text)")
         #expect(upload.json?.objectValue?["received"] == .number(JSONNumber(size)))
         sampler.cancel()
+        #expect(peak.load(ordering: .relaxed) >= baseline)
         let grown = peak.load(ordering: .relaxed) - baseline
         #expect(grown < 32 * 1024 * 1024, "gateway resident memory grew by \(grown / 1_048_576) MiB while 2 GiB passed through")
         await upstream.stop()
