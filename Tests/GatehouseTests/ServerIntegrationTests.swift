@@ -623,27 +623,60 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
 
     @Test func tunnelClosesAtTheMaximumLifetime() async throws {
         let h = try await GatewayHarness(routes: "  - { name: ws, match: [\"/ws(.*)\"] }") {
-            $0.replacingOccurrences(of: "connect_timeout: 1s }", with: "connect_timeout: 1s, websocket_max_lifetime: 500ms }")
+            $0.replacingOccurrences(of: "connect_timeout: 1s }", with: "connect_timeout: 1s, websocket_max_lifetime: 800ms }")
         }
         defer { Task { await h.stop() } }
         let c = try RawClient(port: h.port, timeout: 5)
+        let start = Date()
         #expect(c.request("GET", "/ws", headers: Self.upgrade + [bearer(ServerIntegrationTests.fresh("user_member"))])?.status == 101)
         #expect(c.webSocketEcho("still open") == "still open")
-        let start = Date()
         #expect(c.isClosedByPeer())
-        #expect(Date().timeIntervalSince(start) < 2)
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(elapsed >= 0.7 && elapsed < 2.5, "closed after \(elapsed)s; websocket_max_lifetime is 800ms")
+    }
+
+    /// The control for the two closing tests: with a long lifetime and a token valid for a minute, the tunnel
+    /// is still carrying frames after longer than either of them waits.
+    @Test func aTunnelWithTimeLeftStaysOpen() async throws {
+        let h = try await GatewayHarness(routes: "  - { name: ws, match: [\"/ws(.*)\"] }")
+        defer { Task { await h.stop() } }
+        let c = try RawClient(port: h.port, timeout: 5)
+        #expect(c.request("GET", "/ws", headers: Self.upgrade + [bearer(ServerIntegrationTests.fresh("user_member"))])?.status == 101)
+        #expect(c.webSocketEcho("first") == "first")
+        try await Task.sleep(for: .milliseconds(2500))
+        #expect(c.webSocketEcho("after 2.5 s") == "after 2.5 s")
+    }
+
+    /// A token that expires about two seconds from now (exp is whole seconds).
+    static func shortLivedToken() -> (token: String, exp: Double) {
+        let iat = Date().timeIntervalSince1970.rounded(.down) - 58
+        return (Fixtures.token("user_member", iat: iat, lifetime: 60), iat + 60)
     }
 
     @Test func tunnelClosesWhenTheSessionTokenExpires() async throws {
         let h = try await GatewayHarness(routes: "  - { name: ws, match: [\"/ws(.*)\"] }")
         defer { Task { await h.stop() } }
         let c = try RawClient(port: h.port, timeout: 10)
-        // Expires in about one second (exp is whole seconds).
-        let token = Fixtures.token("user_member", iat: Date().timeIntervalSince1970.rounded(.down) - 58.5 + 0.5, lifetime: 60)
+        let (token, exp) = Self.shortLivedToken()
         #expect(c.request("GET", "/ws", headers: Self.upgrade + [bearer(token)])?.status == 101)
-        let start = Date()
+        #expect(c.webSocketEcho("before expiry") == "before expiry")
         #expect(c.isClosedByPeer())
-        #expect(Date().timeIntervalSince(start) < 4)
+        let closedAt = Date().timeIntervalSince1970
+        #expect(closedAt >= exp - 0.2 && closedAt < exp + 2, "closed \(closedAt - exp)s after the token's exp")
+    }
+
+    @Test func withCloseAtTokenExpiryOffTheTunnelOutlivesTheToken() async throws {
+        let h = try await GatewayHarness(routes: "  - { name: ws, match: [\"/ws(.*)\"] }") {
+            $0.replacingOccurrences(of: "connect_timeout: 1s }", with: "connect_timeout: 1s, websocket_close_at_token_expiry: false }")
+        }
+        defer { Task { await h.stop() } }
+        let c = try RawClient(port: h.port, timeout: 5)
+        let (token, exp) = Self.shortLivedToken()
+        #expect(c.request("GET", "/ws", headers: Self.upgrade + [bearer(token)])?.status == 101)
+        let wait = exp + 0.8 - Date().timeIntervalSince1970
+        try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+        #expect(Date().timeIntervalSince1970 > exp)
+        #expect(c.webSocketEcho("after expiry") == "after expiry")
     }
 
     @Test func upgradeTheUpstreamRefusesIsAnsweredAndClosed() async throws {
