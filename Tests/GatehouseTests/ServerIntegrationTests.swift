@@ -317,21 +317,52 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
     }
 
     @Test func upstreamDownIs502AndSlowIs504WithoutStallingOthers() async throws {
+        let refusing = UnreachableUpstream(.refusing)
         let h = try await GatewayHarness(routes: """
               - { name: public, match: ["/public(.*)", "/slow"], access: public }
-              - { name: dead, match: ["/dead(.*)"], access: public, upstream: "http://127.0.0.1:1" }
+              - { name: dead, match: ["/dead(.*)"], access: public, upstream: "http://127.0.0.1:\(refusing.port)" }
             """)
         defer { Task { await h.stop() } }
         let dead = try #require(try h.client().request("GET", "/dead"))
         #expect(dead.status == 502)
         #expect(dead.text.contains("upstream_unavailable"))
         async let slow: Int? = Task.detached { try? RawClient(port: h.port).request("GET", "/slow?ms=3000")?.status }.value
-        try await Task.sleep(for: .milliseconds(100))
+        // The slow request is at the upstream (in flight) before the fast one starts.
+        var inFlight = false
+        for _ in 0..<200 where !inFlight {
+            inFlight = h.upstream.targets.withLock { $0.contains("/slow?ms=3000") }
+            if !inFlight { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        try #require(inFlight, "the slow request never reached the upstream")
         let start = Date()
         #expect(try h.client().request("GET", "/public/fast")?.status == 200)
         #expect(Date().timeIntervalSince(start) < 0.5)
         #expect(await slow == 504)
         #expect(try h.client().request("GET", "/public/after")?.status == 200)
+        let metrics = try RawClient(port: h.adminPort).request("GET", "/metrics")?.text ?? ""
+        #expect(metrics.contains("gatehouse_upstream_errors_total{kind=\"connect_failed\"} 1"), "\(metrics)")
+        #expect(metrics.contains("gatehouse_upstream_errors_total{kind=\"timeout\"} 1"), "\(metrics)")
+        withExtendedLifetime(refusing) {}
+    }
+
+    @Test func anUpstreamThatCannotBeReachedInTheConnectTimeoutIs504() async throws {
+        let hanging = UnreachableUpstream(.hanging)
+        let h = try await GatewayHarness(routes: """
+              - { name: stuck, match: ["/stuck(.*)"], access: public, upstream: "http://127.0.0.1:\(hanging.port)" }
+              - { name: public, match: ["/public(.*)"], access: public }
+            """)  // connect_timeout: 1s, response_timeout: 1s
+        defer { Task { await h.stop() } }
+        let start = Date()
+        let stuck = try #require(try h.client().request("GET", "/stuck"))
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(stuck.status == 504)
+        #expect(stuck.text.contains("upstream_timeout"))
+        #expect(stuck.text.contains("could not be reached"))
+        #expect(elapsed >= 0.9 && elapsed < 3, "answered after \(elapsed)s; connect_timeout is 1s")
+        #expect(try h.client().request("GET", "/public/x")?.status == 200)
+        let metrics = try RawClient(port: h.adminPort).request("GET", "/metrics")?.text ?? ""
+        #expect(metrics.contains("gatehouse_upstream_errors_total{kind=\"connect_timeout\"} 1"), "\(metrics)")
+        withExtendedLifetime(hanging) {}
     }
 
     @Test func largeBodiesStreamBothWaysInBoundedMemory() async throws {

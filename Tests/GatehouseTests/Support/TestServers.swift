@@ -350,3 +350,38 @@ extension JSONValue {
         }
     }
 }
+
+/// Loopback addresses an upstream connection cannot complete on, for the 502/504 paths.
+final class UnreachableUpstream: @unchecked Sendable {
+    enum Kind {
+        /// Bound but not listening: connections are refused at once (502).
+        case refusing
+        /// Listening with a backlog of 0 whose queue one never-accepted connection fills: the kernel drops
+        /// further SYNs, so a connect hangs until its timeout (504). No non-loopback address is needed.
+        case hanging
+    }
+
+    private var fds: [Int32] = []
+    let port: Int
+
+    init(_ kind: Kind) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        fds.append(fd)
+        if case .hanging = kind {
+            listen(fd, 0)
+            let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            fds.append(filler)
+        }
+    }
+
+    deinit { fds.forEach { close($0) } }
+}
