@@ -519,7 +519,9 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
             $0.replacingOccurrences(of: "jwks_file: jwks.json", with: "jwks_url: http://127.0.0.1:\(upstream.port)/jwks")
         }
         defer { Task { await h.stop() } }
-        #expect(try h.client().request("GET", "/echo", headers: [bearer(Self.fresh("user_1"))])?.status == 503)
+        let unavailable = try #require(try h.client().request("GET", "/echo", headers: [bearer(Self.fresh("user_1"))]))
+        #expect(unavailable.status == 503)
+        #expect(unavailable.header("retry-after") == "5")
         #expect(try RawClient(port: h.adminPort).request("GET", "/readyz")?.status == 503)
         #expect(try h.client().request("GET", "/public/x")?.status == 200)
     }
