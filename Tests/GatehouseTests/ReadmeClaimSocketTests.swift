@@ -115,3 +115,33 @@ import Testing
         #expect(gateway.waitForExit(timeout: 5) == 0)
     }
 }
+
+/// The unknown-kid flood from many connections at once (the existing e2e flood is sequential on one).
+@Suite(.serialized) struct ConcurrentJWKSFloodTests {
+    @Test func aConcurrentUnknownKidFloodCausesOneFetch() async throws {
+        let upstream = try await TestUpstream()
+        upstream.jwks.withLock { $0 = Fixtures.issuer.jwks.serialized() }
+        let h = try await GatewayHarness(upstream: upstream) {
+            $0.replacingOccurrences(of: "jwks_file: jwks.json", with: "jwks_url: http://127.0.0.1:\(upstream.port)/jwks\n  jwks_cooldown: 30s")
+                .replacingOccurrences(of: "threads: 1", with: "threads: 2")
+        }
+        defer { Task { await h.stop() } }
+        #expect(upstream.jwksFetches.load(ordering: .relaxed) == 1)
+        let port = h.port
+        let iat = Date().timeIntervalSince1970.rounded(.down)
+        let tokens = (0..<24).map { Fixtures.token(iat: iat, header: ["kid": .string("flood-\($0)")]) }
+        // Blocking clients on their own threads (not the cooperative pool the gateway's key fetch needs).
+        let statuses = await withCheckedContinuation { (done: CheckedContinuation<[Int?], Never>) in
+            DispatchQueue.global().async {
+                let results = Mutex<[Int?]>(Array(repeating: nil, count: tokens.count))
+                DispatchQueue.concurrentPerform(iterations: tokens.count) { i in
+                    let status = (try? RawClient(port: port))?.request("GET", "/echo", headers: [bearer(tokens[i]), ("Accept", "application/json")])?.status
+                    results.withLock { $0[i] = status }
+                }
+                done.resume(returning: results.withLock { $0 })
+            }
+        }
+        #expect(statuses.allSatisfy { $0 == 401 }, "\(statuses)")
+        #expect(upstream.jwksFetches.load(ordering: .relaxed) == 2, "one re-fetch for the whole burst")
+    }
+}
