@@ -351,6 +351,12 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         let decision = evaluation.decision
         guard decision.action == .proxy, let request = evaluation.request, let upstreamHeaders = decision.upstreamHeaders else {
             let local = exchange.forwardAuth.map { ForwardAuth.denial(decision, dialect: $0) } ?? decision
+            if evaluation.request == nil {
+                // Refused before routing (ambiguous or malformed head): whatever the client sends next on this
+                // connection is not read, as after a framing error. A peer that disagreed about this head may
+                // also disagree about where the next request starts.
+                exchange.closeAfterResponse = true
+            }
             respondLocally(exchange, decision: local, label: evaluation.request == nil ? "reject" : decision.action.rawValue)
             return
         }

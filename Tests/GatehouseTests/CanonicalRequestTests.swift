@@ -34,22 +34,34 @@ import Testing
         #expect(try canonical(raw) == expected)
     }
 
+    static let slash = "encoded slash (%2F) in path", backslash = "encoded backslash (%5C) in path"
+    static let control = "encoded control character or NUL in path", percent = "malformed percent-encoding in path"
+    static let utf8 = "percent-encoded bytes in path are not valid UTF-8 (overlong or invalid sequence)"
+    static let semicolon = "semicolon in path (path parameters are refused; see allow_path_semicolons)"
+
+    /// Each refusal with its reason and a 400 (not just "some error"), so a refusal for the wrong reason shows.
     @Test(arguments: [
-        "/admin%2Fx", "/public/..%2fadmin/x", "/admin%5Cx", "/public%5c..%5cadmin", "/public\\..\\admin\\x",
-        "/admin%00", "/admin%00.json", "/admin%09", "/admin%0a", "/admin%7f", "/admin#x", "/admin%zz", "/admin%", "/admin%2",
-        "/%c0%af", "/%e0%80%af", "/%ff", "/%c3", "/admin x", "/admin;x=y", "/public/..;/admin", "admin",
+        ("/admin%2Fx", slash), ("/public/..%2fadmin/x", slash), ("/admin%5Cx", backslash), ("/public%5c..%5cadmin", backslash),
+        ("/public\\..\\admin\\x", "backslash in path"),
+        ("/admin%00", control), ("/admin%00.json", control), ("/admin%09", control), ("/admin%0a", control), ("/admin%7f", control),
+        ("/admin#x", "fragment (#) in request-target"), ("/admin%zz", percent), ("/admin%", percent), ("/admin%2", percent),
+        ("/%c0%af", utf8), ("/%e0%80%af", utf8), ("/%ff", utf8), ("/%c3", utf8),
+        ("/admin x", "control character, space or NUL in path"), ("/admin;x=y", semicolon), ("/public/..;/admin", semicolon),
+        ("admin", "path must start with '/'"),
     ])
-    func ambiguousPathsAreRejected(raw: String) {
-        #expect(throws: RequestRejection.self) { try canonical(raw) }
+    func ambiguousPathsAreRejected(raw: String, reason: String) {
+        #expect(throws: RequestRejection(reason, status: 400)) { try canonical(raw) }
     }
 
     @Test func semicolonsCanBeAllowedExplicitly() throws {
         #expect(try CanonicalPath(parsing: "/a;jsessionid=1", allowSemicolons: true).value == "/a;jsessionid=1")
     }
 
-    @Test func overlongTargetsGet414() {
+    @Test func overlongTargetsGet414() throws {
         let long = "/" + String(repeating: "a", count: 9000)
         #expect(throws: RequestRejection("request-target too long", status: 414)) { try canonical(long) }
+        #expect(try canonical("/" + String(repeating: "a", count: 8191)).utf8.count == 8192)
+        #expect(throws: RequestRejection("request-target too long", status: 414)) { try canonical("/" + String(repeating: "a", count: 8192)) }
     }
 }
 
@@ -71,9 +83,12 @@ import Testing
         #expect(r.path.value == "/x")
     }
 
-    @Test(arguments: ["http:app/admin", "*", "app.example.com:443", "ftp://x/admin"])
+    static let notOriginForm = "request-target must be origin-form (/path) or absolute-form (http://host/path)"
+
+    /// `ftp://app.example.com/admin` names the request's own Host, so only the scheme can be the reason.
+    @Test(arguments: ["http:app/admin", "*", "app.example.com:443", "ftp://app.example.com/admin"])
     func otherTargetFormsAreRejected(target: String) {
-        #expect(throws: RequestRejection.self) { try make(target) }
+        #expect(throws: RequestRejection(Self.notOriginForm, status: 400)) { try make(target) }
     }
 
     @Test func doubleSlashTargetIsAPathNotAnAuthority() throws {
@@ -83,16 +98,20 @@ import Testing
     }
 
     @Test func connectIsRejected() {
-        #expect(throws: RequestRejection.self) { try make("app.example.com:443", method: "CONNECT") }
+        #expect(throws: RequestRejection("CONNECT is not supported", status: 400)) { try make("app.example.com:443", method: "CONNECT") }
     }
 
     @Test func hostMismatchWithAbsoluteFormIsRejected() {
-        #expect(throws: RequestRejection.self) { try make("http://other/admin", headers: [("Host", "app.example.com")]) }
+        #expect(throws: RequestRejection("Host header does not match the absolute-form request-target", status: 400)) {
+            try make("http://other/admin", headers: [("Host", "app.example.com")])
+        }
     }
 
     @Test func duplicateHostOrAuthorizationIsRejected() {
-        #expect(throws: RequestRejection.self) { try make("/", headers: [("Host", "a"), ("host", "b")]) }
-        #expect(throws: RequestRejection.self) { try make("/", headers: [("Host", "a"), ("Authorization", "Bearer x"), ("authorization", "Bearer y")]) }
+        #expect(throws: RequestRejection("more than one Host header", status: 400)) { try make("/", headers: [("Host", "a"), ("host", "b")]) }
+        #expect(throws: RequestRejection("more than one Authorization header", status: 400)) {
+            try make("/", headers: [("Host", "a"), ("Authorization", "Bearer x"), ("authorization", "Bearer y")])
+        }
     }
 
     @Test func hostIsLowercasedWithoutTrailingDotOrDefaultPort() throws {
@@ -100,15 +119,16 @@ import Testing
         #expect(try make("/", headers: [("Host", "app.example.com:8443")]).host == "app.example.com:8443")
     }
 
-    @Test(arguments: ["app@evil.com", "a b", "app.example.com:99999", "app..example.com", ""])
-    func invalidHostsAreRejected(host: String) {
-        #expect(throws: RequestRejection.self) { try make("/", headers: [("Host", host)]) }
+    @Test(arguments: [("app@evil.com", "invalid Host"), ("a b", "invalid Host"), ("app.example.com:99999", "invalid port in Host"),
+                      ("app..example.com", "invalid Host"), ("", "empty Host")])
+    func invalidHostsAreRejected(host: String, reason: String) {
+        #expect(throws: RequestRejection(reason, status: 400)) { try make("/", headers: [("Host", host)]) }
     }
 
     @Test func controlCharactersInHeaderValuesAreRejected() {
-        #expect(throws: RequestRejection.self) { try make("/", headers: [("X-A", "a\u{0}b")]) }
-        #expect(throws: RequestRejection.self) { try make("/", headers: [("X-A", "a\r\nb")]) }
-        #expect(throws: RequestRejection.self) { try make("/", headers: [("Bad Name", "x")]) }
+        #expect(throws: RequestRejection("control character in header x-a", status: 400)) { try make("/", headers: [("X-A", "a\u{0}b")]) }
+        #expect(throws: RequestRejection("control character in header x-a", status: 400)) { try make("/", headers: [("X-A", "a\r\nb")]) }
+        #expect(throws: RequestRejection("invalid header name", status: 400)) { try make("/", headers: [("Bad Name", "x")]) }
     }
 
     @Test func forwardedHostAndProtoAreIgnoredFromUntrustedPeers() throws {

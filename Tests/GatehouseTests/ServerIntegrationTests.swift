@@ -107,8 +107,9 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         #expect(c.request("GET", "/orgs/acme/settings", headers: [bearer(member)])?.status == 403)
         let cookie = c.request("GET", "/echo", headers: [("Cookie", "__session=\(member); __client_uat=1")])
         #expect(cookie?.status == 200)
-        #expect(c.request("GET", "/admin%2Fx", headers: [bearer(admin)])?.status == 400)
-        #expect(c.request("GET", "/public/..;/admin")?.status == 400)
+        // A refused request ends its connection: each on its own.
+        #expect(try h.client().request("GET", "/admin%2Fx", headers: [bearer(admin)])?.status == 400)
+        #expect(try h.client().request("GET", "/public/..;/admin")?.status == 400)
     }
 
     @Test func identityHeadersArriveAndSpoofedOnesDoNot() async throws {
@@ -258,28 +259,38 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
     @Test(arguments: [
         "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1,1\r\n\r\nx",
+        "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+        "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\nhello",
         "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+        "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
         "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
         "GET /public HTTP/1.1\r\nHost: a\r\nX-Folded: a\r\n  continued\r\n\r\n",
         "GET /public HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
         "GET /public HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n",
         "GET http:app/admin HTTP/1.1\r\nHost: a\r\n\r\n",
         "GET /pub\u{1}lic HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /public HTTP/2.0\r\nHost: a\r\n\r\n",
+        "GET /public HTTP/0.9\r\nHost: a\r\n\r\n",
+        "GET /public HTTP/3.0\r\nHost: a\r\n\r\n",
     ])
     func smugglingAndMalformedRequestsAreRefusedAndClosed(raw: String) async throws {
         let h = try await GatewayHarness()
         defer { Task { await h.stop() } }
         let c = try h.client()
-        c.send(raw)
-        let response = c.readResponse()?.0
-        #expect(response?.status == 400)
-        // Whatever followed the bad request must never be parsed as another request.
-        if response?.header("connection")?.lowercased() == "close" || response == nil {
-            #expect(c.isClosedByPeer())
-        } else {
-            // Requests refused after parsing may keep the connection only when framing was unambiguous.
-            #expect(!raw.contains("Transfer-Encoding") && !raw.contains("Content-Length"))
-        }
+        // Every payload carries a second, valid request behind it: if the gateway kept reading, the upstream
+        // would see it and a second response would come back.
+        c.send(raw + "GET /public/smuggled HTTP/1.1\r\nHost: a\r\n\r\n")
+        let response = try #require(c.readResponse()?.0, "no response at all")
+        #expect(response.status == 400)
+        #expect(response.header("connection")?.lowercased() == "close")
+        #expect(c.isClosedByPeer(), "the connection stayed open after a request that could be read two ways")
+        #expect(c.unread.isEmpty, "bytes after the 400: \(c.unread)")
+        // Give a late forward a moment to show up before looking.
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(!h.upstream.targets.withLock { $0 }.contains { $0.contains("smuggled") })
+        #expect(h.upstream.targets.withLock { $0 }.isEmpty, "the upstream saw \(h.upstream.targets.withLock { $0 })")
     }
 
     @Test func oversizedHeadsGet431() async throws {
@@ -306,21 +317,52 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
     }
 
     @Test func upstreamDownIs502AndSlowIs504WithoutStallingOthers() async throws {
+        let refusing = UnreachableUpstream(.refusing)
         let h = try await GatewayHarness(routes: """
               - { name: public, match: ["/public(.*)", "/slow"], access: public }
-              - { name: dead, match: ["/dead(.*)"], access: public, upstream: "http://127.0.0.1:1" }
+              - { name: dead, match: ["/dead(.*)"], access: public, upstream: "http://127.0.0.1:\(refusing.port)" }
             """)
         defer { Task { await h.stop() } }
         let dead = try #require(try h.client().request("GET", "/dead"))
         #expect(dead.status == 502)
         #expect(dead.text.contains("upstream_unavailable"))
         async let slow: Int? = Task.detached { try? RawClient(port: h.port).request("GET", "/slow?ms=3000")?.status }.value
-        try await Task.sleep(for: .milliseconds(100))
+        // The slow request is at the upstream (in flight) before the fast one starts.
+        var inFlight = false
+        for _ in 0..<200 where !inFlight {
+            inFlight = h.upstream.targets.withLock { $0.contains("/slow?ms=3000") }
+            if !inFlight { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        try #require(inFlight, "the slow request never reached the upstream")
         let start = Date()
         #expect(try h.client().request("GET", "/public/fast")?.status == 200)
         #expect(Date().timeIntervalSince(start) < 0.5)
         #expect(await slow == 504)
         #expect(try h.client().request("GET", "/public/after")?.status == 200)
+        let metrics = try RawClient(port: h.adminPort).request("GET", "/metrics")?.text ?? ""
+        #expect(metrics.contains("gatehouse_upstream_errors_total{kind=\"connect_failed\"} 1"), "\(metrics)")
+        #expect(metrics.contains("gatehouse_upstream_errors_total{kind=\"timeout\"} 1"), "\(metrics)")
+        withExtendedLifetime(refusing) {}
+    }
+
+    @Test func anUpstreamThatCannotBeReachedInTheConnectTimeoutIs504() async throws {
+        let hanging = UnreachableUpstream(.hanging)
+        let h = try await GatewayHarness(routes: """
+              - { name: stuck, match: ["/stuck(.*)"], access: public, upstream: "http://127.0.0.1:\(hanging.port)" }
+              - { name: public, match: ["/public(.*)"], access: public }
+            """)  // connect_timeout: 1s, response_timeout: 1s
+        defer { Task { await h.stop() } }
+        let start = Date()
+        let stuck = try #require(try h.client().request("GET", "/stuck"))
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(stuck.status == 504)
+        #expect(stuck.text.contains("upstream_timeout"))
+        #expect(stuck.text.contains("could not be reached"))
+        #expect(elapsed >= 0.9 && elapsed < 3, "answered after \(elapsed)s; connect_timeout is 1s")
+        #expect(try h.client().request("GET", "/public/x")?.status == 200)
+        let metrics = try RawClient(port: h.adminPort).request("GET", "/metrics")?.text ?? ""
+        #expect(metrics.contains("gatehouse_upstream_errors_total{kind=\"connect_timeout\"} 1"), "\(metrics)")
+        withExtendedLifetime(hanging) {}
     }
 
     @Test func largeBodiesStreamBothWaysInBoundedMemory() async throws {
@@ -336,6 +378,8 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         defer { gateway.stop() }
         let size = 1024 * 1024 * 1024  // 1 GiB each way
         let baseline = gateway.residentBytes()
+        // 0 means /proc could not be read: then every comparison below would pass on nothing.
+        try #require(baseline > 1024 * 1024, "no resident-memory reading for the gateway (pid \(gateway.pid))")
         let peak = Atomic<Int>(baseline)
         let sampler = Task.detached {
             while !Task.isCancelled {
@@ -357,6 +401,7 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         #expect(upload.status == 200, "\(upload.text)")
         #expect(upload.json?.objectValue?["received"] == .number(JSONNumber(size)))
         sampler.cancel()
+        #expect(peak.load(ordering: .relaxed) >= baseline)
         let grown = peak.load(ordering: .relaxed) - baseline
         #expect(grown < 32 * 1024 * 1024, "gateway resident memory grew by \(grown / 1_048_576) MiB while 2 GiB passed through")
         await upstream.stop()
@@ -474,7 +519,9 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
             $0.replacingOccurrences(of: "jwks_file: jwks.json", with: "jwks_url: http://127.0.0.1:\(upstream.port)/jwks")
         }
         defer { Task { await h.stop() } }
-        #expect(try h.client().request("GET", "/echo", headers: [bearer(Self.fresh("user_1"))])?.status == 503)
+        let unavailable = try #require(try h.client().request("GET", "/echo", headers: [bearer(Self.fresh("user_1"))]))
+        #expect(unavailable.status == 503)
+        #expect(unavailable.header("retry-after") == "5")
         #expect(try RawClient(port: h.adminPort).request("GET", "/readyz")?.status == 503)
         #expect(try h.client().request("GET", "/public/x")?.status == 200)
     }
@@ -514,12 +561,42 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         }
         #expect(status == 200)
 
+        #expect(try await Self.reloads(gateway, "success", reach: 1))
+
+        // A broken file: counted as a failure, reported on stderr, and the old config keeps serving.
         try "routes: [ { name: broken, match: \"/x*\" } ]\n".write(toFile: gateway.configPath, atomically: true, encoding: .utf8)
         gateway.send(SIGHUP)
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await Self.reloads(gateway, "failure", reach: 1), "the broken config's reload was never counted as failed")
         #expect(try RawClient(port: gateway.port).request("GET", "/dashboard")?.status == 200)
+
+        // A valid file whose key source has no usable key (the JWKS URL answers 503): also refused.
+        upstream.jwks.withLock { $0 = nil }
+        let keyless = opened.replacingOccurrences(of: "jwks_file: jwks.json", with: "jwks_url: http://127.0.0.1:\(upstream.port)/jwks")
+        try keyless.write(toFile: gateway.configPath, atomically: true, encoding: .utf8)
+        gateway.send(SIGHUP)
+        #expect(try await Self.reloads(gateway, "failure", reach: 2), "the keyless config's reload was never counted as failed")
+        #expect(upstream.jwksFetches.load(ordering: .relaxed) >= 1)
+        #expect(try RawClient(port: gateway.port).request("GET", "/dashboard")?.status == 200)
+        #expect(try RawClient(port: gateway.port).request("GET", "/echo", headers: [bearer(ServerIntegrationTests.fresh("user_1"))])?.status == 200)
+        #expect(try await Self.reloads(gateway, "success", reach: 1))
         #expect(gateway.process.isRunning)
+
+        let (_, stderr) = gateway.stopAndCollectOutput()
+        #expect(stderr.contains("reloaded \(gateway.configPath) (generation 2)"), "\(stderr)")
+        #expect(stderr.components(separatedBy: "reload failed, still serving the previous configuration").count == 3, "\(stderr)")
+        #expect(stderr.contains("/x*"), "\(stderr)")
+        #expect(stderr.contains("no usable key"), "\(stderr)")
         await upstream.stop()
+    }
+
+    /// Polls the admin metrics (up to 5 s) until `gatehouse_config_reloads_total{result}` equals `count`.
+    static func reloads(_ gateway: GatewayProcess, _ result: String, reach count: Int) async throws -> Bool {
+        let line = "gatehouse_config_reloads_total{result=\"\(result)\"} \(count)\n"
+        for _ in 0..<250 {
+            if try RawClient(port: gateway.adminPort).request("GET", "/metrics")?.text.contains(line) == true { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
     }
 
     @Test(arguments: [SIGTERM, SIGINT])
@@ -579,27 +656,60 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
 
     @Test func tunnelClosesAtTheMaximumLifetime() async throws {
         let h = try await GatewayHarness(routes: "  - { name: ws, match: [\"/ws(.*)\"] }") {
-            $0.replacingOccurrences(of: "connect_timeout: 1s }", with: "connect_timeout: 1s, websocket_max_lifetime: 500ms }")
+            $0.replacingOccurrences(of: "connect_timeout: 1s }", with: "connect_timeout: 1s, websocket_max_lifetime: 800ms }")
         }
         defer { Task { await h.stop() } }
         let c = try RawClient(port: h.port, timeout: 5)
+        let start = Date()
         #expect(c.request("GET", "/ws", headers: Self.upgrade + [bearer(ServerIntegrationTests.fresh("user_member"))])?.status == 101)
         #expect(c.webSocketEcho("still open") == "still open")
-        let start = Date()
         #expect(c.isClosedByPeer())
-        #expect(Date().timeIntervalSince(start) < 2)
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(elapsed >= 0.7 && elapsed < 2.5, "closed after \(elapsed)s; websocket_max_lifetime is 800ms")
+    }
+
+    /// The control for the two closing tests: with a long lifetime and a token valid for a minute, the tunnel
+    /// is still carrying frames after longer than either of them waits.
+    @Test func aTunnelWithTimeLeftStaysOpen() async throws {
+        let h = try await GatewayHarness(routes: "  - { name: ws, match: [\"/ws(.*)\"] }")
+        defer { Task { await h.stop() } }
+        let c = try RawClient(port: h.port, timeout: 5)
+        #expect(c.request("GET", "/ws", headers: Self.upgrade + [bearer(ServerIntegrationTests.fresh("user_member"))])?.status == 101)
+        #expect(c.webSocketEcho("first") == "first")
+        try await Task.sleep(for: .milliseconds(2500))
+        #expect(c.webSocketEcho("after 2.5 s") == "after 2.5 s")
+    }
+
+    /// A token that expires about two seconds from now (exp is whole seconds).
+    static func shortLivedToken() -> (token: String, exp: Double) {
+        let iat = Date().timeIntervalSince1970.rounded(.down) - 58
+        return (Fixtures.token("user_member", iat: iat, lifetime: 60), iat + 60)
     }
 
     @Test func tunnelClosesWhenTheSessionTokenExpires() async throws {
         let h = try await GatewayHarness(routes: "  - { name: ws, match: [\"/ws(.*)\"] }")
         defer { Task { await h.stop() } }
         let c = try RawClient(port: h.port, timeout: 10)
-        // Expires in about one second (exp is whole seconds).
-        let token = Fixtures.token("user_member", iat: Date().timeIntervalSince1970.rounded(.down) - 58.5 + 0.5, lifetime: 60)
+        let (token, exp) = Self.shortLivedToken()
         #expect(c.request("GET", "/ws", headers: Self.upgrade + [bearer(token)])?.status == 101)
-        let start = Date()
+        #expect(c.webSocketEcho("before expiry") == "before expiry")
         #expect(c.isClosedByPeer())
-        #expect(Date().timeIntervalSince(start) < 4)
+        let closedAt = Date().timeIntervalSince1970
+        #expect(closedAt >= exp - 0.2 && closedAt < exp + 2, "closed \(closedAt - exp)s after the token's exp")
+    }
+
+    @Test func withCloseAtTokenExpiryOffTheTunnelOutlivesTheToken() async throws {
+        let h = try await GatewayHarness(routes: "  - { name: ws, match: [\"/ws(.*)\"] }") {
+            $0.replacingOccurrences(of: "connect_timeout: 1s }", with: "connect_timeout: 1s, websocket_close_at_token_expiry: false }")
+        }
+        defer { Task { await h.stop() } }
+        let c = try RawClient(port: h.port, timeout: 5)
+        let (token, exp) = Self.shortLivedToken()
+        #expect(c.request("GET", "/ws", headers: Self.upgrade + [bearer(token)])?.status == 101)
+        let wait = exp + 0.8 - Date().timeIntervalSince1970
+        try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+        #expect(Date().timeIntervalSince1970 > exp)
+        #expect(c.webSocketEcho("after expiry") == "after expiry")
     }
 
     @Test func upgradeTheUpstreamRefusesIsAnsweredAndClosed() async throws {

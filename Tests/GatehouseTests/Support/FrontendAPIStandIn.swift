@@ -113,7 +113,7 @@ final class StandInHandler: ChannelInboundHandler {
     private func respond(_ head: HTTPRequestHead, standIn: FrontendAPIStandIn, context: ChannelHandlerContext) {
         let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let path = String(parts[0])
-        let query = FormQuery.parse(parts.count > 1 ? String(parts[1]) : nil)
+        let query = StandInHandler.parseQuery(parts.count > 1 ? String(parts[1]) : "")
         let now = Date().timeIntervalSince1970
         let behaviour = standIn.behaviour.withLock { $0 }
         switch path {
@@ -135,7 +135,8 @@ final class StandInHandler: ChannelInboundHandler {
                 standIn.nonces.withLock { $0[value] = directives }
             }
             if behaviour.development {
-                send(context, .temporaryRedirect, headers: [("Location", FormQuery.appending(name, value, to: redirectURL))])
+                let separator = redirectURL.contains("?") ? "&" : "?"
+                send(context, .temporaryRedirect, headers: [("Location", redirectURL + separator + name + "=" + StandInHandler.encode(value))])
             } else {
                 send(context, .temporaryRedirect, headers: [("Location", redirectURL), ("Set-Cookie", "\(name)=\(value); Path=/; HttpOnly; SameSite=Lax")])
             }
@@ -150,18 +151,41 @@ final class StandInHandler: ChannelInboundHandler {
                 send(context, .notFound, body: "{\"errors\":[{\"code\":\"resource_not_found\"}]}")
                 return
             }
-            let body = JSONValue.object(JSONObject([("directives", .array(directives.map(JSONValue.string)))])).serialized()
-            send(context, .ok, body: body)
+            send(context, .ok, body: StandInHandler.json(["directives": directives]))
         case "/.well-known/jwks.json":
             send(context, .ok, body: behaviour.signer.jwks.serialized())
         case "/v1/redirect-me":
             send(context, .found, headers: [("Location", standIn.origin + "/v1/client/sign_ins")])
         default:
-            var headers = JSONObject()
-            for (name, value) in head.headers { headers.set(name.lowercased(), .string(value)) }
-            let body = JSONValue.object(JSONObject([("uri", .string(head.uri)), ("headers", .object(headers))])).serialized()
+            // Every value of every header, in order: a client copy sent next to Gatehouse's own must show.
+            var headers: [String: [String]] = [:]
+            for (name, value) in head.headers { headers[name.lowercased(), default: []].append(value) }
+            let body = StandInHandler.json(["uri": head.uri, "headers": headers])
             send(context, .ok, body: body, headers: [("Set-Cookie", "__client=fapi; Path=/"), ("Set-Cookie", "__client_uat=1; Path=/")])
         }
+    }
+}
+
+// Parsing and encoding with Foundation only: the stand-in must not judge Gatehouse with Gatehouse's own code.
+extension StandInHandler {
+    /// `application/x-www-form-urlencoded` pairs in order (`+` is a space).
+    static func parseQuery(_ query: String) -> [(name: String, value: String)] {
+        query.split(separator: "&", omittingEmptySubsequences: true).map { pair in
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
+                $0.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0)
+            }
+            return (kv[0], kv.count > 1 ? kv[1] : "")
+        }
+    }
+
+    static func encode(_ value: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
+    }
+
+    static func json(_ object: [String: Any]) -> String {
+        String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 }
 

@@ -18,6 +18,8 @@ final class TestUpstream: Sendable {
     let connections = Atomic<Int>(0)
     let jwksFetches = Atomic<Int>(0)
     let jwks = Mutex<String?>(nil)
+    /// Every request target received, in order.
+    let targets = Mutex<[String]>([])
 
     var port: Int { channel.localAddress!.port! }
 
@@ -92,6 +94,7 @@ final class UpstreamTestHandler: ChannelInboundHandler, RemovableChannelHandler 
         case .head(let head):
             self.head = head
             received = 0
+            box.upstream?.targets.withLock { $0.append(head.uri) }
         case .body(let buffer):
             received += buffer.readableBytes
         case .end:
@@ -214,15 +217,20 @@ final class RawClient {
         return true
     }
 
-    /// True when the server closed the connection (EOF) within the socket timeout.
+    /// True when the server closed the connection (EOF) within the socket timeout. Bytes that arrive before
+    /// the EOF are kept (see `unread`): a response the server should not have sent is evidence, not noise.
     func isClosedByPeer() -> Bool {
         while true {
             var chunk = [UInt8](repeating: 0, count: 4096)
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n == 0 { return true }
             if n < 0 { return errno == ECONNRESET }
+            buffer.append(contentsOf: chunk[0..<n])
         }
     }
+
+    /// Received bytes not consumed by a read yet.
+    var unread: String { String(decoding: buffer, as: UTF8.self) }
 
     private func line() -> String? {
         while true {
@@ -341,4 +349,39 @@ extension JSONValue {
         default: return nil
         }
     }
+}
+
+/// Loopback addresses an upstream connection cannot complete on, for the 502/504 paths.
+final class UnreachableUpstream: @unchecked Sendable {
+    enum Kind {
+        /// Bound but not listening: connections are refused at once (502).
+        case refusing
+        /// Listening with a backlog of 0 whose queue one never-accepted connection fills: the kernel drops
+        /// further SYNs, so a connect hangs until its timeout (504). No non-loopback address is needed.
+        case hanging
+    }
+
+    private var fds: [Int32] = []
+    let port: Int
+
+    init(_ kind: Kind) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        fds.append(fd)
+        if case .hanging = kind {
+            listen(fd, 0)
+            let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            fds.append(filler)
+        }
+    }
+
+    deinit { fds.forEach { close($0) } }
 }
