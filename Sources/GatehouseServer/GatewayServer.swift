@@ -19,6 +19,9 @@ public final class GatewayServer: Sendable {
     private let quiesceHelper: Mutex<ServerQuiescingHelper?>
     private let channels = Mutex<(public: (any Channel)?, admin: (any Channel)?)>((nil, nil))
     private let counter: ConnectionCounter
+    /// Set by the first `shutdown`: a second call returns at once (its work would be scheduled on loops that
+    /// are gone, and never complete).
+    private let shutDown = Atomic<Bool>(false)
 
     public init(state: GatewayState) {
         self.state = state
@@ -105,6 +108,7 @@ public final class GatewayServer: Sendable {
     /// Stops accepting, lets in-flight requests finish (idle keep-alive connections close at once), and
     /// force-closes whatever is left after `gracePeriod` seconds.
     public func shutdown(gracePeriod: Double) async {
+        guard !shutDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
         await quiesceConnections(gracePeriod: gracePeriod)
         state.stopBackgroundWork()
         await pools.closeAll()
