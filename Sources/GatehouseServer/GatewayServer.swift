@@ -25,6 +25,9 @@ public final class GatewayServer: Sendable {
     let listenerHealth = ListenerHealth()
     /// Tests only: one more socket option on every accepted connection, to make their setup fail for real.
     private let extraChildOption: ChannelOptions.Types.SocketOption?
+    /// Set by the first `shutdown`: a second call returns at once (its work would be scheduled on loops that
+    /// are gone, and never complete).
+    private let shutDown = Atomic<Bool>(false)
 
     public convenience init(state: GatewayState) {
         self.init(state: state, extraChildOption: nil)
@@ -139,6 +142,7 @@ public final class GatewayServer: Sendable {
     /// Stops accepting, lets in-flight requests finish (idle keep-alive connections close at once), and
     /// force-closes whatever is left after `gracePeriod` seconds.
     public func shutdown(gracePeriod: Double) async {
+        guard !shutDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
         await quiesceConnections(gracePeriod: gracePeriod)
         state.stopBackgroundWork()
         await pools.closeAll()

@@ -5,7 +5,7 @@ import Testing
 
 /// The access log of the real binary, read from its stdout: the documented fields, Clerk's reason strings,
 /// and never a token, a cookie value or a query value. Lines are parsed with Foundation, not Gatehouse's JSON.
-@Suite(.serialized) struct AccessLogTests {
+@Suite(.serialized, .stopsServers) struct AccessLogTests {
     static let fields = ["time", "request_id", "method", "path", "route", "decision", "status", "user_id", "duration_ms", "bytes"]
 
     @Test func linesCarryTheDocumentedFieldsAndNoSecrets() async throws {

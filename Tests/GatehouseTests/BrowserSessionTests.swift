@@ -360,7 +360,7 @@ import Testing
 
 /// The browser flow over real sockets: the gateway, an upstream, and a stand-in for Clerk's Frontend and
 /// Backend APIs (Support/FrontendAPIStandIn.swift), with a miniature browser following redirects and cookies.
-@Suite(.serialized) struct HandshakeFlowTests {
+@Suite(.serialized, .stopsServers) struct HandshakeFlowTests {
     /// The user id the test upstream saw in Gatehouse's identity header.
     func userId(_ response: RawClient.Response) -> String? {
         guard case .array(let values)? = response.json?.objectValue?["headers"]?.objectValue?["x-gatehouse-user-id"] else { return nil }

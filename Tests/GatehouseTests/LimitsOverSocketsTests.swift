@@ -5,7 +5,7 @@ import Testing
 
 /// 413 and 414 over real sockets, on their harder paths: bodies without a declared length, and the whole
 /// request-target (not only the path) at the 8 KiB boundary.
-@Suite(.serialized) struct LimitsOverSocketsTests {
+@Suite(.serialized, .stopsServers) struct LimitsOverSocketsTests {
     static func limited() async throws -> GatewayHarness {
         try await GatewayHarness { $0.replacingOccurrences(of: "idle_timeout: 5s }", with: "idle_timeout: 5s, max_body_bytes: 1000 }") }
     }

@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 /// README claims the audit found untested, over real sockets.
-@Suite(.serialized) struct ReadmeClaimSocketTests {
+@Suite(.serialized, .stopsServers) struct ReadmeClaimSocketTests {
     @Test func expectIsAnsweredByGatehouseAndNeverReachesTheUpstream() async throws {
         let h = try await GatewayHarness()
         defer { Task { await h.stop() } }
@@ -74,7 +74,7 @@ import Testing
 
 /// SIGTERM details the README promises: idle keep-alive connections close at once, and what is still running
 /// after `server.grace_period` is closed.
-@Suite(.serialized) struct ShutdownDetailTests {
+@Suite(.serialized, .stopsServers) struct ShutdownDetailTests {
     func start(_ upstream: TestUpstream, grace: String) throws -> GatewayProcess {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-stop-\(UInt64.random(in: 0...UInt64.max))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -117,7 +117,7 @@ import Testing
 }
 
 /// The unknown-kid flood from many connections at once (the existing e2e flood is sequential on one).
-@Suite(.serialized) struct ConcurrentJWKSFloodTests {
+@Suite(.serialized, .stopsServers) struct ConcurrentJWKSFloodTests {
     @Test func aConcurrentUnknownKidFloodCausesOneFetch() async throws {
         let upstream = try await TestUpstream()
         upstream.jwks.withLock { $0 = Fixtures.issuer.jwks.serialized() }

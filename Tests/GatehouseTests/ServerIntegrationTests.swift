@@ -18,6 +18,7 @@ final class GatewayHarness: @unchecked Sendable {
     let server: GatewayServer
     let directory: URL
     let configPath: String
+    private let stopOnce = StopOnce()
 
     var port: Int { server.publicAddress!.port! }
     var adminPort: Int { server.adminAddress!.port! }
@@ -66,11 +67,14 @@ final class GatewayHarness: @unchecked Sendable {
         state = await GatewayState(configPath: configPath, settings: settings, makeSource: { url, bearer in HTTPJWKSSource(url: url, bearer: bearer) })
         server = GatewayServer(state: state)
         try await server.start()
+        ServerRegistry.register { [self] in await self.stop() }
     }
 
-    func stop() async {
-        await server.shutdown(gracePeriod: 1)
-        await upstream.stop()
+    func stop(gracePeriod: Double = 1) async {
+        await stopOnce.run { [server, upstream] in
+            await server.shutdown(gracePeriod: gracePeriod)
+            await upstream.stop()
+        }
     }
 
     func client() throws -> RawClient { try RawClient(port: port) }
@@ -78,7 +82,7 @@ final class GatewayHarness: @unchecked Sendable {
 
 func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " + token) }
 
-@Suite(.serialized) struct ServerIntegrationTests {
+@Suite(.serialized, .stopsServers) struct ServerIntegrationTests {
     let member = Fixtures.token("user_member", org: ("org_1", "acme", "org:member", []), extra: ["email": "m@example.com"])
     let orgAdmin = Fixtures.token("user_oa", org: ("org_1", "acme", "org:admin", []))
     let admin = Fixtures.token("user_admin", extra: ["metadata": ["role": "admin"]])
@@ -474,7 +478,7 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         let inFlight = Task.detached { try? RawClient(port: port).request("GET", "/slow?ms=500")?.status }
         try await Task.sleep(for: .milliseconds(150))
         let start = Date()
-        await h.server.shutdown(gracePeriod: 5)
+        await h.stop(gracePeriod: 5)
         #expect(await inFlight.value == 200)
         #expect(Date().timeIntervalSince(start) < 3)
         #expect((try? RawClient(port: port)) == nil)  // no longer accepting
@@ -528,7 +532,7 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
 }
 
 /// The real binary, driven by real signals.
-@Suite(.serialized) struct DaemonProcessTests {
+@Suite(.serialized, .stopsServers) struct DaemonProcessTests {
     func start(_ upstream: TestUpstream, routes: String = GatewayHarness.defaultRoutes) throws -> (GatewayProcess, URL) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-proc-\(UInt64.random(in: 0...UInt64.max))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -614,7 +618,7 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
     }
 }
 
-@Suite(.serialized) struct WebSocketTests {
+@Suite(.serialized, .stopsServers) struct WebSocketTests {
     static let upgrade = [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13"),
                           ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")]
 
@@ -722,7 +726,7 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
     }
 }
 
-@Suite(.serialized) struct ProxyFramingTests {
+@Suite(.serialized, .stopsServers) struct ProxyFramingTests {
     @Test func headResponsesKeepTheConnectionUsable() async throws {
         let h = try await GatewayHarness()
         defer { Task { await h.stop() } }

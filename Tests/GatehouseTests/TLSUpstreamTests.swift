@@ -4,7 +4,7 @@ import Testing
 
 /// `https://` upstreams against a real TLS server: a verified exchange completes, and a certificate that is
 /// untrusted or names another host is a 502 before a single request byte (or the secret key) is sent.
-@Suite(.serialized) struct TLSUpstreamTests {
+@Suite(.serialized, .stopsServers) struct TLSUpstreamTests {
     static let secretKey = "sk_test_tls_secret_\(UInt64.random(in: 1...UInt64.max))"
 
     /// A gateway whose `/tls…` rule and Frontend API both point at `upstream` by the name `localhost`.

@@ -3,7 +3,7 @@ import Testing
 
 /// Forwarding headers in proxy mode, from a peer inside `trusted_proxies` (127.0.0.1, the test client itself)
 /// and from one outside it: the peer address is mapped to the CIDR list by the real listener.
-@Suite(.serialized) struct TrustedProxyTests {
+@Suite(.serialized, .stopsServers) struct TrustedProxyTests {
     static let forwarded = [
         ("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-Host", "public.example"), ("X-Forwarded-Proto", "https"),
         ("X-Request-Id", "trace-abc-123"),

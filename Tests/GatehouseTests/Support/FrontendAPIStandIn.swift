@@ -36,6 +36,7 @@ final class FrontendAPIStandIn: Sendable {
     let handshakeRequests = Mutex<[[(name: String, value: String)]]>([])
     let nonces = Mutex<[String: [String]]>([:])
     let nonceExchanges = Atomic<Int>(0)
+    private let stopOnce = StopOnce()
 
     var port: Int { channel.localAddress!.port! }
     var origin: String { "http://127.0.0.1:\(port)" }
@@ -54,11 +55,14 @@ final class FrontendAPIStandIn: Sendable {
             }
             .bind(host: "127.0.0.1", port: 0).get()
         box.standIn = self
+        ServerRegistry.register { [self] in await self.stop() }
     }
 
     func stop() async {
-        try? await channel.close()
-        try? await group.shutdownGracefully()
+        await stopOnce.run { [channel, group] in
+            try? await channel.close()
+            try? await group.shutdownGracefully()
+        }
     }
 
     func update(_ change: (inout Behaviour) -> Void) { behaviour.withLock { change(&$0) } }

@@ -69,6 +69,7 @@ final class TLSTestUpstream: Sendable {
     let connections = Atomic<Int>(0)
     /// Plain-text bytes received after a completed handshake.
     let received = Mutex<[UInt8]>([])
+    private let stopOnce = StopOnce()
 
     var port: Int { channel.localAddress!.port! }
     var receivedText: String { String(decoding: received.withLock { $0 }, as: UTF8.self) }
@@ -93,11 +94,14 @@ final class TLSTestUpstream: Sendable {
             }
             .bind(host: "127.0.0.1", port: 0).get()
         box.upstream = self
+        ServerRegistry.register { [self] in await self.stop() }
     }
 
     func stop() async {
-        try? await channel.close()
-        try? await group.shutdownGracefully()
+        await stopOnce.run { [channel, group] in
+            try? await channel.close()
+            try? await group.shutdownGracefully()
+        }
     }
 }
 

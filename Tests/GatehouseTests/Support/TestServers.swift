@@ -20,6 +20,7 @@ final class TestUpstream: Sendable {
     let jwks = Mutex<String?>(nil)
     /// Every request target received, in order.
     let targets = Mutex<[String]>([])
+    private let stopOnce = StopOnce()
 
     var port: Int { channel.localAddress!.port! }
 
@@ -49,11 +50,14 @@ final class TestUpstream: Sendable {
             .bind(host: "127.0.0.1", port: 0).get()
         self.channel = channel
         box.upstream = self
+        ServerRegistry.register { [self] in await self.stop() }
     }
 
     func stop() async {
-        try? await channel.close()
-        try? await group.shutdownGracefully()
+        await stopOnce.run { [channel, group] in
+            try? await channel.close()
+            try? await group.shutdownGracefully()
+        }
     }
 }
 
