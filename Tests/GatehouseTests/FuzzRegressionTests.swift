@@ -1,0 +1,23 @@
+import GatehouseCore
+import Testing
+
+/// Minimal reproducers of what scripts/fuzz found (Fuzz/*.swift), one test each.
+@Suite struct FuzzRegressionTests {
+    // canonical_request: `Host: app.example.com..` was accepted as `app.example.com.` (only one trailing dot
+    // was dropped), a host that no host rule matches, so a host-scoped rule could be skipped.
+    @Test(arguments: ["app.example.com..", "app.example.com..:8080", "app.example.com...", "a.."])
+    func hostWithTwoTrailingDotsIsRefused(host: String) {
+        #expect(throws: RequestRejection.self) { try CanonicalRequest.normalizeHost(host) }
+        let viaHeader = RawRequest(method: "GET", target: "/", headers: HeaderList([("Host", host)]))
+        #expect(throws: RequestRejection.self) { try CanonicalRequest(viaHeader) }
+        let absolute = RawRequest(method: "GET", target: "http://\(host)/orgs/acme", headers: HeaderList())
+        #expect(throws: RequestRejection.self) { try CanonicalRequest(absolute) }
+    }
+
+    @Test func oneTrailingDotIsStillTheRootLabel() throws {
+        #expect(try CanonicalRequest.normalizeHost("App.Example.com.") == "app.example.com")
+        #expect(try CanonicalRequest.normalizeHost("app.example.com.:8080") == "app.example.com:8080")
+        let request = try CanonicalRequest(RawRequest(method: "GET", target: "/", headers: HeaderList([("Host", "app.example.com.")])))
+        #expect(HostPattern("app.example.com").matches(request.host ?? ""))
+    }
+}
