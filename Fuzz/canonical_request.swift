@@ -74,6 +74,21 @@ private func checkPath(_ raw: String, allowSemicolons: Bool) {
     }
 }
 
+/// The allocation-free host shortcut ≡ the full normalisation, and normalising is idempotent.
+private func checkHost(_ value: String) {
+    let full = try? CanonicalRequest.normalizeHostFully(value)
+    if CanonicalRequest.isAlreadyNormalHost(value) {
+        require(full == value, "host shortcut keeps \(value.debugDescription), full normalisation gives \(full ?? "a rejection")")
+    }
+    if let full {
+        if !full.hasPrefix("[") {  // an IPv6 literal is only checked for its characters
+            require(!full.hasSuffix(".") && !full.contains(".."), "normalised host \(full.debugDescription) has an empty label")
+        }
+        let again = try? CanonicalRequest.normalizeHost(full)
+        require(again == full, "normalising host \(full) again gave \(again ?? "a rejection")")
+    }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzCanonicalRequest(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var input = FuzzInput(data, size)
@@ -89,6 +104,7 @@ public func fuzzCanonicalRequest(_ data: UnsafePointer<UInt8>, _ size: Int) -> C
         let name = String(fuzzBytes: Array(line[..<colon]))
         let value = String(fuzzBytes: Array(line[(colon + 1)...])).trimmingASCIIWhitespace()
         fields.append((name, value))
+        checkHost(value)
     }
     let method = ["GET", "POST", "HEAD", "OPTIONS", "DELETE", "CONNECT", "G T", ""][Int(flags >> 1 & 7)]
     let raw = RawRequest(

@@ -30,6 +30,9 @@ public func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
         require(again.routes == settings.routes && again.listen == settings.listen, "loading the same config twice differed")
         require(ConfigLoader.parseHostPort(settings.listen) != nil, "accepted listen \(settings.listen) does not parse")
+        // The port of an accepted bind address is plain decimal digits, as every other tool writes it.
+        let port = settings.listen.utf8.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false).last ?? []
+        require(!port.isEmpty && port.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }, "accepted listen \(settings.listen.debugDescription)")
     }
     return 0
 }

@@ -48,7 +48,9 @@ public func fuzzRoutePattern(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt 
         if let twin = wildcardTwin {
             require(twin.matches(path) == matched, "\(source) and \(source)(.*) disagree on \(path)")
         }
-        if plain {
+        // Paths with escapes are left out: whether `%3C` in a path meets `<` in a pattern depends on the
+        // decoding the engine applies (Clerk matches the decodeURI form).
+        if plain, !path.value.utf8.contains(UInt8(ascii: "%")) {
             let p = asciiLowercased(path.value), s = asciiLowercased(source)
             let expected = p == s || (!s.hasSuffix("/") && p == s + "/")
             require(matched == expected, "literal \(source) \(matched ? "matches" : "does not match") \(path)")
