@@ -1,3 +1,4 @@
+import GatehouseConfig
 import GatehouseCore
 import Testing
 
@@ -19,5 +20,25 @@ import Testing
         #expect(try CanonicalRequest.normalizeHost("app.example.com.:8080") == "app.example.com:8080")
         let request = try CanonicalRequest(RawRequest(method: "GET", target: "/", headers: HeaderList([("Host", "app.example.com.")])))
         #expect(HostPattern("app.example.com").matches(request.host ?? ""))
+    }
+
+    static let clerk = ["CLERK_PUBLISHABLE_KEY": "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k"]
+
+    // config: `listen: "127.0.0.1:+9"` was accepted (the port went through Int(_:), which takes a sign).
+    @Test(arguments: ["127.0.0.1:+9", "127.0.0.1:-0", "[::1]:+8080", "127.0.0.1: 80"])
+    func listenPortWithASignIsRefused(listen: String) {
+        #expect(ConfigLoader.parseHostPort(listen) == nil)
+        do {
+            _ = try ConfigLoader.load(yaml: "listen: \"\(listen)\"\n", file: "t.yaml", environment: Self.clerk)
+            Issue.record("listen \(listen) was accepted")
+        } catch {
+            #expect(error.issues.contains { $0.keyPath == "listen" })
+        }
+    }
+
+    @Test func plainListenPortsStillParse() {
+        #expect(ConfigLoader.parseHostPort("127.0.0.1:8080")?.port == 8080)
+        #expect(ConfigLoader.parseHostPort("[::1]:0")?.host == "::1")
+        #expect((try? ConfigLoader.load(yaml: "listen: \"127.0.0.1:9\"\n", file: "t.yaml", environment: Self.clerk))?.listen == "127.0.0.1:9")
     }
 }
