@@ -546,7 +546,12 @@ public enum ConfigLoader {
 
     /// `host:port` (an IPv6 host in brackets) as a bind address: the host without brackets and the port.
     public static func parseHostPort(_ text: String) -> (host: String, port: Int)? {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        // Digits only: Int("+80") would take a sign.
+        let portText = text[text.index(after: colon)...]
+        guard !portText.isEmpty, portText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+            let port = Int(portText), (0...65535).contains(port)
+        else { return nil }
         var host = String(text[..<colon])
         guard !host.isEmpty, (try? CanonicalRequest.normalizeHost(host)) != nil else { return nil }
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }

@@ -189,7 +189,9 @@ public struct CanonicalRequest: Sendable {
                 hostPart = text[...]
             }
             if hostPart.hasSuffix(".") { hostPart = hostPart.dropLast() }
-            guard !hostPart.isEmpty, !hostPart.hasPrefix("."), !hostPart.contains(".."),
+            // One trailing dot is the root label; a second one (`a.example.com..`) is an empty label, refused
+            // like `..` inside the name, or it would survive as `a.example.com.` and miss every host rule.
+            guard !hostPart.isEmpty, !hostPart.hasPrefix("."), !hostPart.hasSuffix("."), !hostPart.contains(".."),
                 hostPart.utf8.allSatisfy({ b in
                     (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
                         || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_")
