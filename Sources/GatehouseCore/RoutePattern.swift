@@ -129,6 +129,8 @@ public final class RoutePattern: Sendable, Equatable, CustomStringConvertible {
         case .literalThenAnything(let literal):
             guard RoutePattern.hasPrefix(path, literal) else { return .noMatch }
             // `.*` stops at a line terminator (\n, \r, U+2028, U+2029), and nothing after it may follow one.
+            // (`CanonicalPath` refuses all four; kept so direct callers get the regex's answer.) Counting code
+            // points or units makes no difference here, so bytes give the 16-bit regex's answer.
             var i = literal.count
             while i < path.count {
                 let b = path[i]
