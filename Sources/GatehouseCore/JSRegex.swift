@@ -15,8 +15,15 @@ struct JSRegex {
         let message: String
     }
 
+    /// Groups may nest this deep (path-to-regexp's own two levels around a parameter included): deeper
+    /// patterns are config errors, not a stack overflow on reload. The descent below recurses once per level
+    /// (four frames, several KiB in a debug build); at this depth translating and compiling fit in a 512 KiB
+    /// thread stack even unoptimised (NestingLimitTests), and route patterns never need more than a few.
+    static let maxGroupNesting = 64
+
     private let s: [UInt16]
     private var i = 0
+    private var nesting = 0
     private var out = ""
     private let captureCount: Int
     private let groupNames: Set<String>
@@ -171,6 +178,11 @@ struct JSRegex {
     }
 
     private mutating func group() throws(Failure) {
+        nesting += 1
+        defer { nesting -= 1 }
+        if nesting > JSRegex.maxGroupNesting {
+            throw Failure(message: "groups nested more than \(JSRegex.maxGroupNesting) deep (at offset \(i))")
+        }
         i += 1
         var quantifiable = true
         if peek() == 0x3F {

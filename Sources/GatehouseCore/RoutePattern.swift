@@ -60,17 +60,19 @@ public final class RoutePattern: Sendable, Equatable, CustomStringConvertible {
             self.shape = shape
             return
         }
+        // A huge pattern is named by its start: the message goes to logs and `check-config` output.
+        let shown = javaScriptRegex.count > 200 ? javaScriptRegex.prefix(200) + "…" : javaScriptRegex
         let translated: String
         do {
             translated = try JSRegex.translate(js)
         } catch {
-            throw SyntaxError(message: "invalid regular expression /\(javaScriptRegex)/i: \(error.message)")
+            throw SyntaxError(message: "invalid regular expression /\(shown)/i: \(error.message)")
         }
         let regex: PCRE2Regex
         do {
             regex = try PCRE2Regex(translated)
         } catch {
-            throw SyntaxError(message: "regular expression /\(javaScriptRegex)/i is not supported: \(error.message)")
+            throw SyntaxError(message: "regular expression /\(shown)/i is not supported: \(error.message)")
         }
         var leading: [UInt8] = []
         if case .text(let text)? = tokens.first, let ascii = RoutePattern.lowercasedASCII(text) { leading = ascii }
