@@ -116,9 +116,20 @@ public final class RoutePattern: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// True only on a match; a failed match (see `MatchOutcome`) is not one. Route tables use `outcome`.
-    public func matches(_ path: CanonicalPath) -> Bool {
-        outcome(for: path) == .match
+    /// A match that could not be evaluated (a PCRE2 limit or internal error): neither a match nor a non-match.
+    public struct MatchFailure: Error, Equatable, CustomStringConvertible {
+        public let reason: String
+        public var description: String { reason }
+    }
+
+    /// Whether the path matches; throws when that cannot be decided, so that no caller can take a failed
+    /// match for "no match" and fall through to a later rule. Route tables use `outcome`.
+    public func matches(_ path: CanonicalPath) throws(MatchFailure) -> Bool {
+        switch outcome(for: path) {
+        case .match: return true
+        case .noMatch: return false
+        case .failed(let reason): throw MatchFailure(reason: reason)
+        }
     }
 
     /// `path` is the decoded form from `DecodedPath`.
