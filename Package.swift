@@ -24,7 +24,7 @@ let package = Package(
     ],
     targets: [
         // PCRE2 (Debian's libpcre2-dev), the regex engine behind route patterns that are not plain literals.
-        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-16", providers: [.apt(["libpcre2-dev"])]),
         // Pure request model, route matching, claims and decisions: no I/O, no crypto.
         .target(name: "GatehouseCore", dependencies: ["CPCRE2"], swiftSettings: swiftSettings),
         // JWT verification, keys and Clerk's session rules: no sockets (fetching is injected).

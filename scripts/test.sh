@@ -11,7 +11,7 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
-# Route patterns compile to PCRE2 (GatehouseCore links libpcre2-8 through the CPCRE2 system library).
+# Route patterns compile to PCRE2 (GatehouseCore links libpcre2-16 through the CPCRE2 system library).
 source scripts/build-deps.sh
 
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then

@@ -158,13 +158,17 @@ final class ConfigReader {
     private func expand(_ text: String, path: String, node: Node) -> String? {
         guard text.contains("$") else { return text }
         var failed = false
-        let result = expandReferences(Substring(text), path: path, node: node, failed: &failed)
+        let result = expandReferences(Substring(text), path: path, node: node, depth: 1, failed: &failed)
         return failed ? nil : result
     }
 
+    /// How deep defaults may nest references (`${A:-${B:-x}}` is 2): each level recurses once.
+    static let maxReferenceNesting = 8
+
     /// `${VAR}`, `${VAR:-default}` (the default may itself hold references, e.g.
     /// `${CLERK_PUBLISHABLE_KEY:-${NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY:-pk_…}}`) and `$$` for a literal `$`.
-    private func expandReferences(_ text: Substring, path: String, node: Node, failed: inout Bool) -> String {
+    /// `depth` is the nesting level of the references in `text` (1 at the top).
+    private func expandReferences(_ text: Substring, path: String, node: Node, depth: Int, failed: inout Bool) -> String {
         var out = ""
         var rest = text
         while !failed, let dollar = rest.firstIndex(of: "$") {
@@ -179,6 +183,11 @@ final class ConfigReader {
                 out += "$"
                 rest = after
                 continue
+            }
+            if depth > ConfigReader.maxReferenceNesting {
+                fail(path, node, "variable references nested more than \(ConfigReader.maxReferenceNesting) deep in defaults (${A:-${B:-…}})")
+                failed = true
+                break
             }
             let body = after[after.index(after: after.startIndex)..<close]
             rest = after[after.index(after: close)...]
@@ -196,7 +205,7 @@ final class ConfigReader {
             if let value = environment[String(name)], !value.isEmpty {
                 out += value
             } else if let fallback {
-                out += expandReferences(fallback, path: path, node: node, failed: &failed)
+                out += expandReferences(fallback, path: path, node: node, depth: depth + 1, failed: &failed)
             } else {
                 fail(path, node, "environment variable \(name) is not set (write ${\(name):-default} for a default)")
                 failed = true

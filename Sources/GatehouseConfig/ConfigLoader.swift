@@ -402,7 +402,8 @@ public enum ConfigLoader {
         if sources.isEmpty { reader.fail(label + ".match", map["match"] ?? node, "at least one pattern is required") }
         for source in sources {
             do { patterns.append(try RoutePattern(source)) } catch {
-                reader.fail(label + ".match", map["match"], "'\(source)': \(error.message)")
+                let shown = source.count > 200 ? source.prefix(200) + "…" : source  // a huge pattern by its start
+                reader.fail(label + ".match", map["match"], "'\(shown)': \(error.message)")
             }
         }
         var methods: [String] = []

@@ -16,8 +16,9 @@ public struct RequestRejection: Error, Equatable, Sendable, CustomStringConverti
 /// Built once per request from the raw path of the request-target:
 /// - `%XX` escapes of unreserved characters (`A-Z a-z 0-9 - . _ ~`) are decoded, every other escape is kept
 ///   with upper-case hex (so `%2561` stays `%2561`: nothing is ever decoded twice);
-/// - encoded `/` or `\`, encoded or raw control characters and NUL, a raw `\`, raw non-ASCII bytes,
-///   malformed escapes and escapes that are not valid, shortest-form UTF-8 (`%C0%AF`) are rejected;
+/// - encoded `/` or `\`, encoded or raw control characters and NUL, encoded U+2028 / U+2029 (line terminators
+///   to JavaScript, whose `.` skips them), a raw `\`, raw non-ASCII bytes, malformed escapes and escapes that
+///   are not valid, shortest-form UTF-8 (`%C0%AF`) are rejected;
 /// - repeated slashes are merged and `.` / `..` segments removed (never above the root);
 /// - a raw `;` is rejected unless allowed, because servers such as Tomcat read `/public/..;/admin` as
 ///   `/admin` while a matcher reads it as a path under `/public`;
@@ -132,6 +133,9 @@ public struct CanonicalPath: Sendable, Equatable, CustomStringConvertible {
                     guard String(validating: run, as: UTF8.self) != nil else {
                         throw RequestRejection("percent-encoded bytes in path are not valid UTF-8 (overlong or invalid sequence)")
                     }
+                    if containsUnicodeLineSeparator(run) {
+                        throw RequestRejection("encoded line or paragraph separator (%E2%80%A8, %E2%80%A9) in path")
+                    }
                     for byte in run {
                         out.append(UInt8(ascii: "%"))
                         out.append(upperHex[Int(byte >> 4)])
@@ -175,6 +179,18 @@ public struct CanonicalPath: Sendable, Equatable, CustomStringConvertible {
             }
         }
         return out
+    }
+
+    /// U+2028 / U+2029 (`E2 80 A8` / `E2 80 A9` in valid UTF-8): JavaScript's `.` does not match them, so
+    /// `/admin(.*)` would miss `/admin/%E2%80%A9/x` in Clerk too and let it fall through to a later rule, while
+    /// the upstream's catch-all route serves it. Refused like control characters, so `.` matches every accepted path.
+    static func containsUnicodeLineSeparator(_ utf8: [UInt8]) -> Bool {
+        var k = 0
+        while k + 2 < utf8.count {
+            if utf8[k] == 0xE2, utf8[k + 1] == 0x80, utf8[k + 2] == 0xA8 || utf8[k + 2] == 0xA9 { return true }
+            k += 1
+        }
+        return false
     }
 
     static func canonicalize(

@@ -36,11 +36,11 @@ enum JSCaseFolding {
     }
 }
 
-/// A set of Unicode scalar values as sorted, disjoint ranges.
-struct ScalarSet: Equatable {
+/// A set of UTF-16 code units (surrogates included) as sorted, disjoint ranges.
+struct CodeUnitSet: Equatable {
     private(set) var ranges: [ClosedRange<UInt32>] = []
 
-    static let maxScalar: UInt32 = 0x10FFFF
+    static let maxUnit: UInt32 = 0xFFFF
 
     init(_ ranges: [ClosedRange<UInt32>] = []) {
         self.ranges = ranges
@@ -49,7 +49,7 @@ struct ScalarSet: Equatable {
 
     mutating func insert(_ r: ClosedRange<UInt32>) { ranges.append(r) }
     mutating func insert(_ u: UInt32) { ranges.append(u...u) }
-    mutating func formUnion(_ other: ScalarSet) { ranges += other.ranges }
+    mutating func formUnion(_ other: CodeUnitSet) { ranges += other.ranges }
 
     mutating func normalize() {
         ranges.sort { $0.lowerBound < $1.lowerBound }
@@ -64,33 +64,22 @@ struct ScalarSet: Equatable {
         ranges = merged
     }
 
-    func complement() -> ScalarSet {
+    func complement() -> CodeUnitSet {
         var out: [ClosedRange<UInt32>] = []
         var next: UInt32 = 0
         for r in ranges {
             if r.lowerBound > next { out.append(next...(r.lowerBound - 1)) }
             next = r.upperBound + 1
         }
-        if next <= ScalarSet.maxScalar { out.append(next...ScalarSet.maxScalar) }
-        return ScalarSet(out)
+        if next <= CodeUnitSet.maxUnit { out.append(next...CodeUnitSet.maxUnit) }
+        return CodeUnitSet(out)
     }
 
-    /// Without the surrogate code points, which a valid UTF-8 path never contains (and PCRE2 rejects).
-    func withoutSurrogates() -> ScalarSet {
-        var out: [ClosedRange<UInt32>] = []
-        for r in ranges {
-            if r.upperBound < 0xD800 || r.lowerBound > 0xDFFF { out.append(r); continue }
-            if r.lowerBound < 0xD800 { out.append(r.lowerBound...0xD7FF) }
-            if r.upperBound > 0xDFFF { out.append(0xE000...r.upperBound) }
-        }
-        return ScalarSet(out)
-    }
-
-    /// The set closed under `JSCaseFolding` (only BMP units fold; astral characters are two units in JS).
-    func caseClosed() -> ScalarSet {
+    /// The set closed under `JSCaseFolding`.
+    func caseClosed() -> CodeUnitSet {
         var out = self
-        for r in ranges where r.lowerBound <= 0xFFFF {
-            for u in r.lowerBound...min(r.upperBound, 0xFFFF) {
+        for r in ranges {
+            for u in r.lowerBound...r.upperBound {
                 let list = JSCaseFolding.equivalents(UInt16(u))
                 if list.count > 1 { for e in list { out.insert(UInt32(e)) } }
             }
@@ -111,12 +100,12 @@ struct ScalarSet: Equatable {
     }
 
     // JavaScript's class escapes (without `u`: ASCII digits and word characters, Unicode white space).
-    static let digits = ScalarSet([0x30...0x39])
-    static let word = ScalarSet([0x30...0x39, 0x41...0x5A, 0x5F...0x5F, 0x61...0x7A])
-    static let space = ScalarSet([
+    static let digits = CodeUnitSet([0x30...0x39])
+    static let word = CodeUnitSet([0x30...0x39, 0x41...0x5A, 0x5F...0x5F, 0x61...0x7A])
+    static let space = CodeUnitSet([
         0x09...0x0D, 0x20...0x20, 0xA0...0xA0, 0x1680...0x1680, 0x2000...0x200A, 0x2028...0x2029, 0x202F...0x202F,
         0x205F...0x205F, 0x3000...0x3000, 0xFEFF...0xFEFF,
     ])
     /// What `.` does not match: JavaScript's line terminators.
-    static let lineTerminators = ScalarSet([0x0A...0x0A, 0x0D...0x0D, 0x2028...0x2029])
+    static let lineTerminators = CodeUnitSet([0x0A...0x0A, 0x0D...0x0D, 0x2028...0x2029])
 }

@@ -1,20 +1,29 @@
 /// Translates a JavaScript regular expression (no `u` flag, with `i`, Annex B syntax as V8 accepts it) into an
-/// equivalent PCRE2 pattern for UTF-8 subjects, compiled case-sensitively:
+/// equivalent PCRE2 pattern over UTF-16 code units (16-bit PCRE2 without UTF, see `PCRE2Regex`), compiled
+/// case-sensitively. Like JavaScript without `u`, everything counts code units: an astral character in the
+/// path or the pattern is two units (a surrogate pair), `.` and `[^/]` match each half, `\ud83d` alone matches
+/// a high half, and a quantifier after an astral literal repeats its low half.
 /// - every literal character and class member is expanded to its `JSCaseFolding` class (JS's `i`);
 /// - `.` is "not a line terminator" (`\n \r U+2028 U+2029`), `\s`/`\S` are JavaScript's Unicode white space;
 /// - escapes are resolved here (`\xHH`, `\uHHHH`, `\cX`, legacy octal, identity escapes such as `\q` or `\p`),
 ///   so PCRE2 sees only `\x{…}`, classes, groups, quantifiers, `^`, `$`, `\b`, `\B` and backreferences;
 /// - syntax JavaScript refuses is refused with its reason.
 ///
-/// Not reproduced (refused as unsupported rather than matched differently): lone UTF-16 surrogates and a
-/// quantifier on half of a surrogate pair. Backreferences compare with PCRE2's caseless rules.
+/// Not reproduced: backreferences compare with PCRE2's caseless rules (ASCII only without UTF).
 struct JSRegex {
     struct Failure: Error, Equatable {
         let message: String
     }
 
+    /// Groups may nest this deep (path-to-regexp's own two levels around a parameter included): deeper
+    /// patterns are config errors, not a stack overflow on reload. The descent below recurses once per level
+    /// (four frames, several KiB in a debug build); at this depth translating and compiling fit in a 512 KiB
+    /// thread stack even unoptimised (NestingLimitTests), and route patterns never need more than a few.
+    static let maxGroupNesting = 64
+
     private let s: [UInt16]
     private var i = 0
+    private var nesting = 0
     private var out = ""
     private let captureCount: Int
     private let groupNames: Set<String>
@@ -71,8 +80,6 @@ struct JSRegex {
         default: return nil
         }
     }
-    private static func isHighSurrogate(_ u: UInt32) -> Bool { u >= 0xD800 && u <= 0xDBFF }
-    private static func isLowSurrogate(_ u: UInt32) -> Bool { u >= 0xDC00 && u <= 0xDFFF }
 
     private mutating func disjunction() throws(Failure) {
         try alternative()
@@ -159,7 +166,7 @@ struct JSRegex {
             out += try characterClass()
         case 0x2E:
             i += 1
-            out += ScalarSet.lineTerminators.complement().withoutSurrogates().pcre2
+            out += CodeUnitSet.lineTerminators.complement().pcre2
         case 0x5C:
             i += 1
             try atomEscape()
@@ -171,6 +178,11 @@ struct JSRegex {
     }
 
     private mutating func group() throws(Failure) {
+        nesting += 1
+        defer { nesting -= 1 }
+        if nesting > JSRegex.maxGroupNesting {
+            throw Failure(message: "groups nested more than \(JSRegex.maxGroupNesting) deep (at offset \(i))")
+        }
         i += 1
         var quantifiable = true
         if peek() == 0x3F {
@@ -209,34 +221,14 @@ struct JSRegex {
         return name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F }
     }
 
-    /// One character outside a class, case-expanded. A surrogate pair of two literal units (raw or `\u`) is
-    /// the astral character it spells, which is how a JS regex without `u` matches it.
+    /// One code unit outside a class, case-expanded (surrogates, like every unit without a case, stand alone).
     private mutating func literal(_ unit: UInt32) throws(Failure) {
-        if JSRegex.isHighSurrogate(unit) {
-            var low: UInt32? = nil
-            var length = 0
-            if let next = peek(), JSRegex.isLowSurrogate(UInt32(next)) {
-                low = UInt32(next); length = 1
-            } else if peek() == 0x5C, peek(1) == 0x75, let a = JSRegex.hexValue(peek(2)), let b = JSRegex.hexValue(peek(3)),
-                let c = JSRegex.hexValue(peek(4)), let d = JSRegex.hexValue(peek(5))
-            {
-                let value = a << 12 | b << 8 | c << 4 | d
-                if JSRegex.isLowSurrogate(value) { low = value; length = 6 }
-            }
-            guard let low else { throw Failure(message: "unsupported: a lone UTF-16 surrogate never matches a UTF-8 path") }
-            i += length
-            if atQuantifier() { throw Failure(message: "unsupported: a quantifier on half of a surrogate pair") }
-            let scalar = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
-            out += ScalarSet([scalar...scalar]).pcre2
-            return
-        }
-        if JSRegex.isLowSurrogate(unit) { throw Failure(message: "unsupported: a lone UTF-16 surrogate never matches a UTF-8 path") }
-        out += ScalarSet([unit...unit]).caseClosed().pcre2
+        out += CodeUnitSet([unit...unit]).caseClosed().pcre2
     }
 
     private enum ClassAtom {
         case unit(UInt32)
-        case set(ScalarSet)
+        case set(CodeUnitSet)
     }
 
     /// The escapes that mean one character in and out of classes; nil when `\` + `c` is not one of them.
@@ -288,12 +280,12 @@ struct JSRegex {
     private mutating func atomEscape() throws(Failure) {
         guard let c = peek() else { throw Failure(message: "\\ at end of pattern") }
         switch c {
-        case 0x64: i += 1; out += ScalarSet.digits.pcre2
-        case 0x44: i += 1; out += ScalarSet.digits.complement().withoutSurrogates().pcre2
-        case 0x77: i += 1; out += ScalarSet.word.pcre2
-        case 0x57: i += 1; out += ScalarSet.word.complement().withoutSurrogates().pcre2
-        case 0x73: i += 1; out += ScalarSet.space.pcre2
-        case 0x53: i += 1; out += ScalarSet.space.complement().withoutSurrogates().pcre2
+        case 0x64: i += 1; out += CodeUnitSet.digits.pcre2
+        case 0x44: i += 1; out += CodeUnitSet.digits.complement().pcre2
+        case 0x77: i += 1; out += CodeUnitSet.word.pcre2
+        case 0x57: i += 1; out += CodeUnitSet.word.complement().pcre2
+        case 0x73: i += 1; out += CodeUnitSet.space.pcre2
+        case 0x53: i += 1; out += CodeUnitSet.space.complement().pcre2
         case 0x31...0x39:
             // A backreference when that many groups exist, else Annex B's legacy octal or identity escape.
             var j = i
@@ -333,12 +325,12 @@ struct JSRegex {
         i += 1
         guard let e = peek() else { throw Failure(message: "\\ at end of pattern") }
         switch e {
-        case 0x64: i += 1; return .set(ScalarSet.digits)
-        case 0x44: i += 1; return .set(ScalarSet.digits.complement())
-        case 0x77: i += 1; return .set(ScalarSet.word)
-        case 0x57: i += 1; return .set(ScalarSet.word.complement())
-        case 0x73: i += 1; return .set(ScalarSet.space)
-        case 0x53: i += 1; return .set(ScalarSet.space.complement())
+        case 0x64: i += 1; return .set(CodeUnitSet.digits)
+        case 0x44: i += 1; return .set(CodeUnitSet.digits.complement())
+        case 0x77: i += 1; return .set(CodeUnitSet.word)
+        case 0x57: i += 1; return .set(CodeUnitSet.word.complement())
+        case 0x73: i += 1; return .set(CodeUnitSet.space)
+        case 0x53: i += 1; return .set(CodeUnitSet.space.complement())
         case 0x62: i += 1; return .unit(0x08)  // \b is backspace in a class
         case 0x2D: i += 1; return .unit(0x2D)
         default: return .unit(characterEscape(e, inClass: true)!)
@@ -352,8 +344,8 @@ struct JSRegex {
             negated = true
             i += 1
         }
-        var members = ScalarSet()
-        var escapes = ScalarSet()
+        var members = CodeUnitSet()
+        var escapes = CodeUnitSet()
         func add(_ atom: ClassAtom) {
             switch atom {
             case .unit(let u): members.insert(u)
@@ -387,6 +379,6 @@ struct JSRegex {
         set.formUnion(escapes)
         set.normalize()
         if negated { set = set.complement() }
-        return set.withoutSurrogates().pcre2
+        return set.pcre2
     }
 }

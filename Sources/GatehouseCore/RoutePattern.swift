@@ -60,17 +60,19 @@ public final class RoutePattern: Sendable, Equatable, CustomStringConvertible {
             self.shape = shape
             return
         }
+        // A huge pattern is named by its start: the message goes to logs and `check-config` output.
+        let shown = javaScriptRegex.count > 200 ? javaScriptRegex.prefix(200) + "…" : javaScriptRegex
         let translated: String
         do {
             translated = try JSRegex.translate(js)
         } catch {
-            throw SyntaxError(message: "invalid regular expression /\(javaScriptRegex)/i: \(error.message)")
+            throw SyntaxError(message: "invalid regular expression /\(shown)/i: \(error.message)")
         }
         let regex: PCRE2Regex
         do {
             regex = try PCRE2Regex(translated)
         } catch {
-            throw SyntaxError(message: "regular expression /\(javaScriptRegex)/i is not supported: \(error.message)")
+            throw SyntaxError(message: "regular expression /\(shown)/i is not supported: \(error.message)")
         }
         var leading: [UInt8] = []
         if case .text(let text)? = tokens.first, let ascii = RoutePattern.lowercasedASCII(text) { leading = ascii }
@@ -114,9 +116,20 @@ public final class RoutePattern: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// True only on a match; a failed match (see `MatchOutcome`) is not one. Route tables use `outcome`.
-    public func matches(_ path: CanonicalPath) -> Bool {
-        outcome(for: path) == .match
+    /// A match that could not be evaluated (a PCRE2 limit or internal error): neither a match nor a non-match.
+    public struct MatchFailure: Error, Equatable, CustomStringConvertible {
+        public let reason: String
+        public var description: String { reason }
+    }
+
+    /// Whether the path matches; throws when that cannot be decided, so that no caller can take a failed
+    /// match for "no match" and fall through to a later rule. Route tables use `outcome`.
+    public func matches(_ path: CanonicalPath) throws(MatchFailure) -> Bool {
+        switch outcome(for: path) {
+        case .match: return true
+        case .noMatch: return false
+        case .failed(let reason): throw MatchFailure(reason: reason)
+        }
     }
 
     /// `path` is the decoded form from `DecodedPath`.
@@ -129,6 +142,8 @@ public final class RoutePattern: Sendable, Equatable, CustomStringConvertible {
         case .literalThenAnything(let literal):
             guard RoutePattern.hasPrefix(path, literal) else { return .noMatch }
             // `.*` stops at a line terminator (\n, \r, U+2028, U+2029), and nothing after it may follow one.
+            // (`CanonicalPath` refuses all four; kept so direct callers get the regex's answer.) Counting code
+            // points or units makes no difference here, so bytes give the 16-bit regex's answer.
             var i = literal.count
             while i < path.count {
                 let b = path[i]

@@ -77,6 +77,12 @@ import Testing
                     if expected == true { refusedWhereClerkMatches += 1 }
                     continue
                 }
+                // U+2028/U+2029 are refused (JavaScript's `.` skips them, so `/admin(.*)` would be stepped around).
+                let upper = target.uppercased()
+                if upper.contains("%E2%80%A8") || upper.contains("%E2%80%A9") {
+                    disagreements.append("\(group.pattern) \(target): a line or paragraph separator was accepted")
+                    continue
+                }
                 guard let expected else {
                     disagreements.append("\(group.pattern) \(target): Clerk refuses (malformed), Gatehouse accepted the path")
                     continue

@@ -91,6 +91,11 @@ const clerkStyle = [
   "/x/:p(..)", "/x/:p([\u00e0-\u00ff]+)", "/x/:p(\\u00e9)", "/x/:p(\\x41)", "/x/:p([^])", "/x/:p(a{2})", "/x/:p(\\d+|\\w{3})",
   "/x/:p((?:a|b)+)", "/x/:p((?=a)\\w+)", "/x/:p((?<=x)y)", "/x/:p(\\bfoo\\b)", "/x/:p(^a)", "/x/:p(a$)", "/x/:p(\\p{L}+)",
   "/x/:p(\\v)", "/x/:p(\\q)", "/x/:p([\\d-z]+)", "/x/:p(a|)", "/x/:p([])", "/x/:p(\\/)", "/x/:p(a*?b)", "/dash(.+)", "/dash(.+?)",
+  // Astral characters are two UTF-16 units to a regex without `u`: lengths, classes, lone surrogates, quantifiers.
+  "/x/:id(.{2})", "/y/:id([^/]{2})", "/x/:p(.{4})", "/x/:p(.{3})", "/x/:p(\\S\\S)", "/x/:p(\\W{2})", "/x/:p([^a]{2})",
+  "/x/:p(\\ud83d.)", "/x/:p(\\ud83d)", "/x/:p(.\\ude00)", "/x/:p([\\ud800-\\udbff][\\udc00-\\udfff])", "/x/:p([\\ud800-\\udfff]+)",
+  "/x/:p(\u{1F600}+)", "/x/:p(\u{1F600}{2})", "/x/:p([\u{1F600}])", "/x/:p([\u{1F600}]{2})", "/x/:p([^\u{1F600}]+)",
+  "/x/:p(\u{10400})", "/\u{1F600}/:p(\u00e9.)", "/:p(\\ud83d(?!\\ude00).)", "/x/:p(\\uD83D\\uDE00)", "/x/:name.:ext",
   // Patterns path-to-regexp refuses.
   "/foo*", "/foo?", "/foo+", "/a/{b}", "/x/:", "/x(", "/x)", "/:x:y", "/foo:x*", "/{a{b:foo}}", "/:foo()", "/:foo(abc", "/:(test)",
   "/:foo(?:\\d+)", "/:foo(\\d+(\\.\\d+)?)", "/x/:p((?i)a)", "/x/:p(\\k<n>)", "/x/:p([z-a])", "/x/:p(a{2,1})", "/x/:p(*)", "/x/:p(+a)",
@@ -116,7 +121,12 @@ const generic = [
   "/x/%2E", "/x/%2e%2e/y", "/a;b", "/a%3Bb", "/a%3bb", "/100%25", "/100%", "/a%20b", "/a b", "/a+b", "/a@b", "/a%40b", "/a$b",
   "/a%24b", "/a:b", "/a%3Ab", "/a*", "/a%2A", "/~user", "/%7Euser", "/a%7Bb%7D", "/a{b}", "/a/b/c/d/e/f/g", "/x/aa", "/x/a", "/x/ab",
   "/x/A", "/x/\u00e9", "/x/\u00c9", "/x/AB", "/x/123", "/x/ ", "/x/%20", "/x/%09", "/x/\u00a0", "/x/%C2%A0", "/x/foo", "/x/FOO",
-  "/x/y", "/xy", "/xz", "/login", "/LOGIN", "/login/", "/test", "/about", "/en/about", "/books", "/books/1", "/en", "/en-us", "/en-US",
+  "/x/y", "/xy", "/xz",
+  "/x/\u{1F600}", "/y/\u{1F600}", "/x/\u{1F600}\u{1F600}", "/x/\u{1F600}a", "/x/a\u{1F600}", "/x/\u{1F601}", "/x/\u{10000}",
+  "/x/\u{10FFFF}", "/x/\u{1D11E}", "/x/\u{20000}", "/x/\u{10400}", "/x/\u{10428}", "/x/\u{1F600}.\u{1F600}", "/y/\u00e9a",
+  "/x/%f0%9f%98%80", "/X/%F0%9F%98%80/", "/x/%F0%9F%98%80%F0%9F%98%80%F0%9F%98%80", "/%F0%9F%98%80/%C3%89a", "/\u{1F600}/\u00e9\u{1F600}",
+  "/admin/%E2%80%A9/settings", "/admin/\u2029", "/admin/%F0%9F%98%80", "/x/%F0%9F%98", "/x/%ED%B0%80",
+  "/login", "/LOGIN", "/login/", "/test", "/about", "/en/about", "/books", "/books/1", "/en", "/en-us", "/en-US",
   "/x/a-b-c", "/x/a.b.c", "/x/a-b", "/x/a.b", "/x/file", "/x/file.txt", "/user/1", "/user", "/user/1/2", "/user/x", "/sign-in",
   "/sign-in/factor-one", "/sign-up", "/api/v1/x", "/api/v2/", "/api/v3/x", "/api/v12/users/1", "/xy/z", "/a/b", "/a%2Fb", "/a/x",
 ];
