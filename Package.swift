@@ -133,6 +133,8 @@ let package = Package(
                 // The TLS upstream that tests certificate verification.
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
+            // Data the tests read from their own directory (#filePath), not bundled resources.
+            exclude: ["Vectors"],
             swiftSettings: swiftSettings
         ),
     ]

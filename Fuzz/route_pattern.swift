@@ -37,16 +37,17 @@ public func fuzzRoutePattern(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt 
         let raw = String(fuzzBytes: input.line())
         guard let path = try? CanonicalPath(parsing: raw) else { continue }
         paths += 1
-        let matched = pattern.matches(path)
+        // A match that hits PCRE2's limits throws (the route table refuses such requests): nothing to compare.
+        guard let matched = try? pattern.matches(path) else { continue }
 
         if let upper = try? CanonicalPath(parsing: asciiUppercased(path.value)) {
-            require(pattern.matches(upper) == matched, "\(source) matches \(path) and \(upper) differently (case)")
+            require((try? pattern.matches(upper)) ?? matched == matched, "\(source) matches \(path) and \(upper) differently (case)")
         }
         if matched, !path.value.hasSuffix("/"), let slashed = try? CanonicalPath(parsing: path.value + "/") {
-            require(pattern.matches(slashed), "\(source) matches \(path) but not \(slashed)")
+            require((try? pattern.matches(slashed)) ?? true, "\(source) matches \(path) but not \(slashed)")
         }
         if let twin = wildcardTwin {
-            require(twin.matches(path) == matched, "\(source) and \(source)(.*) disagree on \(path)")
+            require((try? twin.matches(path)) ?? matched == matched, "\(source) and \(source)(.*) disagree on \(path)")
         }
         // Paths with escapes are left out: whether `%3C` in a path meets `<` in a pattern depends on the
         // decoding the engine applies (Clerk matches the decodeURI form).
