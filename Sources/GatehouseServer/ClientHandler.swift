@@ -290,8 +290,14 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         var raw = RawRequest(method: head.method.rawValue, target: head.uri, headers: headers, scheme: "http", fromTrustedProxy: trusted)
         if let path = snapshot.settings.forwardAuthPath,
             let requested = try? CanonicalPath(parsing: ClientHandler.pathOf(head.uri), allowSemicolons: false),
-            let dialect = ForwardAuth.dialect(path: requested.value, configured: path, headers: headers)
+            ForwardAuth.isReserved(path: requested.value, configured: path)
         {
+            guard let dialect = ForwardAuth.dialect(path: requested.value, configured: path, headers: headers) else {
+                respondLocally(exchange, decision: .deny(status: 404, error: "not_found",
+                    message: "No forward-auth endpoint here: ask at \(path) or \(ForwardAuth.nginxPath(path)).",
+                    explanation: "under the forward-auth path, not an endpoint"), label: "deny")
+                return
+            }
             exchange.forwardAuth = dialect
             guard trusted, let original = ForwardAuth.originalRequest(headers, dialect: dialect) else {
                 respondLocally(exchange, decision: ForwardAuth.denial(.deny(status: 403, error: "forbidden",

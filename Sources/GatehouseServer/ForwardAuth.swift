@@ -23,9 +23,27 @@ enum ForwardAuth {
     /// At the plain path a request carrying `X-Original-URI` (what only the nginx snippet sends) is nginx too,
     /// so configurations written before the `/nginx` path keep working.
     static func dialect(path: String, configured: String, headers: HeaderList) -> Dialect? {
-        if path == (configured == "/" ? nginxSuffix : configured + nginxSuffix) { return .nginx }
+        if path == nginxPath(configured) { return .nginx }
         guard path == configured else { return nil }
         return headers.first("x-original-uri") != nil && headers.first("x-forwarded-uri") == nil ? .nginx : .passThrough
+    }
+
+    /// The nginx endpoint under `configured`, joined with exactly one slash (the loader refuses a trailing
+    /// slash, but a doubled one would canonicalise to a path neither endpoint matches).
+    static func nginxPath(_ configured: String) -> String {
+        var base = Substring(configured)
+        while base.hasSuffix("/") { base = base.dropLast() }
+        return base + nginxSuffix
+    }
+
+    /// The forward-auth path and everything under it belong to Gatehouse: a request there that is not one of
+    /// the endpoints is answered 404 locally, never proxied. Otherwise a misspelt endpoint in a proxy's
+    /// snippet would send the auth subrequest to the app, and an app answering 2xx would allow everything.
+    static func isReserved(path: String, configured: String) -> Bool {
+        var base = Substring(configured)
+        while base.hasSuffix("/") { base = base.dropLast() }
+        if base.isEmpty { return true }
+        return path == base || path.hasPrefix(base + "/")
     }
 
     struct Original {
