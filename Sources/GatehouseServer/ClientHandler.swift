@@ -301,7 +301,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             exchange.forwardAuth = dialect
             guard trusted, let original = ForwardAuth.originalRequest(headers, dialect: dialect) else {
                 respondLocally(exchange, decision: ForwardAuth.denial(.deny(status: 403, error: "forbidden",
-                    message: trusted ? dialect == .nginx ? "Forward-auth for nginx needs one X-Original-URI." : "Forward-auth needs one X-Forwarded-Uri and no X-Original-URI (nginx asks at the /nginx path)." : "Forward-auth is only answered for trusted proxies.",
+                    message: trusted ? dialect == .nginx ? "Forward-auth for nginx needs one X-Original-URI and one X-Original-Method." : "Forward-auth needs one X-Forwarded-Uri, one X-Forwarded-Method and no X-Original-URI (nginx asks at the /nginx path)." : "Forward-auth is only answered for trusted proxies.",
                     explanation: "forward-auth request without a trusted original request"), dialect: dialect), label: "deny")
                 return
             }

@@ -55,13 +55,16 @@ enum ForwardAuth {
     /// the client sent): nginx's `X-Original-*`, the others' `X-Forwarded-*`. The other pair is never read, so a
     /// client's own `X-Forwarded-Uri` through nginx cannot name another request. At the plain path both pairs
     /// together are ambiguous (nginx with a client's `X-Forwarded-Uri`, or Caddy/Traefik with a client's
-    /// `X-Original-URI`): nil, as for a missing, empty or repeated value.
+    /// `X-Original-URI`): nil, as for a missing, empty or repeated URI or method.
     static func originalRequest(_ headers: HeaderList, dialect: Dialect) -> Original? {
         let (uriName, methodName) = dialect == .nginx ? ("x-original-uri", "x-original-method") : ("x-forwarded-uri", "x-forwarded-method")
         if dialect == .passThrough, !headers.values("x-original-uri").isEmpty { return nil }
         let uris = headers.values(uriName), methods = headers.values(methodName)
-        guard uris.count == 1, methods.count <= 1, let uri = uris.first, !uri.isEmpty else { return nil }
-        return Original(method: methods.first ?? "GET", uri: uri)
+        // The method is required as the URI is: guessing GET would judge a POST by a GET-only rule.
+        guard uris.count == 1, methods.count == 1, let uri = uris.first, !uri.isEmpty,
+            let method = methods.first, !method.isEmpty
+        else { return nil }
+        return Original(method: method, uri: uri)
     }
 
     /// The allowing answer: 200 with **every** identity header name Gatehouse can set, empty when it has no
