@@ -101,7 +101,7 @@ public struct SessionAuthenticator: Sendable {
         var nonceDirectives: [String]? = nil
         var result = authenticate(request, keys: keyStore.keys, now: now)
         if result.awaitsHandshakePayload, let nonce = handshakeCarrier(request, ClerkNames.handshakeNonce) {
-            switch nonceExchange?.lookup(nonce) ?? .ready([]) {
+            switch nonceExchange?.lookup(nonce, client: request.clientAddress) ?? .ready([]) {
             case .ready(let directives): nonceDirectives = directives
             case .refused: return SessionAuthenticator.nonceRefused
             case .pending(let task): nonceDirectives = await task.value
@@ -121,7 +121,7 @@ public struct SessionAuthenticator: Sendable {
         var nonceDirectives: [String]? = nil
         var result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nil)
         if result.awaitsHandshakePayload, let nonce = handshakeCarrier(request, ClerkNames.handshakeNonce) {
-            switch nonceExchange?.lookup(nonce) ?? .ready([]) {
+            switch nonceExchange?.lookup(nonce, client: request.clientAddress) ?? .ready([]) {
             case .ready(let directives): nonceDirectives = directives
             case .refused: return SessionAuthenticator.nonceRefused
             case .pending: return nil

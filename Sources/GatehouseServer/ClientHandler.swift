@@ -287,7 +287,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             return
         }
 
-        var raw = RawRequest(method: head.method.rawValue, target: head.uri, headers: headers, scheme: "http", fromTrustedProxy: trusted)
+        var raw = RawRequest(method: head.method.rawValue, target: head.uri, headers: headers, scheme: "http", fromTrustedProxy: trusted, peer: peer)
         if let path = snapshot.settings.forwardAuthPath,
             let requested = try? CanonicalPath(parsing: ClientHandler.pathOf(head.uri), allowSemicolons: false),
             ForwardAuth.isReserved(path: requested.value, configured: path)
@@ -305,7 +305,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                     explanation: "forward-auth request without a trusted original request"), dialect: dialect), label: "deny")
                 return
             }
-            raw = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: raw.scheme, fromTrustedProxy: true)
+            raw = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: raw.scheme, fromTrustedProxy: true, peer: peer)
         }
 
         let now = Date().timeIntervalSince1970
