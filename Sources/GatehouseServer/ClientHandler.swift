@@ -289,10 +289,9 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
 
         var raw = RawRequest(method: head.method.rawValue, target: head.uri, headers: headers, scheme: "http", fromTrustedProxy: trusted, peer: peer)
         if let path = snapshot.settings.forwardAuthPath,
-            let requested = try? CanonicalPath(parsing: ClientHandler.pathOf(head.uri), allowSemicolons: false),
-            ForwardAuth.isReserved(path: requested.value, configured: path)
+            let requested = ClientHandler.reservedForwardAuthPath(head.uri, configured: path, options: snapshot.settings.canonicalization)
         {
-            guard let dialect = ForwardAuth.dialect(path: requested.value, configured: path, headers: headers) else {
+            guard let strict = requested.strict, let dialect = ForwardAuth.dialect(path: strict, configured: path, headers: headers) else {
                 respondLocally(exchange, decision: .deny(status: 404, error: "not_found",
                     message: "No forward-auth endpoint here: ask at \(path) or \(ForwardAuth.nginxPath(path)).",
                     explanation: "under the forward-auth path, not an endpoint"), label: "deny")
@@ -343,6 +342,19 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         }
         if head.version.major != 1 { return "unsupported HTTP version" }
         return nil
+    }
+
+    /// The request's path when it lies at or under the forward-auth path: as routing would read it (with the
+    /// configured canonicalisation, so a path the app would be sent is never missed) and, for choosing an
+    /// endpoint, as strictly parsed (nil when that fails: no endpoint, a 404).
+    static func reservedForwardAuthPath(_ uri: String, configured: String, options: CanonicalizationOptions) -> (routed: String, strict: String?)? {
+        let raw = pathOf(uri)
+        let strict = (try? CanonicalPath(parsing: raw, allowSemicolons: false))?.value
+        let routed = strict ?? (try? CanonicalPath(parsing: raw, allowSemicolons: options.allowPathSemicolons,
+                                                    allowEncodedSemicolons: options.allowPathEncodedSemicolons,
+                                                    allowEncodedPercent: options.allowPathEncodedPercent))?.value
+        guard let routed, ForwardAuth.isReserved(path: routed, configured: configured) else { return nil }
+        return (routed, strict)
     }
 
     static func pathOf(_ uri: String) -> String {

@@ -17,6 +17,19 @@ import Testing
         }
     }
 
+    @Test func pathParametersUnderTheEndpointAreAnsweredLocallyToo() async throws {
+        // With path semicolons allowed, `/fa/x;y` is routed (and would be proxied) as a path under /fa.
+        let routes = "  - { name: open, match: [\"/(.*)\"], access: public }"
+        let h = try await GatewayHarness(extra: "forward_auth: { path: /fa }\nallow_path_semicolons: true", routes: routes)
+        defer { Task { await h.stop() } }
+        for target in ["/fa/x;y", "/fa/nginx;v=1"] {
+            let response = try #require(try h.client().request("GET", target))
+            #expect(response.status == 404, "\(target) answered \(response.status)")
+            #expect(response.json?.objectValue?["uri"] == nil, "\(target) reached the app")
+        }
+        #expect(try h.client().request("GET", "/fax;y")?.status == 200)
+    }
+
     @Test func pathsUnderTheEndpointAreAnsweredLocallyNeverProxied() async throws {
         // Everything is public and the app answers 200 to any path: only Gatehouse itself can refuse.
         let routes = "  - { name: open, match: [\"/(.*)\"], access: public }"
