@@ -4,23 +4,35 @@ import Synchronization
 /// anonymous clients cannot spend the instance's Backend API rate limit (architecture-notes S6):
 ///
 /// - a nonce that is not well formed is never sent (the exchange counts as failed: no directives);
-/// - one call per nonce at a time (single-flight), and its outcome, success or failure, is kept for
-///   `cacheSeconds`, so repeats of one nonce cost nothing;
-/// - calls for new nonces draw from one token bucket for the whole process (`burst`, refilled at
-///   `perSecond`); when it is empty the request is refused without a call (the caller answers 503).
+/// - one call per nonce at a time (single-flight: concurrent requests with one nonce share it); a failed
+///   outcome is kept for `cacheSeconds` so repeats of a bad nonce cost nothing, a successful one is not kept
+///   (a nonce is single-use: its session cookies go to the requests that shared the call, never to a later one);
+/// - calls for new nonces draw first from a small bucket per client address (`clientBurst`, refilled at
+///   `clientPerSecond`), so one client cannot empty the shared bucket, then from one token bucket for the
+///   whole process (`burst`, refilled at `perSecond`); when either is empty the request is refused without a
+///   call (the caller answers 503).
 ///
 /// `lookup` never waits, so a cached or refused nonce is decided on the event loop.
 public final class HandshakeNonceExchange: Sendable {
     public struct Limits: Sendable {
         public var burst: Int
         public var perSecond: Double
+        public var clientBurst: Int
+        public var clientPerSecond: Double
+        /// Client buckets remembered; past it the full ones (a client idle long enough) are forgotten first.
+        public var maxClients: Int
         public var cacheSeconds: Double
         public var maxCached: Int
 
-        /// Clerk's Backend API allows about 100 requests per 10 s per application; a tenth of it at most.
-        public init(burst: Int = 20, perSecond: Double = 5, cacheSeconds: Double = 10, maxCached: Int = 1000) {
+        /// Clerk's Backend API allows about 100 requests per 10 s per application: the defaults allow at most
+        /// 20 + 10 × 5 = 70 calls in any 10 s, below it but sharing it with the application's own calls.
+        public init(burst: Int = 20, perSecond: Double = 5, clientBurst: Int = 3, clientPerSecond: Double = 1,
+                    maxClients: Int = 10_000, cacheSeconds: Double = 10, maxCached: Int = 1000) {
             self.burst = burst
             self.perSecond = perSecond
+            self.clientBurst = clientBurst
+            self.clientPerSecond = clientPerSecond
+            self.maxClients = maxClients
             self.cacheSeconds = cacheSeconds
             self.maxCached = maxCached
         }
@@ -40,11 +52,22 @@ public final class HandshakeNonceExchange: Sendable {
         let expiresAt: Double
     }
 
+    private struct Bucket {
+        var tokens: Double
+        var refilledAt: Double
+
+        mutating func refill(now: Double, burst: Int, perSecond: Double) {
+            tokens = min(Double(burst), tokens + max(0, now - refilledAt) * perSecond)
+            refilledAt = now
+        }
+    }
+
     private struct State {
         var cached: [String: Cached] = [:]
         var inFlight: [String: Task<[String], Never>] = [:]
         var tokens: Double
         var refilledAt: Double?
+        var clients: [String: Bucket] = [:]
         var calls = 0
         var refusals = 0
     }
@@ -75,7 +98,8 @@ public final class HandshakeNonceExchange: Sendable {
         }
     }
 
-    public func lookup(_ nonce: String) -> Lookup {
+    /// - Parameter client: who asks (`CanonicalRequest.clientAddress`); each address has its own small bucket.
+    public func lookup(_ nonce: String, client: String) -> Lookup {
         guard HandshakeNonceExchange.isWellFormed(nonce) else { return .ready([]) }
         return state.withLock { state in
             let now = clock()
@@ -85,10 +109,15 @@ public final class HandshakeNonceExchange: Sendable {
                 state.tokens = min(Double(limits.burst), state.tokens + max(0, now - last) * limits.perSecond)
             }
             state.refilledAt = now
-            guard state.tokens >= 1 else {
+            var bucket = state.clients[client] ?? Bucket(tokens: Double(limits.clientBurst), refilledAt: now)
+            bucket.refill(now: now, burst: limits.clientBurst, perSecond: limits.clientPerSecond)
+            // The client's own bucket first: a client over its share spends nothing of the shared one.
+            guard bucket.tokens >= 1, state.tokens >= 1 else {
                 state.refusals += 1
                 return .refused
             }
+            bucket.tokens -= 1
+            rememberClient(client, bucket, in: &state, now: now)
             state.tokens -= 1
             state.calls += 1
             let source = self.source
@@ -104,10 +133,25 @@ public final class HandshakeNonceExchange: Sendable {
         }
     }
 
+    private func rememberClient(_ client: String, _ bucket: Bucket, in state: inout State, now: Double) {
+        if state.clients[client] == nil, state.clients.count >= limits.maxClients {
+            // A bucket refilled to its burst is the same as a new one: forgetting it changes nothing.
+            state.clients = state.clients.filter { _, old in
+                old.tokens + max(0, now - old.refilledAt) * limits.clientPerSecond < Double(limits.clientBurst)
+            }
+            // Still full (a flood from as many addresses): start over; the shared bucket still holds.
+            if state.clients.count >= limits.maxClients { state.clients.removeAll(keepingCapacity: true) }
+        }
+        state.clients[client] = bucket
+    }
+
     private func finish(_ nonce: String, _ directives: [String]) {
         state.withLock { state in
             let now = clock()
             state.inFlight[nonce] = nil
+            // Only failures are kept: a success replayed from here would hand a used nonce's session to
+            // whoever presents that nonce next.
+            guard directives.isEmpty else { return }
             if state.cached.count >= limits.maxCached {
                 state.cached = state.cached.filter { $0.value.expiresAt > now }
                 if state.cached.count >= limits.maxCached { state.cached.removeAll(keepingCapacity: true) }

@@ -101,7 +101,7 @@ public struct SessionAuthenticator: Sendable {
         var nonceDirectives: [String]? = nil
         var result = authenticate(request, keys: keyStore.keys, now: now)
         if result.awaitsHandshakePayload, let nonce = handshakeCarrier(request, ClerkNames.handshakeNonce) {
-            switch nonceExchange?.lookup(nonce) ?? .ready([]) {
+            switch nonceExchange?.lookup(nonce, client: request.clientAddress) ?? .ready([]) {
             case .ready(let directives): nonceDirectives = directives
             case .refused: return SessionAuthenticator.nonceRefused
             case .pending(let task): nonceDirectives = await task.value
@@ -121,7 +121,7 @@ public struct SessionAuthenticator: Sendable {
         var nonceDirectives: [String]? = nil
         var result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nil)
         if result.awaitsHandshakePayload, let nonce = handshakeCarrier(request, ClerkNames.handshakeNonce) {
-            switch nonceExchange?.lookup(nonce) ?? .ready([]) {
+            switch nonceExchange?.lookup(nonce, client: request.clientAddress) ?? .ready([]) {
             case .ready(let directives): nonceDirectives = directives
             case .refused: return SessionAuthenticator.nonceRefused
             case .pending: return nil
@@ -463,7 +463,7 @@ public struct SessionAuthenticator: Sendable {
 
     private func verify(_ decoded: DecodedToken, token: String, carrier: TokenCarrier, request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
         do {
-            if let hit = cache.verified(token, keySetID: keys.id) {
+            if let hit = cache.verified(token, keySetID: keys.id, allowedAlgorithms: policy.allowedAlgorithms) {
                 // Signature already checked with these keys; the claims are checked again against the clock.
                 try TokenVerifier.checkClaims(hit.decoded.payload, policy: policy, now: now)
                 return .signedIn(hit.session, token: token, carrier: carrier)
@@ -471,7 +471,11 @@ public struct SessionAuthenticator: Sendable {
             let claims = try TokenVerifier.verify(decoded, keys: keys, policy: policy, now: now)
             let session = SessionAuth(claims: claims)
             let exp = claims["exp"]?.doubleValue ?? now
-            cache.store(token, TokenCache.Entry(decoded: decoded, session: session, keySetID: keys.id, expiresAt: exp + policy.clockSkew), now: now)
+            // Verified, so its algorithm parsed and was allowed.
+            if let algorithm = decoded.algorithm.flatMap(SigningAlgorithm.init(rawValue:)) {
+                cache.store(token, TokenCache.Entry(decoded: decoded, session: session, keySetID: keys.id, algorithm: algorithm,
+                                                    expiresAt: exp + policy.clockSkew), now: now)
+            }
             return .signedIn(session, token: token, carrier: carrier)
         } catch {
             var result = sessionTokenError(error, carrier: carrier, request: request, now: now)

@@ -7,12 +7,16 @@ import Synchronization
 /// What it never skips: the claim checks (`exp`, `nbf`, `iat`, `azp`, `aud`, `iss`) run on every request
 /// against the current clock, and authorization (route requirements) is decided after it, per request
 /// (the Oathkeeper CVE-2021-32701 lesson). An entry only counts for the key set it was verified with: after
-/// a JWKS refresh that changed the keys, every token is verified again. Only tokens that verified are stored.
+/// a JWKS refresh that changed the keys, every token is verified again, and only while its algorithm is still
+/// allowed (the cache is process-wide and survives reloads). Only tokens that verified are stored.
 public final class TokenCache: Sendable {
     struct Entry: Sendable {
         let decoded: DecodedToken
         let session: SessionAuth
         let keySetID: UInt64
+        /// The algorithm the signature was verified with: the allow-list is checked again on every hit, since
+        /// the cache outlives a reload that may have narrowed it (the claim rules are checked again anyway).
+        let algorithm: SigningAlgorithm
         let expiresAt: Double
     }
 
@@ -43,10 +47,10 @@ public final class TokenCache: Sendable {
         entries.withLock { $0[token]?.decoded }
     }
 
-    /// A verified entry for this exact token and key set.
-    func verified(_ token: String, keySetID: UInt64) -> Entry? {
+    /// A verified entry for this exact token and key set, whose algorithm the current policy still allows.
+    func verified(_ token: String, keySetID: UInt64, allowedAlgorithms: [SigningAlgorithm]) -> Entry? {
         let entry = entries.withLock { $0[token] }
-        if let entry, entry.keySetID == keySetID {
+        if let entry, entry.keySetID == keySetID, allowedAlgorithms.contains(entry.algorithm) {
             hitCount.wrappingAdd(1, ordering: .relaxed)
             return entry
         }

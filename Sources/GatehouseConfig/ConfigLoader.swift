@@ -125,6 +125,10 @@ public enum ConfigLoader {
             if forwardAuthPath == "off" { forwardAuthPath = nil }
             if let path = forwardAuthPath, (try? CanonicalPath(parsing: path))?.value != path {
                 reader.fail("forward_auth.path", map["path"], "expected a canonical absolute path such as /_gatehouse/auth, or off")
+            } else if let path = forwardAuthPath, path.hasSuffix("/") {
+                // `/fa/` would put the nginx endpoint at `/fa//nginx`, and `/` would take every path from the app.
+                reader.fail("forward_auth.path", map["path"], path == "/" ? "the forward-auth path cannot be /: it would take every path from the app; use e.g. /_gatehouse/auth"
+                                                                          : "expected no trailing slash (e.g. \(path.dropLast()))")
             }
         }
         var accessLog = true

@@ -7,13 +7,16 @@ public struct RawRequest: Sendable {
     public var scheme: String
     /// True when the peer is a configured trusted proxy, whose `X-Forwarded-*` values may be used.
     public var fromTrustedProxy: Bool
+    /// The connection's peer address ("" when unknown, e.g. in unit tests).
+    public var peer: String
 
-    public init(method: String, target: String, headers: HeaderList, scheme: String = "http", fromTrustedProxy: Bool = false) {
+    public init(method: String, target: String, headers: HeaderList, scheme: String = "http", fromTrustedProxy: Bool = false, peer: String = "") {
         self.method = method
         self.target = target
         self.headers = headers
         self.scheme = scheme
         self.fromTrustedProxy = fromTrustedProxy
+        self.peer = peer
     }
 }
 
@@ -43,6 +46,9 @@ public struct CanonicalRequest: Sendable {
     public let scheme: String
     public let headers: HeaderList
     public let cookies: CookieJar
+    /// Who is asking, for per-client limits: the peer, or behind a trusted proxy the address it appended
+    /// last to `X-Forwarded-For` (the peer when it sent none).
+    public let clientAddress: String
 
     /// The path plus `?query`, as it is forwarded upstream.
     public var pathAndQuery: String {
@@ -137,6 +143,12 @@ public struct CanonicalRequest: Sendable {
         self.scheme = scheme
         self.headers = raw.headers
         self.cookies = CookieJar(headerValues: raw.headers.values("cookie"))
+        var client = raw.peer
+        if raw.fromTrustedProxy, let last = raw.headers.values("x-forwarded-for").last?.split(separator: ",").last {
+            let trimmed = last.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()
+            if !trimmed.isEmpty { client = String(String(trimmed).prefix(64)) }
+        }
+        self.clientAddress = client
     }
 
     static func firstListElement(_ value: String) -> String {

@@ -21,13 +21,10 @@ enum FrontendAPIProxy {
         var rest = String(path.dropFirst(proxy.path.count))
         if rest.isEmpty { rest = "/" }
         var headers = HopByHop.removing(from: request.headers)
-        // Look-alikes of Gatehouse's identity headers and of other auth proxies' go too: the Frontend API
-        // request carries no identity, and an app's own handler behind the same origin must not learn one.
-        headers.removeAll { name in
-            let lower = normalizedHeaderName(name)
-            return reserved.contains(lower) || lower.hasPrefix("x-gatehouse-") || IdentityHeaderPolicy.isForeignIdentity(name)
-                || settings.identity.strip.contains(lower)
-        }
+        // Everything proxy mode strips goes too (Gatehouse's identity prefixes, claim headers, `strip`, other auth
+        // proxies' identity headers), by the same rule: the Frontend API request carries no identity, and an
+        // app's own handler behind the same origin must not learn one. Plus the headers vouching for the proxy.
+        headers.removeAll { name in reserved.contains(normalizedHeaderName(name)) || settings.identity.isReserved(name) }
         headers.append("Host", proxy.host)
         headers.append("Clerk-Proxy-Url", origin + proxy.path)
         if let secretKey = settings.secretKey { headers.append("Clerk-Secret-Key", secretKey) }

@@ -287,19 +287,24 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             return
         }
 
-        var raw = RawRequest(method: head.method.rawValue, target: head.uri, headers: headers, scheme: "http", fromTrustedProxy: trusted)
+        var raw = RawRequest(method: head.method.rawValue, target: head.uri, headers: headers, scheme: "http", fromTrustedProxy: trusted, peer: peer)
         if let path = snapshot.settings.forwardAuthPath,
-            let requested = try? CanonicalPath(parsing: ClientHandler.pathOf(head.uri), allowSemicolons: false),
-            let dialect = ForwardAuth.dialect(path: requested.value, configured: path, headers: headers)
+            let requested = ClientHandler.reservedForwardAuthPath(head.uri, configured: path, options: snapshot.settings.canonicalization)
         {
+            guard let strict = requested.strict, let dialect = ForwardAuth.dialect(path: strict, configured: path, headers: headers) else {
+                respondLocally(exchange, decision: .deny(status: 404, error: "not_found",
+                    message: "No forward-auth endpoint here: ask at \(path) or \(ForwardAuth.nginxPath(path)).",
+                    explanation: "under the forward-auth path, not an endpoint"), label: "deny")
+                return
+            }
             exchange.forwardAuth = dialect
             guard trusted, let original = ForwardAuth.originalRequest(headers, dialect: dialect) else {
                 respondLocally(exchange, decision: ForwardAuth.denial(.deny(status: 403, error: "forbidden",
-                    message: trusted ? dialect == .nginx ? "Forward-auth for nginx needs one X-Original-URI." : "Forward-auth needs one X-Forwarded-Uri and no X-Original-URI (nginx asks at the /nginx path)." : "Forward-auth is only answered for trusted proxies.",
+                    message: trusted ? dialect == .nginx ? "Forward-auth for nginx needs one X-Original-URI and one X-Original-Method." : "Forward-auth needs one X-Forwarded-Uri, one X-Forwarded-Method and no X-Original-URI (nginx asks at the /nginx path)." : "Forward-auth is only answered for trusted proxies.",
                     explanation: "forward-auth request without a trusted original request"), dialect: dialect), label: "deny")
                 return
             }
-            raw = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: raw.scheme, fromTrustedProxy: true)
+            raw = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: raw.scheme, fromTrustedProxy: true, peer: peer)
         }
 
         let now = Date().timeIntervalSince1970
@@ -337,6 +342,19 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         }
         if head.version.major != 1 { return "unsupported HTTP version" }
         return nil
+    }
+
+    /// The request's path when it lies at or under the forward-auth path: as routing would read it (with the
+    /// configured canonicalisation, so a path the app would be sent is never missed) and, for choosing an
+    /// endpoint, as strictly parsed (nil when that fails: no endpoint, a 404).
+    static func reservedForwardAuthPath(_ uri: String, configured: String, options: CanonicalizationOptions) -> (routed: String, strict: String?)? {
+        let raw = pathOf(uri)
+        let strict = (try? CanonicalPath(parsing: raw, allowSemicolons: false))?.value
+        let routed = strict ?? (try? CanonicalPath(parsing: raw, allowSemicolons: options.allowPathSemicolons,
+                                                    allowEncodedSemicolons: options.allowPathEncodedSemicolons,
+                                                    allowEncodedPercent: options.allowPathEncodedPercent))?.value
+        guard let routed, ForwardAuth.isReserved(path: routed, configured: configured) else { return nil }
+        return (routed, strict)
     }
 
     static func pathOf(_ uri: String) -> String {

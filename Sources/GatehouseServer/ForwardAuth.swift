@@ -23,9 +23,27 @@ enum ForwardAuth {
     /// At the plain path a request carrying `X-Original-URI` (what only the nginx snippet sends) is nginx too,
     /// so configurations written before the `/nginx` path keep working.
     static func dialect(path: String, configured: String, headers: HeaderList) -> Dialect? {
-        if path == (configured == "/" ? nginxSuffix : configured + nginxSuffix) { return .nginx }
+        if path == nginxPath(configured) { return .nginx }
         guard path == configured else { return nil }
         return headers.first("x-original-uri") != nil && headers.first("x-forwarded-uri") == nil ? .nginx : .passThrough
+    }
+
+    /// The nginx endpoint under `configured`, joined with exactly one slash (the loader refuses a trailing
+    /// slash, but a doubled one would canonicalise to a path neither endpoint matches).
+    static func nginxPath(_ configured: String) -> String {
+        var base = Substring(configured)
+        while base.hasSuffix("/") { base = base.dropLast() }
+        return base + nginxSuffix
+    }
+
+    /// The forward-auth path and everything under it belong to Gatehouse: a request there that is not one of
+    /// the endpoints is answered 404 locally, never proxied. Otherwise a misspelt endpoint in a proxy's
+    /// snippet would send the auth subrequest to the app, and an app answering 2xx would allow everything.
+    static func isReserved(path: String, configured: String) -> Bool {
+        var base = Substring(configured)
+        while base.hasSuffix("/") { base = base.dropLast() }
+        if base.isEmpty { return true }
+        return path == base || path.hasPrefix(base + "/")
     }
 
     struct Original {
@@ -37,13 +55,16 @@ enum ForwardAuth {
     /// the client sent): nginx's `X-Original-*`, the others' `X-Forwarded-*`. The other pair is never read, so a
     /// client's own `X-Forwarded-Uri` through nginx cannot name another request. At the plain path both pairs
     /// together are ambiguous (nginx with a client's `X-Forwarded-Uri`, or Caddy/Traefik with a client's
-    /// `X-Original-URI`): nil, as for a missing, empty or repeated value.
+    /// `X-Original-URI`): nil, as for a missing, empty or repeated URI or method.
     static func originalRequest(_ headers: HeaderList, dialect: Dialect) -> Original? {
         let (uriName, methodName) = dialect == .nginx ? ("x-original-uri", "x-original-method") : ("x-forwarded-uri", "x-forwarded-method")
         if dialect == .passThrough, !headers.values("x-original-uri").isEmpty { return nil }
         let uris = headers.values(uriName), methods = headers.values(methodName)
-        guard uris.count == 1, methods.count <= 1, let uri = uris.first, !uri.isEmpty else { return nil }
-        return Original(method: methods.first ?? "GET", uri: uri)
+        // The method is required as the URI is: guessing GET would judge a POST by a GET-only rule.
+        guard uris.count == 1, methods.count == 1, let uri = uris.first, !uri.isEmpty,
+            let method = methods.first, !method.isEmpty
+        else { return nil }
+        return Original(method: method, uri: uri)
     }
 
     /// The allowing answer: 200 with **every** identity header name Gatehouse can set, empty when it has no

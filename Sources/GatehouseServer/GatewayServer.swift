@@ -102,6 +102,7 @@ public final class GatewayServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard counter.admit(limit: state.snapshot.settings.server.maxConnections) else {
+                        listenerHealth.refusedByPolicy(channel)
                         channel.close(promise: nil)
                         return
                     }

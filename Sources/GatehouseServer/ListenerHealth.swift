@@ -26,6 +26,23 @@ final class ListenerHealth: Sendable {
 
     func listening(at address: SocketAddress?) { self.address.withLock { $0 = address } }
 
+    /// Connections closed at once by `server.max_connections`, until the health handler sees them: a refusal by
+    /// policy is neither a working setup nor a failed one. The channel is alive while listed (the accept path
+    /// holds it), so its identifier cannot be reused meanwhile; bounded in case one never arrives (shutdown).
+    private let refused = Mutex<Set<ObjectIdentifier>>([])
+
+    func refusedByPolicy(_ channel: any Channel) {
+        refused.withLock { set in
+            if set.count >= 4096 { set.removeAll() }
+            set.insert(ObjectIdentifier(channel))
+        }
+    }
+
+    /// True (once) for a connection `refusedByPolicy` named.
+    func takeRefusal(_ channel: any Channel) -> Bool {
+        refused.withLock { $0.remove(ObjectIdentifier(channel)) != nil }
+    }
+
     func recordServing() {
         state.withLock { state in
             state.outcome = .serving
@@ -104,7 +121,7 @@ final class ListenerHealthHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        health.recordServing()
+        if !health.takeRefusal(unwrapInboundIn(data)) { health.recordServing() }
         context.fireChannelRead(data)
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseConfig
 import GatehouseCore
 import NIOCore
@@ -31,10 +32,14 @@ final class UpstreamConnection {
     /// to the pool: a pooled connection left unread would never see its next response.
     private(set) var readingPaused = false
 
-    fileprivate init(channel: any Channel, target: UpstreamTarget, handler: UpstreamHandler) {
+    /// The trust store a TLS connection was verified with (`UpstreamTrust.generation`; 0 for plain HTTP).
+    let trustGeneration: Int
+
+    fileprivate init(channel: any Channel, target: UpstreamTarget, handler: UpstreamHandler, trustGeneration: Int) {
         self.channel = channel
         self.target = target
         self.handler = handler
+        self.trustGeneration = trustGeneration
     }
 
     var delegate: (any UpstreamDelegate)? {
@@ -102,35 +107,33 @@ final class UpstreamPool {
     /// Set at shutdown: nothing is kept (or timed) any more.
     private var closing = false
 
-    init(eventLoop: any EventLoop, settings: ProxySettings) {
+    init(eventLoop: any EventLoop, settings: ProxySettings, trust: UpstreamTrust) {
         self.eventLoop = eventLoop
         self.settings = settings
+        self.trust = trust
     }
 
-    func update(settings: ProxySettings) { self.settings = settings }
+    private var trust: UpstreamTrust
 
-    /// One TLS client context per trust store (building one loads it), shared by every loop and reload.
-    private static let tlsContexts = Mutex<[String: Result<NIOSSLContext, any Error>]>([:])
-
-    /// The context verifying against `caFile` (PEM), or the system roots when nil. Verification is always full
-    /// (chain and host name): there is no setting that turns it off.
-    static func tlsContext(caFile: String?) -> Result<NIOSSLContext, any Error> {
-        tlsContexts.withLock { cache in
-            if let context = cache[caFile ?? ""] { return context }
-            let context = Result<NIOSSLContext, any Error> {
-                var configuration = TLSConfiguration.makeClientConfiguration()
-                if let caFile { configuration.trustRoots = .file(caFile) }
-                return try NIOSSLContext(configuration: configuration)
+    func update(settings: ProxySettings, trust: UpstreamTrust) {
+        self.settings = settings
+        guard trust.generation != self.trust.generation else { return }
+        self.trust = trust
+        // Pooled TLS connections verified against the old trust store are not reused.
+        for (target, list) in idle where target.tls {
+            var kept: [UpstreamConnection] = []
+            for connection in list {
+                if connection.trustGeneration == trust.generation { kept.append(connection) } else { connection.close() }
             }
-            cache[caFile ?? ""] = context
-            return context
+            idle[target] = kept.isEmpty ? nil : kept
         }
     }
 
     /// A new connection to `target` (pooled ones come from `takeIdle`).
     func connect(_ target: UpstreamTarget) -> EventLoopFuture<UpstreamConnection> {
         let handler = UpstreamHandler()
-        let caFile = settings.tlsCAFile
+        let trust = self.trust
+        let generation = target.tls ? trust.generation : 0
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(Int64(settings.connectTimeout * 1000)))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -140,7 +143,7 @@ final class UpstreamPool {
                     if target.tls {
                         // https:// upstreams (the Frontend API): certificates verified against the system roots or proxy.tls_ca_file.
                         let sni = CIDR.parseAddress(target.host) == nil ? target.host : nil
-                        try ops.addHandler(NIOSSLClientHandler(context: UpstreamPool.tlsContext(caFile: caFile).get(), serverHostname: sni))
+                        try ops.addHandler(NIOSSLClientHandler(context: trust.context.get(), serverHostname: sni))
                     }
                     try ops.addHandler(HTTPRequestEncoder(), name: UpstreamPipeline.encoder)
                     try ops.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)), name: UpstreamPipeline.decoder)
@@ -148,7 +151,7 @@ final class UpstreamPool {
                 }
             }
             .connect(host: target.host, port: target.port)
-            .map { channel in UpstreamConnection(channel: channel, target: target, handler: handler) }
+            .map { channel in UpstreamConnection(channel: channel, target: target, handler: handler, trustGeneration: generation) }
     }
 
     /// A pooled live connection, if there is one: the common case, answered without a future. The list is
@@ -156,7 +159,7 @@ final class UpstreamPool {
     func takeIdle(_ target: UpstreamTarget) -> UpstreamConnection? {
         eventLoop.assertInEventLoop()
         while let connection = idle[target]?.popLast() {
-            if connection.channel.isActive {
+            if connection.channel.isActive, connection.trustGeneration == (target.tls ? trust.generation : 0) {
                 connection.reused = true
                 return connection
             }
@@ -169,7 +172,9 @@ final class UpstreamPool {
         eventLoop.assertInEventLoop()
         connection.delegate = nil
         connection.pauseReading(false)
-        guard connection.reusable, connection.channel.isActive, !closing else {
+        guard connection.reusable, connection.channel.isActive, !closing,
+            connection.trustGeneration == (connection.target.tls ? trust.generation : 0)
+        else {
             connection.close()
             return
         }
@@ -225,8 +230,9 @@ final class UpstreamPools: Sendable {
 
     init(group: MultiThreadedEventLoopGroup, settings: ProxySettings) {
         var pools: [ObjectIdentifier: NIOLoopBound<UpstreamPool>] = [:]
+        let trust = UpstreamTrust.load(caFile: settings.tlsCAFile)
         for loop in group.makeIterator() {
-            let pool = try! loop.submit { NIOLoopBound(UpstreamPool(eventLoop: loop, settings: settings), eventLoop: loop) }.wait()
+            let pool = try! loop.submit { NIOLoopBound(UpstreamPool(eventLoop: loop, settings: settings, trust: trust), eventLoop: loop) }.wait()
             pools[ObjectIdentifier(loop)] = pool
         }
         self.pools = pools
@@ -244,9 +250,53 @@ final class UpstreamPools: Sendable {
         }
     }
 
+    /// A reload: new settings, and `proxy.tls_ca_file` read again (a rotated CA file takes effect).
     func update(settings: ProxySettings) {
+        let trust = UpstreamTrust.load(caFile: settings.tlsCAFile)
         for pool in pools.values {
-            pool.eventLoop.execute { pool.value.update(settings: settings) }
+            pool.eventLoop.execute { pool.value.update(settings: settings, trust: trust) }
         }
     }
+}
+
+/// The trust store for `https://` upstreams: `proxy.tls_ca_file` as read at start or at the last reload, or the
+/// system roots. Verification is always full (chain and host name): there is no setting that turns it off.
+struct UpstreamTrust: Sendable {
+    /// Changes whenever the file's path or content does, so pooled connections can tell they are stale.
+    let generation: Int
+    let context: Result<NIOSSLContext, any Error>
+
+    private struct Loaded {
+        let pem: [UInt8]?
+        let trust: UpstreamTrust
+    }
+
+    /// By path: the last content read and the context built from it (building one is costly; a reload that
+    /// did not change the file keeps it).
+    private static let loaded = Mutex<(byPath: [String: Loaded], generation: Int)>(([:], 0))
+
+    static func load(caFile: String?) -> UpstreamTrust {
+        // Read once here, and the context built from these bytes: no second read that could see another file.
+        let pem = caFile.flatMap { FileManager.default.contents(atPath: $0) }.map { [UInt8]($0) }
+        return loaded.withLock { state in
+            if let known = state.byPath[caFile ?? ""], known.pem == pem { return known.trust }
+            state.generation += 1
+            let context = Result<NIOSSLContext, any Error> {
+                var configuration = TLSConfiguration.makeClientConfiguration()
+                if let caFile {
+                    guard let pem else { throw UpstreamTrustError(message: "cannot read proxy.tls_ca_file \(caFile)") }
+                    configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(pem))
+                }
+                return try NIOSSLContext(configuration: configuration)
+            }
+            let trust = UpstreamTrust(generation: state.generation, context: context)
+            state.byPath[caFile ?? ""] = Loaded(pem: pem, trust: trust)
+            return trust
+        }
+    }
+}
+
+struct UpstreamTrustError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }

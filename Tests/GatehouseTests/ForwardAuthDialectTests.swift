@@ -35,7 +35,13 @@ import Testing
         #expect(ForwardAuth.originalRequest(HeaderList([("X-Forwarded-Uri", "")]), dialect: .passThrough) == nil)
         #expect(ForwardAuth.originalRequest(HeaderList([("X-Forwarded-Uri", "/a"), ("X-Forwarded-Uri", "/b")]), dialect: .passThrough) == nil)
         #expect(ForwardAuth.originalRequest(HeaderList([("X-Forwarded-Uri", "/a"), ("X-Forwarded-Method", "GET"), ("X-Forwarded-Method", "POST")]), dialect: .passThrough) == nil)
-        #expect(ForwardAuth.originalRequest(HeaderList([("X-Forwarded-Uri", "/a")]), dialect: .passThrough)?.method == "GET")
+        // No method, or an empty one: never guessed (GET would judge a POST by a GET-only rule).
+        #expect(ForwardAuth.originalRequest(HeaderList([("X-Forwarded-Uri", "/a")]), dialect: .passThrough) == nil)
+        #expect(ForwardAuth.originalRequest(HeaderList([("X-Forwarded-Uri", "/a"), ("X-Forwarded-Method", "")]), dialect: .passThrough) == nil)
+        #expect(ForwardAuth.originalRequest(HeaderList([("X-Original-URI", "/a")]), dialect: .nginx) == nil)
+        #expect(ForwardAuth.originalRequest(HeaderList([("X-Original-URI", "/a"), ("X-Original-Method", "GET"), ("X-Original-Method", "POST")]), dialect: .nginx) == nil)
+        // The other dialect's method does not stand in for the missing one.
+        #expect(ForwardAuth.originalRequest(HeaderList([("X-Original-URI", "/a"), ("X-Forwarded-Method", "GET")]), dialect: .nginx) == nil)
     }
 
     @Test func nginxDenialsKeepTheirRealStatus() {

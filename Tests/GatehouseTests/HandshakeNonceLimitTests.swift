@@ -47,9 +47,10 @@ final class CountingPayloadSource: HandshakePayloadSource {
         return Gatekeeper(settings: settings, keyStore: store, nonceExchange: exchange)
     }
 
-    static func request(nonce: String, path: String = "/dashboard", method: String = "GET", headers: [(String, String)] = page) -> RawRequest {
+    static func request(nonce: String, path: String = "/dashboard", method: String = "GET", headers: [(String, String)] = page,
+                        peer: String = "192.0.2.1") -> RawRequest {
         RawRequest(method: method, target: path, headers: HeaderList([("Host", "app.example.com"), ("Cookie", "__clerk_handshake_nonce=\(nonce)")] + headers),
-                   scheme: "https")
+                   scheme: "https", peer: peer)
     }
 
     static var session: [String] { ["__session=\(Fixtures.token("user_1")); Path=/", "__client_uat=\(Int(Fixtures.now)); Path=/"] }
@@ -75,33 +76,75 @@ final class CountingPayloadSource: HandshakePayloadSource {
         #expect(results.allSatisfy { $0.decision.responseHeaders.values("set-cookie").count == 2 })
     }
 
-    @Test func theOutcomeIsCachedBrieflyAndDecidedWithoutWaiting() async throws {
+    @Test func failuresAreCachedBrieflyAndDecidedWithoutWaiting() async throws {
         let source = CountingPayloadSource(directives: Self.session)
         let clock = ManualClock()
         let g = try Self.gatekeeper(source, clock: clock)
-        #expect(g.evaluateWithoutFetching(Self.request(nonce: "good-2"), now: Fixtures.now) == nil)  // the call starts
-        let first = await g.evaluate(Self.request(nonce: "good-2"), now: Fixtures.now)
-        #expect(first.auth?.status == .signedIn)
-        // Within the cache time the same nonce is decided on the spot, with no second call.
+        // A failed exchange is remembered: a bad nonce repeated costs one call, decided on the spot.
+        #expect(g.evaluateWithoutFetching(Self.request(nonce: "bad-1"), now: Fixtures.now) == nil)  // the call starts
+        let first = await g.evaluate(Self.request(nonce: "bad-1"), now: Fixtures.now)
+        #expect(first.auth?.status == .signedOut)
         clock.advance(9)
-        let again = g.evaluateWithoutFetching(Self.request(nonce: "good-2"), now: Fixtures.now)
-        #expect(again?.auth?.status == .signedIn)
-        #expect(source.calls.count == 1)
-        // A failed exchange is remembered too: a bad nonce repeated costs one call.
-        _ = await g.evaluate(Self.request(nonce: "bad-1"), now: Fixtures.now)
         let badAgain = g.evaluateWithoutFetching(Self.request(nonce: "bad-1"), now: Fixtures.now)
         #expect(badAgain?.auth?.status == .signedOut)
-        #expect(source.calls == ["good-2", "bad-1"])
+        #expect(source.calls == ["bad-1"])
         // After the cache time the nonce is exchanged again.
         clock.advance(2)
-        _ = await g.evaluate(Self.request(nonce: "good-2"), now: Fixtures.now)
-        #expect(source.calls == ["good-2", "bad-1", "good-2"])
+        _ = await g.evaluate(Self.request(nonce: "bad-1"), now: Fixtures.now)
+        #expect(source.calls == ["bad-1", "bad-1"])
+    }
+
+    @Test func aSuccessIsNeverReusedByALaterRequest() async throws {
+        let source = CountingPayloadSource(directives: Self.session)
+        let clock = ManualClock()
+        let g = try Self.gatekeeper(source, clock: clock)
+        let first = await g.evaluate(Self.request(nonce: "good-2"), now: Fixtures.now)
+        #expect(first.auth?.status == .signedIn)
+        // The same nonce later is not answered from memory: it goes to the Backend API again, which alone
+        // knows whether the nonce is still good (Clerk's nonces are single-use).
+        clock.advance(1)
+        #expect(g.evaluateWithoutFetching(Self.request(nonce: "good-2", peer: "198.51.100.7"), now: Fixtures.now) == nil)
+        _ = await g.evaluate(Self.request(nonce: "good-2", peer: "198.51.100.7"), now: Fixtures.now)
+        #expect(source.calls == ["good-2", "good-2"])
+    }
+
+    @Test func oneClientFloodingCannotRefuseAnother() async throws {
+        let source = CountingPayloadSource(directives: Self.session)
+        let clock = ManualClock()
+        let g = try Self.gatekeeper(source, clock: clock)  // defaults: 20 shared, 3 per client
+        let flooder = "203.0.113.66"
+        var refused = 0
+        for i in 0..<100 {
+            let e = await g.evaluate(Self.request(nonce: "bad-flood-\(i)", peer: flooder), now: Fixtures.now)
+            if e.decision.status == 503 { refused += 1 }
+        }
+        #expect(source.calls.count == 3)  // the flooder's own burst, nothing more
+        #expect(refused == 97)
+        // Another client's real nonce is exchanged at once.
+        let other = await g.evaluate(Self.request(nonce: "good-user", peer: "198.51.100.7"), now: Fixtures.now)
+        #expect(other.auth?.status == .signedIn)
+        #expect(source.calls.last == "good-user")
+        // Many flooders together still meet the shared bucket (20), whatever their own buckets hold.
+        for i in 0..<40 { _ = await g.evaluate(Self.request(nonce: "bad-many-\(i)", peer: "203.0.113.\(i)"), now: Fixtures.now) }
+        #expect(source.calls.count == 20)
+    }
+
+    @Test func behindATrustedProxyTheForwardedClientHasTheBucket() throws {
+        // The proxy's own address would put every user in one bucket: the address it appended is used.
+        let viaProxy = RawRequest(method: "GET", target: "/", headers: HeaderList([("Host", "a"), ("X-Forwarded-For", "1.1.1.1, 203.0.113.9 ")]),
+                                  fromTrustedProxy: true, peer: "10.0.0.2")
+        #expect(try CanonicalRequest(viaProxy).clientAddress == "203.0.113.9")
+        var untrusted = viaProxy
+        untrusted.fromTrustedProxy = false
+        #expect(try CanonicalRequest(untrusted).clientAddress == "10.0.0.2")
+        let noHeader = RawRequest(method: "GET", target: "/", headers: HeaderList([("Host", "a")]), fromTrustedProxy: true, peer: "10.0.0.2")
+        #expect(try CanonicalRequest(noHeader).clientAddress == "10.0.0.2")
     }
 
     @Test func distinctNoncesBeyondTheGlobalRateAreRefusedWithoutACall() async throws {
         let source = CountingPayloadSource(directives: Self.session)
         let clock = ManualClock()
-        let g = try Self.gatekeeper(source, clock: clock, limits: .init(burst: 3, perSecond: 1))
+        let g = try Self.gatekeeper(source, clock: clock, limits: .init(burst: 3, perSecond: 1, clientBurst: 100, clientPerSecond: 100))
         for i in 0..<3 { _ = await g.evaluate(Self.request(nonce: "good-r\(i)"), now: Fixtures.now) }
         #expect(source.calls.count == 3)
         // The fourth distinct nonce: no call, decided at once, 503 with Retry-After (fail closed).
@@ -117,8 +160,8 @@ final class CountingPayloadSource: HandshakePayloadSource {
         #expect(publicPage.decision.action == .proxy)
         #expect(publicPage.decision.upstreamHeaders?.first("x-gatehouse-user-id") == nil)
         #expect(source.calls.count == 3)
-        // A nonce already exchanged is still served from the cache while the bucket is empty.
-        #expect(g.evaluateWithoutFetching(Self.request(nonce: "good-r0"), now: Fixtures.now)?.auth?.status == .signedIn)
+        // A nonce that succeeded is not kept, so it needs a call like any new one: refused while the bucket is empty.
+        #expect(g.evaluateWithoutFetching(Self.request(nonce: "good-r0"), now: Fixtures.now)?.decision.status == 503)
         // The bucket refills with time.
         clock.advance(1)
         let later = await g.evaluate(Self.request(nonce: "good-r3"), now: Fixtures.now)
