@@ -29,7 +29,7 @@ import Testing
     func listenPortWithASignIsRefused(listen: String) {
         #expect(ConfigLoader.parseHostPort(listen) == nil)
         do {
-            _ = try ConfigLoader.load(yaml: "listen: \"\(listen)\"\n", file: "t.yaml", environment: Self.clerk)
+            _ = try ConfigLoader.load(yaml: "listen: \"\(listen)\"\nupstream: http://127.0.0.1:3000\n", file: "t.yaml", environment: Self.clerk)
             Issue.record("listen \(listen) was accepted")
         } catch {
             #expect(error.issues.contains { $0.keyPath == "listen" })
@@ -39,6 +39,6 @@ import Testing
     @Test func plainListenPortsStillParse() {
         #expect(ConfigLoader.parseHostPort("127.0.0.1:8080")?.port == 8080)
         #expect(ConfigLoader.parseHostPort("[::1]:0")?.host == "::1")
-        #expect((try? ConfigLoader.load(yaml: "listen: \"127.0.0.1:9\"\n", file: "t.yaml", environment: Self.clerk))?.listen == "127.0.0.1:9")
+        #expect((try? ConfigLoader.load(yaml: "listen: \"127.0.0.1:9\"\nupstream: http://127.0.0.1:3000\n", file: "t.yaml", environment: Self.clerk))?.listen == "127.0.0.1:9")
     }
 }
