@@ -48,7 +48,10 @@ import Testing
     }
 
     @Test func aRefusedConnectionIsDescribedInOneBalancedPhrase() async throws {
-        let port = GatewayProcess.freePorts(1)[0]  // bound and closed again: nothing listens there
+        // Bound and kept bound without listening, so no other test's server can take the port meanwhile.
+        let refusing = UnreachableUpstream(.refusing)
+        let port = refusing.port
+        defer { withExtendedLifetime(refusing) {} }
         do {
             _ = try await HTTPJWKSSource(url: "http://127.0.0.1:\(port)/jwks", bearer: "sk_test_secret", timeout: .seconds(1)).fetchJWKS()
             Issue.record("fetched from a closed port")
