@@ -1,6 +1,8 @@
 import Foundation
 import Synchronization
 @testable import GatehouseCore
+import GatehouseAuth
+import GatehouseEngine
 import Testing
 
 /// A production satellite (`clerk.satellite: true`, `clerk.domain`) over real sockets: the gateway, an upstream
@@ -203,5 +205,29 @@ import Testing
         #expect(last.response.header("location") == "https://primary.example.org/sign-in?redirect_url=http%3A%2F%2F127.0.0.1%3A\(gateway.port)%2Fdashboard%3F__clerk_synced%3Dfalse")
         #expect(!hops.contains { $0.response.status == 200 })
         #expect(gateway.upstream.targets.withLock { $0.isEmpty })
+    }
+}
+
+/// The decision behind `syncWithASignedInClientComesBackSignedIn`'s second page load, for both instance kinds:
+/// a satellite browser with its own cookies and no `__clerk_synced=false` is decided by those cookies
+/// (clerk-protocol.md §3.4 rule 2, "cookies present and no needsSync → fall through"), not sent to sync again.
+@Suite struct SatelliteCookieDecisionTests {
+    let page: [(String, String)] = [("Sec-Fetch-Dest", "document"), ("Accept", "text/html")]
+    var cookie: (String, String) { ("Cookie", "__session=\(Fixtures.token("user_1")); __client_uat=\(Int(Fixtures.now) - 100); __clerk_db_jwt=dvb_1") }
+
+    @Test(arguments: [BrowserSessionTests.livePK, BrowserSessionTests.testPK])
+    func aSatelliteWithItsOwnSessionIsSignedInWithoutSyncing(pk: String) async throws {
+        let g = try Fixtures.gatekeeper("""
+            clerk: { publishable_key: \(pk), jwks_file: jwks.json, satellite: true, domain: satellite.example.net }
+            sign_in_url: https://primary.example.org/sign-in
+            """)
+        let signedIn = await g.evaluate("/dashboard", headers: [cookie] + page)
+        #expect(signedIn.auth?.status == .signedIn)
+        #expect(signedIn.decision.status == 200)
+        #expect(signedIn.decision.location == nil)
+        // Asked to sync (back from the primary's sign-in), it syncs even with cookies.
+        let asked = await g.evaluate("/dashboard?__clerk_synced=false", headers: [cookie] + page)
+        #expect(asked.auth?.reason == "satellite-needs-syncing")
+        #expect(asked.decision.status == 307)
     }
 }
