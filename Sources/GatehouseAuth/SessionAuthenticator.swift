@@ -242,10 +242,11 @@ public struct SessionAuthenticator: Sendable {
                 let needsSync = FormQuery.first(ClerkNames.synced, in: request.query) == "false"
                 let hasCookies = sessionToken != nil || hasActiveClient
                 if !hasCookies && !needsSync { return .signedOut("session-token-and-uat-missing") }
-                if instance.kind == .production {
+                // Cookies present and no sync asked for: the satellite's own cookies decide (Clerk falls through).
+                if needsSync, instance.kind == .production {
                     return maybeHandshake("satellite-needs-syncing", request: request, now: now)
                 }
-                if let signIn = browser.signInURL, let clerkURL = browser.clerkURL(for: request) {
+                if needsSync, let signIn = browser.signInURL, let clerkURL = browser.clerkURL(for: request) {
                     let location = FormQuery.appending(ClerkNames.redirectURL, clerkURL, to: signIn)
                     return maybeHandshake("satellite-needs-syncing", request: request, now: now, location: location)
                 }
