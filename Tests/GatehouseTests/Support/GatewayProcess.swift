@@ -18,28 +18,34 @@ final class GatewayProcess: @unchecked Sendable {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("gatehouse")
     }
 
-    /// A port that was free a moment ago (the OS picks it, we release it for the child to bind).
+    /// Ports that were free a moment ago, released for a child process to bind. They are drawn at random below
+    /// the kernel's ephemeral range (32768–60999 here), which port-0 listeners and outgoing connections use: a
+    /// port from that range, once released, could be taken by another test's client or server before the child
+    /// binds it (seen as "Address already in use" in full runs).
     static func freePorts(_ count: Int) -> [Int] {
         var fds: [Int32] = []
         defer { fds.forEach { close($0) } }
-        return (0..<count).map { _ in
-            let (fd, port) = freePort()
+        var ports: [Int] = []
+        while ports.count < count {
+            let candidate = Int.random(in: 20_000..<32_000)
+            guard !ports.contains(candidate), let fd = bound(port: candidate) else { continue }
             fds.append(fd)
-            return port
+            ports.append(candidate)
         }
+        return ports
     }
 
-    /// Binds port 0 and returns the socket (still open, so the port cannot be handed out twice) and its port.
-    private static func freePort() -> (Int32, Int) {
+    /// A socket bound to 127.0.0.1:`port` (kept open until the caller closes it), or nil when the port is taken.
+    private static func bound(port: Int) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+        address.sin_port = UInt16(port).bigEndian
+        let result = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        if result == 0 { return fd }
+        close(fd)
+        return nil
     }
 
     /// `yaml` may use `{PORT}` and `{ADMIN_PORT}`; `directory` holds it and any files it names. `launcher`
