@@ -156,6 +156,14 @@ public struct CanonicalRequest: Sendable {
         return first.trimmingASCIIWhitespace()
     }
 
+    /// The path and query of a request-target as routing reads them: origin-form as it is, absolute-form
+    /// (`http://host/path?q`) without scheme and authority; nil for any other form (which routing refuses).
+    public static func pathAndQuery(ofTarget target: String) -> Substring? {
+        if target.first == "/" { return target[...] }
+        guard let parsed = splitAbsoluteForm(target) else { return nil }
+        return parsed.rest.isEmpty ? "/" : parsed.rest
+    }
+
     private static func splitAbsoluteForm(_ target: String) -> (scheme: String, authority: String, rest: Substring)? {
         guard let colon = target.firstIndex(of: ":") else { return nil }
         let scheme = String(target[..<colon]).asciiLowercased

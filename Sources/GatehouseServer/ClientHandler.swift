@@ -357,9 +357,12 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         return (routed, strict)
     }
 
+    /// The path of a request-target, read as routing reads it: an absolute-form target (`http://h/fa/x`) is
+    /// routed by its path, so it must be checked by it too (else it would step around the forward-auth path).
     static func pathOf(_ uri: String) -> String {
-        if let q = uri.firstIndex(of: "?") { return String(uri[..<q]) }
-        return uri
+        guard let target = CanonicalRequest.pathAndQuery(ofTarget: uri) else { return uri }
+        if let q = target.firstIndex(of: "?") { return String(target[..<q]) }
+        return String(target)
     }
 
     // MARK: Decisions

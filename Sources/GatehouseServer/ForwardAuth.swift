@@ -43,7 +43,12 @@ enum ForwardAuth {
         var base = Substring(configured)
         while base.hasSuffix("/") { base = base.dropLast() }
         if base.isEmpty { return true }
-        return path == base || path.hasPrefix(base + "/")
+        // Compared without case, as routing compares (a case-insensitive upstream would serve `/FA/x` as
+        // `/fa/x`), and `;` counts as a boundary too (Tomcat-style upstreams read `/fa;x` as `/fa`).
+        let lowered = path.asciiLowercased, prefix = String(base).asciiLowercased
+        guard lowered.hasPrefix(prefix) else { return false }
+        let rest = lowered.dropFirst(prefix.count)
+        return rest.isEmpty || rest.first == "/" || rest.first == ";"
     }
 
     struct Original {

@@ -52,4 +52,27 @@ import Testing
         let beside = try #require(try h.client().request("GET", "/fax"))
         #expect(beside.status == 200 && beside.json?.objectValue?["uri"] != nil)
     }
+
+    @Test func absoluteFormAndOtherCaseCannotStepAroundTheForwardAuthPath() async throws {
+        // Routing reads absolute-form targets by their path and compares without case; so must the reserved check.
+        let routes = "  - { name: open, match: [\"/(.*)\"], access: public }"
+        let h = try await GatewayHarness(extra: "forward_auth: { path: /fa }\nallow_path_semicolons: true", routes: routes) {
+            $0.replacingOccurrences(of: "trusted_proxies: [\"10.9.9.9\"]", with: "trusted_proxies: [\"127.0.0.1\"]")
+        }
+        defer { Task { await h.stop() } }
+        let origin = "http://127.0.0.1:\(h.port)"
+        // The Host agrees with an absolute-form authority, so nothing but the path can decide.
+        func get(_ target: String, _ headers: [(String, String)] = []) throws -> RawClient.Response? {
+            try h.client().request("GET", target, headers: headers, host: target.hasPrefix("http") ? "127.0.0.1:\(h.port)" : "app.example.com")
+        }
+        for target in ["\(origin)/fa/caddy", "\(origin)/fa/x?y=1", "/FA/caddy", "/Fa/", "/fa;x", "\(origin)/FA;x/y"] {
+            let response = try #require(try get(target))
+            #expect(response.status == 404, "\(target) answered \(response.status)")
+            #expect(response.json?.objectValue?["uri"] == nil, "\(target) reached the app")
+        }
+        // An absolute-form request for the endpoint itself is a forward-auth question, never the app's.
+        let asked = try #require(try get("\(origin)/fa", [("X-Forwarded-Uri", "/x"), ("X-Forwarded-Method", "GET")]))
+        #expect(asked.status == 200 && asked.header("x-gatehouse-route") == "open" && asked.json?.objectValue?["uri"] == nil)
+        #expect(try get("\(origin)/fax")?.json?.objectValue?["uri"] != nil)
+    }
 }
