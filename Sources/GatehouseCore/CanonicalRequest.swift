@@ -9,14 +9,18 @@ public struct RawRequest: Sendable {
     public var fromTrustedProxy: Bool
     /// The connection's peer address ("" when unknown, e.g. in unit tests).
     public var peer: String
+    /// `trusted_proxies`, to find the client in `X-Forwarded-For` behind several of them.
+    public var trustedProxies: [CIDR]
 
-    public init(method: String, target: String, headers: HeaderList, scheme: String = "http", fromTrustedProxy: Bool = false, peer: String = "") {
+    public init(method: String, target: String, headers: HeaderList, scheme: String = "http", fromTrustedProxy: Bool = false, peer: String = "",
+                trustedProxies: [CIDR] = []) {
         self.method = method
         self.target = target
         self.headers = headers
         self.scheme = scheme
         self.fromTrustedProxy = fromTrustedProxy
         self.peer = peer
+        self.trustedProxies = trustedProxies
     }
 }
 
@@ -46,8 +50,8 @@ public struct CanonicalRequest: Sendable {
     public let scheme: String
     public let headers: HeaderList
     public let cookies: CookieJar
-    /// Who is asking, for per-client limits: the peer, or behind a trusted proxy the address it appended
-    /// last to `X-Forwarded-For` (the peer when it sent none).
+    /// Who is asking, for per-client limits: the peer, or behind trusted proxies the first address in
+    /// `X-Forwarded-For`, from the right, that is not a trusted proxy (see `ClientAddress`).
     public let clientAddress: String
 
     /// The path plus `?query`, as it is forwarded upstream.
@@ -143,12 +147,9 @@ public struct CanonicalRequest: Sendable {
         self.scheme = scheme
         self.headers = raw.headers
         self.cookies = CookieJar(headerValues: raw.headers.values("cookie"))
-        var client = raw.peer
-        if raw.fromTrustedProxy, let last = raw.headers.values("x-forwarded-for").last?.split(separator: ",").last {
-            let trimmed = last.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()
-            if !trimmed.isEmpty { client = String(String(trimmed).prefix(64)) }
-        }
-        self.clientAddress = client
+        self.clientAddress = raw.fromTrustedProxy
+            ? ClientAddress.key(peer: raw.peer, forwardedFor: raw.headers.values("x-forwarded-for"), trustedProxies: raw.trustedProxies)
+            : ClientAddress.normalized(raw.peer)
     }
 
     static func firstListElement(_ value: String) -> String {

@@ -287,7 +287,8 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             return
         }
 
-        var raw = RawRequest(method: head.method.rawValue, target: head.uri, headers: headers, scheme: "http", fromTrustedProxy: trusted, peer: peer)
+        var raw = RawRequest(method: head.method.rawValue, target: head.uri, headers: headers, scheme: "http", fromTrustedProxy: trusted, peer: peer,
+                             trustedProxies: snapshot.settings.trustedProxies)
         if let path = snapshot.settings.forwardAuthPath,
             let requested = ClientHandler.reservedForwardAuthPath(head.uri, configured: path, options: snapshot.settings.canonicalization)
         {
@@ -304,7 +305,8 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                     explanation: "forward-auth request without a trusted original request"), dialect: dialect), label: "deny")
                 return
             }
-            raw = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: raw.scheme, fromTrustedProxy: true, peer: peer)
+            raw = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: raw.scheme, fromTrustedProxy: true, peer: peer,
+                             trustedProxies: snapshot.settings.trustedProxies)
         }
 
         let now = Date().timeIntervalSince1970

@@ -24,13 +24,7 @@ public final class GatewaySnapshot: Sendable {
 
     /// Is the peer address inside `trusted_proxies`?
     public func isTrusted(peer: String) -> Bool {
-        guard !settings.trustedProxies.isEmpty, let bytes = GatewaySnapshot.addressBytes(peer) else { return false }
-        return settings.trustedProxies.contains { $0.contains(bytes) }
-    }
-
-    static func addressBytes(_ text: String) -> [UInt8]? {
-        if text.hasPrefix("::ffff:"), text.contains("."), let v4 = CIDR.parseAddress(String(text.dropFirst(7))) { return v4 }
-        return CIDR.parseAddress(text)
+        !settings.trustedProxies.isEmpty && ClientAddress.isTrusted(peer, settings.trustedProxies)
     }
 }
 
