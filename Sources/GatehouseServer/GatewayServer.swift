@@ -54,9 +54,10 @@ public final class GatewayServer: Sendable {
         case .failure(let error):
             return .failed(error)
         case .success(let next):
-            pools.update(settings: next.settings.proxy)
+            let trustProblem = pools.update(settings: next.settings.proxy)
             accessLog.setEnabled(next.settings.accessLog)
-            return .applied(next, needsRestart: RestartOnlySettings.changed(from: startedWith, to: next.settings))
+            return .applied(next, needsRestart: RestartOnlySettings.changed(from: startedWith, to: next.settings),
+                            problems: trustProblem.map { [$0] } ?? [])
         }
     }
 

@@ -2,16 +2,18 @@ import GatehouseConfig
 
 /// What a reload did, for `serve`'s log.
 public enum ReloadOutcome: Sendable {
-    /// The new snapshot is in force; `needsRestart` names changed settings it could not apply.
-    case applied(GatewaySnapshot, needsRestart: [String])
+    /// The new snapshot is in force; `needsRestart` names changed settings it could not apply; `problems` are
+    /// parts that took effect failing closed (e.g. a CA file that does not parse).
+    case applied(GatewaySnapshot, needsRestart: [String], problems: [String])
     /// Nothing changed: the previous configuration is still served.
     case failed(ConfigError)
 
     /// The lines `serve` prints.
     public func logLines(configPath: String) -> [String] {
         switch self {
-        case .applied(let snapshot, let needsRestart):
+        case .applied(let snapshot, let needsRestart, let problems):
             var lines = ["reloaded \(configPath) (generation \(snapshot.generation)); keys: \(snapshot.settings.keySource.description)"]
+            lines += problems.map { "error: \($0)" }
             if !needsRestart.isEmpty {
                 lines.append("warning: not applied by the reload, needs a restart: \(needsRestart.joined(separator: ", ")) (still running with the old values)")
             }

@@ -250,12 +250,15 @@ final class UpstreamPools: Sendable {
         }
     }
 
-    /// A reload: new settings, and `proxy.tls_ca_file` read again (a rotated CA file takes effect).
-    func update(settings: ProxySettings) {
+    /// A reload: new settings, and `proxy.tls_ca_file` read again (a rotated CA file takes effect). Returns
+    /// what went wrong when the new trust store cannot be built: `https://` upstreams then fail closed (502).
+    func update(settings: ProxySettings) -> String? {
         let trust = UpstreamTrust.load(caFile: settings.tlsCAFile)
         for pool in pools.values {
             pool.eventLoop.execute { pool.value.update(settings: settings, trust: trust) }
         }
+        guard case .failure(let error) = trust.context else { return nil }
+        return "proxy.tls_ca_file: \(error); https:// upstreams answer 502 until it is fixed"
     }
 }
 

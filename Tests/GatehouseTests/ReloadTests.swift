@@ -85,7 +85,7 @@ import Testing
         var yaml = GatewayHarness.config(upstreamPort: h.upstream.port, routes: publicDashboard)
         try yaml.write(toFile: h.configPath, atomically: true, encoding: .utf8)
         let live = await h.server.reload(environment: [:])
-        guard case .applied(_, let none) = live else { Issue.record("reload failed: \(live)"); return }
+        guard case .applied(_, let none, _) = live else { Issue.record("reload failed: \(live)"); return }
         #expect(none.isEmpty)
         #expect(live.logLines(configPath: "g.yaml").count == 1)
         #expect(try h.client().request("GET", "/dashboard")?.status == 200)
@@ -96,7 +96,7 @@ import Testing
             .replacingOccurrences(of: "name: open,", with: "name: open2,")
         try yaml.write(toFile: h.configPath, atomically: true, encoding: .utf8)
         let restart = await h.server.reload(environment: [:])
-        guard case .applied(let snapshot, let needs) = restart else { Issue.record("reload failed: \(restart)"); return }
+        guard case .applied(let snapshot, let needs, _) = restart else { Issue.record("reload failed: \(restart)"); return }
         #expect(needs == ["listen", "server.threads"])
         #expect(snapshot.settings.routes.rules.first?.name == "open2")
         let lines = restart.logLines(configPath: "g.yaml")
