@@ -43,7 +43,10 @@ public func fuzzRoutePattern(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt 
         if let upper = try? CanonicalPath(parsing: asciiUppercased(path.value)) {
             require((try? pattern.matches(upper)) ?? matched == matched, "\(source) matches \(path) and \(upper) differently (case)")
         }
-        if matched, !path.value.hasSuffix("/"), let slashed = try? CanonicalPath(parsing: path.value + "/") {
+        // Not for paths holding `?` or `#` (never in a real request's path): path-to-regexp's optional trailing
+        // delimiter is any of `/#?`, so `/a?` matches `/:x` by its `?` and `/a?/` then has two.
+        if matched, !path.value.hasSuffix("/"), !path.value.utf8.contains(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }),
+            let slashed = try? CanonicalPath(parsing: path.value + "/") {
             require((try? pattern.matches(slashed)) ?? true, "\(source) matches \(path) but not \(slashed)")
         }
         if let twin = wildcardTwin {

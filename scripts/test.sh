@@ -48,7 +48,7 @@ swift build --build-tests
 swift test
 # A short libFuzzer pass over every target in Fuzz/ (the toolchain ships the fuzzer and ASan runtimes);
 # any crash, leak or timeout fails the run. Longer: scripts/fuzz 600.
-./scripts/fuzz "${GATEHOUSE_FUZZ_SECONDS:-10}"
+FUZZ_SEED="${FUZZ_SEED:-1}" ./scripts/fuzz "${GATEHOUSE_FUZZ_SECONDS:-10}"
 # The CLI contract: the shipped example config must validate.
 swift run -q gatehouse check-config --config config/gatehouse.example.yaml >/dev/null
 echo "check-config on config/gatehouse.example.yaml: ok"
