@@ -396,7 +396,7 @@ import Testing
         Self.expiredSession(browser)
         let expiredToken = browser.jar["__session"]!
 
-        let hops = try browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard?tab=1")
+        let hops = try await browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard?tab=1")
         #expect(hops.map(\.response.status) == [307, 307, 200])
         #expect(hops.map(\.port) == [gateway.port, standIn.port, gateway.port])
         #expect(hops[0].response.header("cache-control") == "no-store")
@@ -413,7 +413,7 @@ import Testing
         #expect(setCookies.contains { $0.hasPrefix("__clerk_handshake=;") })
         #expect(browser.jar["__session"] != expiredToken)
         // The next page load needs no round trip.
-        let next = try browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard")
+        let next = try await browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard")
         #expect(next.map(\.response.status) == [200])
         #expect(standIn.handshakeRequests.withLock { $0.count } == 1)
     }
@@ -425,7 +425,7 @@ import Testing
         defer { Task { await gateway.stop(); await standIn.stop() } }
         let browser = MiniBrowser()
         Self.expiredSession(browser)
-        let hops = try browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard")
+        let hops = try await browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard")
         #expect(hops.map(\.response.status) == [307, 307, 200])
         #expect(standIn.nonceExchanges.load(ordering: .relaxed) == 1)
         #expect(hops.last.flatMap { userId($0.response) } == "user_returning")
@@ -438,7 +438,7 @@ import Testing
         let browser = MiniBrowser()
         // A first visit: no cookies at all. Clerk's development flow fetches a dev browser, and the stand-in's
         // client is signed in, so the user arrives signed in.
-        let hops = try browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard?tab=2")
+        let hops = try await browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard?tab=2")
         #expect(hops.map(\.response.status) == [307, 307, 307, 200])
         #expect(hops[0].response.header("x-clerk-auth-reason") == "dev-browser-missing")
         #expect(hops[2].target.contains("__clerk_handshake="))
@@ -454,7 +454,7 @@ import Testing
         defer { Task { await gateway.stop(); await standIn.stop() } }
         let browser = MiniBrowser()
         Self.expiredSession(browser)
-        let hops = try browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard", maxHops: 12)
+        let hops = try await browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard", maxHops: 12)
         #expect(standIn.handshakeRequests.withLock { $0.count } == 3)
         #expect(!hops.contains { $0.port == gateway.port && $0.response.status == 200 })
         let last = try #require(hops.last { $0.port == gateway.port })
@@ -467,7 +467,7 @@ import Testing
         standIn.update { $0.signer = Fixtures.otherIssuer }
         let gateway = try await Self.harness(standIn, development: true)
         defer { Task { await gateway.stop(); await standIn.stop() } }
-        let hops = try MiniBrowser().navigate("http://127.0.0.1:\(gateway.port)/dashboard")
+        let hops = try await MiniBrowser().navigate("http://127.0.0.1:\(gateway.port)/dashboard")
         #expect(hops.last?.response.status == 500)
         #expect(hops.last?.response.text.contains("handshake_failed") == true)
     }
@@ -511,7 +511,7 @@ import Testing
         // Handshakes now go through the proxy too, and still come back signed in.
         let browser = MiniBrowser()
         Self.expiredSession(browser)
-        let hops = try browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard")
+        let hops = try await browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard")
         #expect(hops.first?.response.header("location")?.hasPrefix("http://127.0.0.1:\(gateway.port)/__clerk/v1/client/handshake?") == true)
         #expect(hops.map(\.port) == [gateway.port, gateway.port, gateway.port])
         #expect(hops.last.flatMap { userId($0.response) } == "user_returning")

@@ -28,7 +28,7 @@ import Testing
         let browser = MiniBrowser()
         // First visit: a development instance fetches a dev browser through the Frontend API stand-in
         // (/__clerk), comes back to the same URL, and a signed-out page load goes on to sign in.
-        let first = try browser.navigate(base + "/dashboard")
+        let first = try await browser.navigate(base + "/dashboard")
         #expect(first.map(\.response.status) == [307, 307, 307, 307, 200])
         #expect(first[0].response.header("x-clerk-auth-reason") == "dev-browser-missing")
         #expect(first[0].response.header("location")?.hasPrefix(base + "/__clerk/v1/client/handshake?") == true)
@@ -47,21 +47,21 @@ import Testing
             browser.store(response)
         }
         try signIn("user_admin")
-        let dashboard = try browser.navigate(base + "/dashboard")
+        let dashboard = try await browser.navigate(base + "/dashboard")
         #expect(dashboard.map(\.response.status) == [200])
         #expect(dashboard.last?.response.text.contains("user_admin") == true)
-        #expect(try browser.navigate(base + "/admin").last?.response.status == 200)
+        #expect(try await browser.navigate(base + "/admin").last?.response.status == 200)
         // Back from a coffee break: the session token expired, the Clerk client did not. One handshake later
         // the dashboard is served, signed in, without the sign-in page.
-        let returning = try browser.navigate(base + "/dev/expire-session")
+        let returning = try await browser.navigate(base + "/dev/expire-session")
         #expect(returning.map(\.response.status) == [303, 307, 307, 307, 200])
         #expect(returning[1].response.header("x-clerk-auth-reason") == "session-token-expired-refresh-non-eligible-no-refresh-cookie")
         #expect(returning.last?.target == "/dashboard")
         #expect(returning.last?.response.text.contains("user_admin") == true)
 
         try signIn("user_member")
-        #expect(try browser.navigate(base + "/admin").last?.response.status == 403)
-        #expect(try browser.navigate(base + "/orgs/acme/settings").last?.response.status == 403)
+        #expect(try await browser.navigate(base + "/admin").last?.response.status == 403)
+        #expect(try await browser.navigate(base + "/orgs/acme/settings").last?.response.status == 403)
         // The bearer endpoint mints tokens the gateway accepts.
         let c = try RawClient(port: port)
         let token = try #require(c.request("GET", "/dev/token?user=member", host: "127.0.0.1:\(port)")?.text.trimmingCharacters(in: .whitespacesAndNewlines))

@@ -111,7 +111,7 @@ import Testing
         defer { Task { await gateway.stop(); await standIn.stop() } }
         let browser = MiniBrowser()
         let start = "http://127.0.0.1:\(gateway.port)/dashboard?__clerk_synced=false"
-        let hops = try browser.navigate(start)
+        let hops = try await browser.navigate(start)
         #expect(hops.map(\.response.status) == [307, 307, 200])
         #expect(hops.map(\.port) == [gateway.port, standIn.port, gateway.port])
         #expect(hops[0].response.header("x-clerk-auth-reason") == "satellite-needs-syncing")
@@ -123,7 +123,7 @@ import Testing
         #expect(userId(hops[2].response) == "user_returning")
         #expect(hops[2].response.headers.contains { $0.0.lowercased() == "set-cookie" && $0.1.hasPrefix("__session=ey") })
         // From now on the satellite's own cookies suffice: no round trip.
-        let next = try browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard")
+        let next = try await browser.navigate("http://127.0.0.1:\(gateway.port)/dashboard")
         #expect(next.map(\.response.status) == [200])
         #expect(next.first.flatMap { userId($0.response) } == "user_returning")
         #expect(standIn.handshakeRequests.withLock { $0.count } == 1)
@@ -134,7 +134,7 @@ import Testing
         standIn.update { $0.clientUser = nil }  // the primary has nobody signed in
         let gateway = try await Self.satellite(frontendAPI: standIn.origin)
         defer { Task { await gateway.stop(); await standIn.stop() } }
-        let hops = try MiniBrowser().navigate("http://127.0.0.1:\(gateway.port)/dashboard?tab=1&__clerk_synced=false")
+        let hops = try await MiniBrowser().navigate("http://127.0.0.1:\(gateway.port)/dashboard?tab=1&__clerk_synced=false")
         #expect(hops.map(\.response.status) == [307, 307, 307])
         #expect(hops.map(\.port) == [gateway.port, standIn.port, gateway.port])
         let last = hops[2].response
@@ -192,7 +192,7 @@ import Testing
         standIn.update { $0.signer = Fixtures.otherIssuer }  // a handshake the satellite cannot verify
         let gateway = try await Self.satellite(frontendAPI: standIn.origin)
         defer { Task { await gateway.stop(); await standIn.stop() } }
-        let hops = try MiniBrowser().navigate("http://127.0.0.1:\(gateway.port)/dashboard?__clerk_synced=false", maxHops: 12)
+        let hops = try await MiniBrowser().navigate("http://127.0.0.1:\(gateway.port)/dashboard?__clerk_synced=false", maxHops: 12)
         #expect(standIn.handshakeRequests.withLock { $0.count } == 3)
         let gatewayHops = hops.filter { $0.port == gateway.port }
         #expect(gatewayHops.count == 4)

@@ -196,7 +196,10 @@ extension StandInHandler {
 /// A browser in miniature for the handshake flow: one cookie jar for 127.0.0.1 (browsers do not separate
 /// cookies by port, so the stand-in's cookies reach the gateway as Clerk's reach the app on its parent
 /// domain), redirects followed by hand so each hop can be inspected.
-final class MiniBrowser {
+/// Used by one test at a time; `navigate` runs its blocking sockets on a GCD thread, off Swift's cooperative
+/// pool, which the in-process gateway's async decisions (JWKS re-fetch, nonce exchange) need: on 2 cores a
+/// blocked pool made the nonce exchange time out and the handshake loop.
+final class MiniBrowser: @unchecked Sendable {
     var jar: [String: String] = [:]
 
     struct Hop {
@@ -206,7 +209,15 @@ final class MiniBrowser {
     }
 
     /// GET `url` (http://127.0.0.1:port/…) as a page navigation, following up to `maxHops` redirects.
-    func navigate(_ url: String, maxHops: Int = 8, extraHeaders: [(String, String)] = []) throws -> [Hop] {
+    func navigate(_ url: String, maxHops: Int = 8, extraHeaders: [(String, String)] = []) async throws -> [Hop] {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try self.navigateBlocking(url, maxHops: maxHops, extraHeaders: extraHeaders) })
+            }
+        }
+    }
+
+    private func navigateBlocking(_ url: String, maxHops: Int, extraHeaders: [(String, String)]) throws -> [Hop] {
         var hops: [Hop] = []
         var next = url
         for _ in 0..<maxHops {
