@@ -15,15 +15,7 @@ import Testing
     }
 
     static func issues(_ yaml: String, environment: [String: String] = [:]) -> [ConfigIssue] {
-        do {
-            _ = try Fixtures.settings(yaml, environment: environment)
-            return []
-        } catch let error as ConfigError {
-            return error.issues
-        } catch {
-            Issue.record("unexpected error \(error)")
-            return []
-        }
+        Fixtures.configIssues(yaml, environment: environment)
     }
 
     @Test(arguments: ConfigLoader.durationBounds.keys.sorted())

@@ -8,14 +8,7 @@ import Testing
 
 @Suite struct ConfigTests {
     func issues(_ yaml: String, environment: [String: String] = [:]) -> [ConfigIssue] {
-        do {
-            _ = try Fixtures.settings(yaml, environment: environment)
-            return []
-        } catch let error as ConfigError {
-            return error.issues
-        } catch {
-            Issue.record("unexpected error \(error)"); return []
-        }
+        Fixtures.configIssues(yaml, environment: environment)
     }
 
     @Test func browserSessionSettingsAreValidated() throws {

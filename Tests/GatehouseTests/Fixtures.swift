@@ -77,6 +77,19 @@ enum Fixtures {
         return try ConfigLoader.load(yaml: complete, file: "test.yaml", baseDirectory: dir.path, environment: environment)
     }
 
+    /// The config errors a YAML gives (none when it loads).
+    static func configIssues(_ yaml: String, environment: [String: String] = [:]) -> [ConfigIssue] {
+        do {
+            _ = try Fixtures.settings(yaml, environment: environment)
+            return []
+        } catch let error as ConfigError {
+            return error.issues
+        } catch {
+            Issue.record("unexpected error \(error)")
+            return []
+        }
+    }
+
     static func gatekeeper(_ yaml: String = exampleYAML) throws -> Gatekeeper {
         let s = try settings(yaml)
         let store = Gatekeeper.makeKeyStore(for: s) { _, _ in fatalError("no network in unit tests") }

@@ -12,15 +12,7 @@ import Testing
     }
 
     func configIssues(_ yaml: String, environment: [String: String] = [:]) -> [ConfigIssue] {
-        do {
-            _ = try Fixtures.settings(yaml, environment: environment)
-            return []
-        } catch let error as ConfigError {
-            return error.issues
-        } catch {
-            Issue.record("unexpected error \(error)")
-            return []
-        }
+        Fixtures.configIssues(yaml, environment: environment)
     }
 
     @Test(arguments: [3000, 20_000, 63])
