@@ -12,7 +12,7 @@ import Synchronization
 ///   whole process (`burst`, refilled at `perSecond`); when either is empty the request is refused without a
 ///   call (the caller answers 503).
 ///
-/// `lookup` never waits, so a cached or refused nonce is decided on the event loop.
+/// Neither `lookup` nor `peek` waits; `peek` lets a cached nonce be decided on the event loop.
 public final class HandshakeNonceExchange: Sendable {
     public struct Limits: Sendable {
         public var burst: Int
@@ -98,6 +98,39 @@ public final class HandshakeNonceExchange: Sendable {
         }
     }
 
+    /// What is known without starting a call: a cached outcome, a malformed nonce, a call under way, or a
+    /// refusal over the rate; nil when a call would start, which only `lookup` does. The path that must not
+    /// wait uses this, so a call is only ever started by a caller that waits for it: a call started and left
+    /// behind could finish before the waiting caller looked, which (successes are not kept) then sent the
+    /// used nonce a second time and signed nobody in.
+    public func peek(_ nonce: String, client: String) -> Lookup? {
+        guard HandshakeNonceExchange.isWellFormed(nonce) else { return .ready([]) }
+        return state.withLock { state in
+            let now = clock()
+            if let hit = state.cached[nonce], hit.expiresAt > now { return .ready(hit.directives) }
+            if let task = state.inFlight[nonce] { return .pending(task) }
+            if admit(client, in: &state, now: now) == nil {
+                state.refusals += 1
+                return .refused
+            }
+            return nil
+        }
+    }
+
+    /// Refills the shared bucket and the client's; returns the client's bucket when both hold a call (nothing
+    /// is spent here), nil when either is empty. The client's own bucket is checked first: a client over its
+    /// share spends nothing of the shared one.
+    private func admit(_ client: String, in state: inout State, now: Double) -> Bucket? {
+        if let last = state.refilledAt {
+            state.tokens = min(Double(limits.burst), state.tokens + max(0, now - last) * limits.perSecond)
+        }
+        state.refilledAt = now
+        var bucket = state.clients[client] ?? Bucket(tokens: Double(limits.clientBurst), refilledAt: now)
+        bucket.refill(now: now, burst: limits.clientBurst, perSecond: limits.clientPerSecond)
+        guard bucket.tokens >= 1, state.tokens >= 1 else { return nil }
+        return bucket
+    }
+
     /// - Parameter client: who asks (`CanonicalRequest.clientAddress`); each address has its own small bucket.
     public func lookup(_ nonce: String, client: String) -> Lookup {
         guard HandshakeNonceExchange.isWellFormed(nonce) else { return .ready([]) }
@@ -105,14 +138,7 @@ public final class HandshakeNonceExchange: Sendable {
             let now = clock()
             if let hit = state.cached[nonce], hit.expiresAt > now { return .ready(hit.directives) }
             if let task = state.inFlight[nonce] { return .pending(task) }
-            if let last = state.refilledAt {
-                state.tokens = min(Double(limits.burst), state.tokens + max(0, now - last) * limits.perSecond)
-            }
-            state.refilledAt = now
-            var bucket = state.clients[client] ?? Bucket(tokens: Double(limits.clientBurst), refilledAt: now)
-            bucket.refill(now: now, burst: limits.clientBurst, perSecond: limits.clientPerSecond)
-            // The client's own bucket first: a client over its share spends nothing of the shared one.
-            guard bucket.tokens >= 1, state.tokens >= 1 else {
+            guard var bucket = admit(client, in: &state, now: now) else {
                 state.refusals += 1
                 return .refused
             }

@@ -115,16 +115,16 @@ public struct SessionAuthenticator: Sendable {
 
     /// The same decision without waiting for the network: nil only when a call must be waited for — a JWKS
     /// re-fetch for an unknown `kid` (or no key at all) outside the re-fetch cool-down, or a Backend API
-    /// nonce exchange under way. A cached or refused nonce, and an unknown `kid` inside the cool-down (which
+    /// nonce exchange to start or under way. A cached or refused nonce, and an unknown `kid` inside the cool-down (which
     /// would be judged with the same keys anyway), are decided here, on the event loop.
     public func authenticateWithoutFetching(_ request: CanonicalRequest, now: Double) -> AuthResult? {
         var nonceDirectives: [String]? = nil
         var result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nil)
         if result.awaitsHandshakePayload, let nonce = handshakeCarrier(request, ClerkNames.handshakeNonce) {
-            switch nonceExchange?.lookup(nonce, client: request.clientAddress) ?? .ready([]) {
-            case .ready(let directives): nonceDirectives = directives
-            case .refused: return SessionAuthenticator.nonceRefused
-            case .pending: return nil
+            switch nonceExchange.map({ $0.peek(nonce, client: request.clientAddress) }) ?? .ready([]) {
+            case .ready(let directives)?: nonceDirectives = directives
+            case .refused?: return SessionAuthenticator.nonceRefused
+            case .pending?, nil: return nil  // `authenticate` starts or joins the call and waits for it
             }
             result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nonceDirectives)
         }

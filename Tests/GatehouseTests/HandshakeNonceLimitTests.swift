@@ -81,7 +81,8 @@ final class CountingPayloadSource: HandshakePayloadSource {
         let clock = ManualClock()
         let g = try Self.gatekeeper(source, clock: clock)
         // A failed exchange is remembered: a bad nonce repeated costs one call, decided on the spot.
-        #expect(g.evaluateWithoutFetching(Self.request(nonce: "bad-1"), now: Fixtures.now) == nil)  // the call starts
+        #expect(g.evaluateWithoutFetching(Self.request(nonce: "bad-1"), now: Fixtures.now) == nil)  // must wait: no call yet
+        #expect(source.calls.isEmpty)
         let first = await g.evaluate(Self.request(nonce: "bad-1"), now: Fixtures.now)
         #expect(first.auth?.status == .signedOut)
         clock.advance(9)
@@ -92,6 +93,20 @@ final class CountingPayloadSource: HandshakePayloadSource {
         clock.advance(2)
         _ = await g.evaluate(Self.request(nonce: "bad-1"), now: Fixtures.now)
         #expect(source.calls == ["bad-1", "bad-1"])
+    }
+
+    /// The daemon asks `evaluateWithoutFetching` first and `evaluate` when it must wait. A call started by the
+    /// first and finished before the second looked was once sent again (successes are not kept): on a fast
+    /// Backend API the used nonce came back 404 and the browser looped through handshakes (seen in CI).
+    @Test func theNonWaitingPathNeverStartsACallItWouldLeaveBehind() async throws {
+        let source = CountingPayloadSource(directives: Self.session)
+        let g = try Self.gatekeeper(source, clock: ManualClock())
+        let request = Self.request(nonce: "good-3")
+        #expect(g.evaluateWithoutFetching(request, now: Fixtures.now) == nil)
+        try await Task.sleep(for: .milliseconds(50))  // time enough for a call left behind to finish
+        let decided = await g.evaluate(request, now: Fixtures.now)
+        #expect(decided.auth?.status == .signedIn)
+        #expect(source.calls == ["good-3"])
     }
 
     @Test func aSuccessIsNeverReusedByALaterRequest() async throws {
