@@ -105,7 +105,7 @@ let package = Package(
         // Micro-benchmarks of the hot parts (run by scripts/bench in release mode).
         .executableTarget(
             name: "gatehouse-microbench",
-            dependencies: ["GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer"],
+            dependencies: ["GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer", "GatehouseServer"],
             path: "Sources/GatehouseMicrobench",
             swiftSettings: swiftSettings
         ),

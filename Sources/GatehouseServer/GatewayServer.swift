@@ -130,10 +130,10 @@ public final class GatewayServer: Sendable {
             let (adminHost, adminPort) = try GatewayServer.split(admin)
             let adminChannel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { channel in
+                .childChannelInitializer { [accessLog] channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(AdminHandler(state: state, listenerHealth: listenerHealth))
+                        try channel.pipeline.syncOperations.addHandler(AdminHandler(state: state, listenerHealth: listenerHealth, accessLog: accessLog))
                     }
                 }
                 .bind(host: adminHost, port: adminPort).get()
@@ -150,6 +150,7 @@ public final class GatewayServer: Sendable {
         await pools.closeAll()
         // Connections still open after the grace period are closed as the loops stop.
         try? await group.shutdownGracefully()
+        accessLog.flush()
     }
 
     /// Stops accepting and waits for open connections to finish, at most `gracePeriod` seconds. The
@@ -225,10 +226,12 @@ final class AdminHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
     let state: GatewayState
     let listenerHealth: ListenerHealth
+    let accessLog: AccessLog
 
-    init(state: GatewayState, listenerHealth: ListenerHealth) {
+    init(state: GatewayState, listenerHealth: ListenerHealth, accessLog: AccessLog) {
         self.state = state
         self.listenerHealth = listenerHealth
+        self.accessLog = accessLog
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -262,7 +265,9 @@ final class AdminHandler: ChannelInboundHandler {
             let jwks = state.jwksCounts
             (status, contentType, body) = (.ok, "text/plain; version=0.0.4",
                 state.metrics.render(jwksFetches: jwks.fetches, jwksFailures: jwks.failures, signingKeys: snapshot.keyStore.status.keyCount,
-                                     tokenCacheHits: state.tokenCache.hits, tokenCacheMisses: state.tokenCache.misses))
+                                     tokenCacheHits: state.tokenCache.hits, tokenCacheMisses: state.tokenCache.misses)
+                + "# HELP gatehouse_access_log_dropped_total Access-log lines dropped because standard output could not keep up.\n"
+                + "# TYPE gatehouse_access_log_dropped_total counter\ngatehouse_access_log_dropped_total \(accessLog.droppedLines)\n")
         default:
             (status, contentType, body) = (.notFound, "text/plain", "not found\n")
         }

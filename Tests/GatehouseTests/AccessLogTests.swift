@@ -6,7 +6,7 @@ import Testing
 /// The access log of the real binary, read from its stdout: the documented fields, Clerk's reason strings,
 /// and never a token, a cookie value or a query value. Lines are parsed with Foundation, not Gatehouse's JSON.
 @Suite(.serialized, .stopsServers) struct AccessLogTests {
-    static let fields = ["time", "request_id", "method", "path", "route", "decision", "status", "user_id", "duration_ms", "bytes"]
+    static let fields = ["time", "request_id", "method", "path", "route", "decision", "status", "user_id", "duration_ms", "bytes", "client_ip", "host", "user_agent", "protocol"]
 
     @Test func linesCarryTheDocumentedFieldsAndNoSecrets() async throws {
         let upstream = try await TestUpstream()
@@ -25,7 +25,7 @@ import Testing
         let querySecret = "qsecret\(UInt64.random(in: 1...UInt64.max))"
         let cookieSecret = "csecret\(UInt64.random(in: 1...UInt64.max))"
         let c = try RawClient(port: gateway.port)
-        let proxied = c.request("GET", "/echo/a?api_key=\(querySecret)", headers: [bearer(bearerToken)])
+        let proxied = c.request("GET", "/echo/a?api_key=\(querySecret)", headers: [bearer(bearerToken), ("User-Agent", "gatehouse-tests/1")])
         #expect(proxied?.status == 200)
         let cookie = c.request("GET", "/dashboard/b?token=\(querySecret)&x=1",
                                headers: [("Cookie", "__session=\(cookieToken); __client_uat=1; other=\(cookieSecret)")])
@@ -68,6 +68,10 @@ import Testing
         // An expired token: Clerk's refresh-aware reason (no refresh cookie, so no refresh was possible).
         #expect(entries[3]["auth_reason"] as? String == "session-token-expired-refresh-non-eligible-no-refresh-cookie")
         #expect(((entries[1]["bytes"] as? NSNumber)?.intValue ?? 0) > 0)
+        #expect(entries.allSatisfy { $0["client_ip"] as? String == "127.0.0.1" && $0["protocol"] as? String == "HTTP/1.1" })
+        #expect(entries.map { $0["host"] as? String } == Array(repeating: "app.example.com", count: 4))
+        #expect(entries[0]["user_agent"] as? String == "gatehouse-tests/1")
+        #expect(entries[1]["user_agent"] is NSNull)
 
         // No secret anywhere in the output, in any form (whole tokens, their signatures, the cookie and query values).
         let everything = stdout + stderr
