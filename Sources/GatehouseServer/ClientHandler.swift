@@ -273,6 +273,9 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         self.exchange = exchange
         // `Connection: close` from the client, or HTTP/1.0 without keep-alive: this is the last exchange.
         if !head.isKeepAlive { exchange.closeAfterResponse = true }
+        // An upgrade Gatehouse does not carry out (h2c, anything but WebSocket): NIO's parser stops reading at
+        // it, so this request is answered as HTTP/1.1 and is the connection's last (it used to hang there).
+        if !head.headers[canonicalForm: "upgrade"].isEmpty && !WebSocketUpgrade.isRequested(head) { exchange.closeAfterResponse = true }
 
         if let framingError = ClientHandler.framingProblem(head) {
             exchange.closeAfterResponse = true
@@ -343,8 +346,20 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             if encodings.count != 1 || encodings[0].lowercased() != "chunked" { return "unsupported Transfer-Encoding" }
         }
         if head.version.major != 1 { return "unsupported HTTP version" }
+        // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
+        if head.version == .http1_1 && head.headers[canonicalForm: "host"].isEmpty { return "HTTP/1.1 request without a Host header" }
+        for (name, _) in head.headers where name.utf8.contains(UInt8(ascii: "_")) {
+            // `Transfer_Encoding` means nothing to Gatehouse, but servers behind it that map `_` to `-` (CGI,
+            // WSGI, PHP and some frameworks do) would read it as framing: never forward such a name.
+            if ClientHandler.framingHeaderNames.contains(name.lowercased().replacingOccurrences(of: "_", with: "-")) {
+                return "header name \(name.prefix(40)) is a look-alike of a framing header"
+            }
+        }
         return nil
     }
+
+    static let framingHeaderNames: Set<String> = ["content-length", "transfer-encoding", "host", "connection", "upgrade", "te",
+                                                   "trailer", "expect", "keep-alive", "proxy-connection"]
 
     /// The request's path when it lies at or under the forward-auth path: as routing would read it (with the
     /// configured canonicalisation, so a path the app would be sent is never missed) and, for choosing an
@@ -781,7 +796,10 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             requestID: exchange.requestID, method: exchange.head.method.rawValue, path: evaluation?.request?.path.value,
             route: route, decision: exchange.decisionLabel, status: exchange.status,
             userID: evaluation?.auth?.activeSession?.userId, authReason: evaluation?.auth?.reason,
-            upstreamMilliseconds: exchange.upstreamMilliseconds, durationMilliseconds: seconds * 1000, bytesSent: exchange.bytesSent))
+            upstreamMilliseconds: exchange.upstreamMilliseconds, durationMilliseconds: seconds * 1000, bytesSent: exchange.bytesSent,
+            clientAddress: peer, host: evaluation?.request?.host ?? exchange.head.headers.first(name: "host"),
+            userAgent: exchange.head.headers.first(name: "user-agent"),
+            protocolVersion: "HTTP/\(exchange.head.version.major).\(exchange.head.version.minor)"))
     }
 
     // MARK: Errors

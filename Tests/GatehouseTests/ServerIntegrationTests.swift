@@ -278,6 +278,14 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         "GET /public HTTP/2.0\r\nHost: a\r\n\r\n",
         "GET /public HTTP/0.9\r\nHost: a\r\n\r\n",
         "GET /public HTTP/3.0\r\nHost: a\r\n\r\n",
+        // RFC 9112 §3.2: HTTP/1.1 without Host is a 400 (it used to be forwarded).
+        "GET /public HTTP/1.1\r\n\r\n",
+        "GET /public HTTP/1.1\r\nX-A: b\r\n\r\n",
+        // Framing look-alikes that servers mapping `_` to `-` would obey (they used to travel upstream).
+        "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer_Encoding: chunked\r\n\r\nhello",
+        "POST /upload HTTP/1.1\r\nHost: a\r\nContent_Length: 5\r\n\r\nhello",
+        "GET /public HTTP/1.1\r\nHost: a\r\nProxy_Connection: close\r\n\r\n",
+        "GET /public HTTP/1.1\r\nHost: a\r\nKeep_Alive: 5\r\n\r\n",
     ])
     func smugglingAndMalformedRequestsAreRefusedAndClosed(raw: String) async throws {
         let h = try await GatewayHarness()
@@ -295,6 +303,37 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         try await Task.sleep(for: .milliseconds(50))
         #expect(!h.upstream.targets.withLock { $0 }.contains { $0.contains("smuggled") })
         #expect(h.upstream.targets.withLock { $0 }.isEmpty, "the upstream saw \(h.upstream.targets.withLock { $0 })")
+    }
+
+    /// Other names with `_` are passed on (Gatehouse strips look-alikes of its own identity headers
+    /// separately); HTTP/1.0 needs no Host. Both are served.
+    @Test func underscoreNamesAndHostlessHTTP10AreServed() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        c.send("GET /public/u HTTP/1.1\r\nHost: a\r\nX_Custom_Thing: 1\r\nHOST_: b\r\n\r\n")
+        #expect(c.readResponse()?.0.status == 200)
+        let old = try h.client()
+        old.send("GET /public/old HTTP/1.0\r\n\r\n")
+        #expect(old.readResponse()?.0.status == 200)
+    }
+
+    /// An upgrade Gatehouse does not carry out (`h2c`, as `curl --http2` asks): answered as HTTP/1.1 with
+    /// `Connection: close`, then closed. It used to be answered and then never read again (the client hung).
+    @Test func anUpgradeOtherThanWebSocketIsAnsweredAndTheConnectionClosed() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        c.send("GET /public/h2c HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+            + "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\nGET /public/after HTTP/1.1\r\nHost: a\r\n\r\n")
+        let response = try #require(c.readResponse()?.0, "no answer to the h2c request")
+        #expect(response.status == 200)
+        #expect(response.header("connection")?.lowercased() == "close")
+        #expect(response.header("upgrade") == nil)
+        #expect(c.isClosedByPeer(), "the connection was left open and unread")
+        try await Task.sleep(for: .milliseconds(50))
+        let targets = h.upstream.targets.withLock { $0 }
+        #expect(targets == ["/public/h2c"], "the upstream saw \(targets)")
     }
 
     @Test func oversizedHeadsGet431() async throws {
