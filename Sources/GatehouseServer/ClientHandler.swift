@@ -829,6 +829,15 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                                      message: tooLarge ? "request header fields too large" : "malformed HTTP request",
                                      explanation: "unparseable request: \(parserError)")
         write(decision, version: .http1_1, omitBody: false, requestID: nil, closing: true, closeWhenWritten: true, context: context)
+        if let exchange {
+            // Mid-request (a body cut short by the client leaving, bad chunk framing): the upstream holds a
+            // half-sent request that can never be completed, so its connection goes too (it used to stay open
+            // for good, one per aborted upload, while the open-connections gauge said 0).
+            abandonUpstream(exchange)
+            exchange.status = status
+            exchange.decisionLabel = "reject"
+            finishLog(exchange)
+        }
         exchange = nil
     }
 

@@ -450,6 +450,31 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         await upstream.stop()
     }
 
+    /// A client that leaves mid-body (issue 11's soak: anyone could do it on a public route) takes the
+    /// upstream connection with it: its half-sent request can never be completed or reused. They used to stay
+    /// open for good, one per aborted upload.
+    @Test(arguments: ["Content-Length: 100000\r\n\r\n" + String(repeating: "a", count: 1000),
+                      "Transfer-Encoding: chunked\r\n\r\n3e8\r\n" + String(repeating: "a", count: 1000) + "\r\n186a0\r\nabc"])
+    func aClientLeavingMidBodyClosesTheUpstreamConnection(framing: String) async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        for _ in 0..<5 {
+            let c = try h.client()
+            c.send("POST /upload HTTP/1.1\r\nHost: a\r\n" + framing)
+            // The request reached the upstream before the client left.
+            let deadline = Date().addingTimeInterval(2)
+            while h.upstream.openConnections.load(ordering: .relaxed) == 0, Date() < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(h.upstream.openConnections.load(ordering: .relaxed) == 1)
+            c.hangUp()
+            let closedBy = Date().addingTimeInterval(2)
+            while h.upstream.openConnections.load(ordering: .relaxed) > 0, Date() < closedBy { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(h.upstream.openConnections.load(ordering: .relaxed) == 0, "the upstream connection outlived the client")
+        }
+        #expect(h.upstream.connections.load(ordering: .relaxed) == 5)
+        // The gateway still serves.
+        #expect(try h.client().request("GET", "/public/after")?.status == 200)
+    }
+
     @Test func maxBodyBytesIsEnforced() async throws {
         let h = try await GatewayHarness(extra: "") { $0.replacingOccurrences(of: "idle_timeout: 5s }", with: "idle_timeout: 5s, max_body_bytes: 1000 }") }
         defer { Task { await h.stop() } }

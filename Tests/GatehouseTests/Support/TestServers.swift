@@ -16,6 +16,8 @@ final class TestUpstream: Sendable {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let channel: any Channel
     let connections = Atomic<Int>(0)
+    /// Connections open right now (the gateway's side of each, seen from here).
+    let openConnections = Atomic<Int>(0)
     let jwksFetches = Atomic<Int>(0)
     let jwks = Mutex<String?>(nil)
     /// Every request target received, in order.
@@ -31,6 +33,8 @@ final class TestUpstream: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     box.upstream?.connections.wrappingAdd(1, ordering: .relaxed)
+                    box.upstream?.openConnections.wrappingAdd(1, ordering: .relaxed)
+                    channel.closeFuture.whenComplete { _ in box.upstream?.openConnections.wrappingSubtract(1, ordering: .relaxed) }
                     // `/ws` upgrades to a WebSocket that echoes every frame.
                     let upgrader = NIOWebSocketServerUpgrader(
                         shouldUpgrade: { channel, head in
@@ -200,6 +204,9 @@ final class RawClient {
     }
 
     deinit { close(fd) }
+
+    /// Leaves: both directions shut down now (the descriptor itself is closed at deinit).
+    func hangUp() { Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
 
     func send(_ text: String) { send(Array(text.utf8)) }
 
