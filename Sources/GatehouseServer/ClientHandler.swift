@@ -98,6 +98,11 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     private var idCounter: UInt64 = 0
     private var peer = "unknown"
     private var closed = false
+    /// The last response is out and our side is shut for writing; what the client still sends is read and
+    /// dropped until it closes or `lingerSeconds` pass (RFC 9112 §9.6: closing with unread bytes makes the
+    /// kernel send a reset, which can destroy the response before the client reads it).
+    private var lingering = false
+    static let lingerSeconds = 2.0
 
     init(server: ServerContext) {
         self.server = server
@@ -207,6 +212,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     }
 
     private func dispatch(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        if lingering { return }
         if let exchange, exchange.requestEnded {
             // The next request, while this one's response is still going out: hold it, and read no further.
             pipelined.append(part)
@@ -571,7 +577,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                 } else {
                     // The upstream answered before reading the whole body: that connection cannot be reused.
                     upstream.close()
-                    exchange.discardBudget = 64 * 1024
+                    exchange.discardBudget = ClientHandler.discardBudget
                 }
             }
             exchange.responseDone = true
@@ -693,11 +699,16 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             exchange.evaluation = Evaluation(request: nil, route: nil, routeMatched: false, auth: nil, decision: decision)
         }
         if !exchange.requestEnded {
-            exchange.discardBudget = 64 * 1024
+            exchange.discardBudget = ClientHandler.discardBudget
             for part in exchange.buffered {
                 if case .end = part { exchange.requestEnded = true }
                 if case .body(let b) = part { exchange.discardBudget -= b.readableBytes }
             }
+        }
+        if !exchange.requestEnded, !ClientHandler.restFits(exchange) {
+            // The rest of the body will not be read to the end: say so in this response, so a pooled client
+            // does not send its next request on a connection about to close (it used to close unannounced).
+            exchange.closeAfterResponse = true
         }
         exchange.buffered = []
         exchange.bytesSent = write(decision, version: exchange.head.version, omitBody: exchange.head.method == .HEAD,
@@ -735,6 +746,18 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         return sent
     }
 
+    /// Request body bytes read and dropped after a local answer before the connection is given up instead.
+    static let discardBudget = 64 * 1024
+
+    /// Does the unread rest of this request's body fit the discard budget? A chunked body's end is unknown;
+    /// without `Content-Length` or chunked there is no body (the request's end is on its way).
+    static func restFits(_ exchange: Exchange) -> Bool {
+        if let length = exchange.head.headers.first(name: "content-length").flatMap(Int.init) {
+            return length - exchange.requestBodyBytes <= exchange.discardBudget
+        }
+        return exchange.head.headers[canonicalForm: "transfer-encoding"].isEmpty
+    }
+
     private func bodyTooLarge(_ exchange: Exchange) {
         if exchange.responseStarted || exchange.upstream != nil {
             server.state.metrics.recordUpstreamError("client_body_too_large")
@@ -764,7 +787,9 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             return
         }
         if exchange.closeAfterResponse {
-            context.close(promise: nil)
+            // As nginx's lingering close: only when the client may still be sending (an unread body, pipelined
+            // requests); otherwise the slot is freed at once.
+            if exchange.requestEnded && pipelined.isEmpty { context.close(promise: nil) } else { closeInStages(context) }
             return
         }
         armHeadTimer(seconds: exchange.snapshot.settings.server.idleTimeout)
@@ -779,6 +804,16 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                 return
             }
         }
+        resumeReads()
+    }
+
+    /// Shuts our side for writing once the response is out (NIO waits for pending writes), then reads and
+    /// drops until the client closes (a read of 0 closes the channel) or `lingerSeconds` pass.
+    private func closeInStages(_ context: ChannelHandlerContext) {
+        lingering = true
+        pipelined = []
+        context.close(mode: .output, promise: nil)
+        headTimer?.set(in: ClientHandler.lingerSeconds)
         resumeReads()
     }
 
@@ -805,6 +840,11 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     // MARK: Errors
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if lingering {
+            // Whatever the client sent after its last request is not ours to judge.
+            context.close(promise: nil)
+            return
+        }
         if let parserError = error as? HTTPParserError {
             if let exchange, exchange.requestEnded {
                 // A malformed pipelined request: answer it after the response in flight, then close.

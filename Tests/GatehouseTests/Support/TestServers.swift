@@ -205,6 +205,9 @@ final class RawClient {
 
     deinit { close(fd) }
 
+    /// Sends that failed (a reset or a closed connection while sending).
+    private(set) var sendFailures = 0
+
     /// Leaves: both directions shut down now (the descriptor itself is closed at deinit).
     func hangUp() { Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
 
@@ -214,7 +217,7 @@ final class RawClient {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { return }
+            if n <= 0 { sendFailures += 1; return }
             offset += n
         }
     }
