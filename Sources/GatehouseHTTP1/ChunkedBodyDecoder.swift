@@ -4,6 +4,7 @@
 /// - every line ends in CRLF, chunk data is followed by exactly CRLF;
 /// - trailer fields follow the head's field rules; framing and routing fields in trailers are refused.
 /// Data is reported as ranges of the caller's buffer; framing bytes are consumed and never reported.
+/// Refusal offsets (`at:`) count from the first byte of the body.
 public struct ChunkedBodyDecoder: Sendable {
     public let limits: HTTP1Limits
     private var state = State.sizeStart
@@ -13,6 +14,9 @@ public struct ChunkedBodyDecoder: Sendable {
     private var trailerFields = 0
     /// The current trailer name, lower-cased, while it is short enough to be one of the guarded names.
     private var trailerName: [UInt8] = []
+    /// Body bytes (framing included) decoded before the current call: refusal offsets count from the body's
+    /// first byte, so they do not depend on how the body was split.
+    private var bodyOffset = 0
 
     private enum State {
         case sizeStart, size, extNameStart, extName, extValueStart, extToken, quoted, quotedEscape, afterQuoted
@@ -28,6 +32,17 @@ public struct ChunkedBodyDecoder: Sendable {
     }
 
     public mutating func decode(_ b: UnsafeRawBufferPointer, from start: Int) -> BodyEvent {
+        let event = decodeStep(b, from: start)
+        switch event {
+        case .data(let r): bodyOffset += r.upperBound - start
+        case .needMore: bodyOffset += b.count - start
+        case .end(let at): bodyOffset += at - start
+        case .refused: break
+        }
+        return event
+    }
+
+    private mutating func decodeStep(_ b: UnsafeRawBufferPointer, from start: Int) -> BodyEvent {
         var i = start
         while i < b.count {
             if case .data(let remaining) = state {
@@ -37,7 +52,7 @@ public struct ChunkedBodyDecoder: Sendable {
             }
             let c = b[i]
             do throws(HTTP1Refusal) {
-                if try step(c, at: i) { return .end(at: i + 1) }
+                if try step(c, at: bodyOffset + i - start) { return .end(at: i + 1) }
             } catch {
                 state = .done
                 return .refused(error)
