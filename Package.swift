@@ -135,6 +135,8 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                // EmbeddedChannel: llhttp (NIOHTTP1's decoder) as a differential peer of GatehouseHTTP1.
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 // The TLS upstream that tests certificate verification.
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],

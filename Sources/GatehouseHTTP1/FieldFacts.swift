@@ -21,9 +21,11 @@ struct FieldFacts {
             host = index
         case .contentLength:
             if contentLength != nil { throw .duplicateContentLength }
+            if Self.hasTrailingTab(b, field) { throw .invalidContentLength }
             contentLength = try Self.contentLength(b, field.value)
         case .transferEncoding:
             if transferEncoding != nil { throw .duplicateTransferEncoding }
+            if Self.hasTrailingTab(b, field) { throw .unsupportedTransferEncoding }
             transferEncoding = field.value
         case .connection:
             try Self.connectionOptions(b, field.value, into: &connection)
@@ -34,6 +36,13 @@ struct FieldFacts {
         case .upgrade:
             upgrade = index
         }
+    }
+
+    /// A tab after a framing value (`chunked\t`): legal OWS, but llhttp refuses it and a parser that trims only
+    /// spaces would not see `chunked`, so framing values may be followed by spaces only.
+    @inline(__always) static func hasTrailingTab(_ b: UnsafeRawBufferPointer, _ field: FieldRange) -> Bool {
+        for p in field.value.upperBound..<(field.line.upperBound - 2) where b[p] == 0x09 { return true }
+        return false
     }
 
     /// 1*DIGIT and nothing else: no sign, no list (`5, 5`), no inner whitespace; at most 18 digits, so it fits.

@@ -18,6 +18,19 @@ struct ParsedRequest: Equatable, CustomStringConvertible {
         "\(method) \(target) \(headers.map { "\($0.name): \($0.value)" }) body=\(body.count)B"
     }
 
+    /// The request as NIO's String-based headers can hold it: bytes that are not UTF-8 (obs-text) come back
+    /// as U+FFFD there, so they are compared after the same repair.
+    var asNIOStrings: ParsedRequest {
+        func repair(_ text: String) -> String {
+            latin1(String(decoding: text.unicodeScalars.map { UInt8($0.value) }, as: UTF8.self).utf8)
+        }
+        var copy = self
+        copy.method = repair(method)
+        copy.target = repair(target)
+        copy.headers = headers.map { .init(name: repair($0.name), value: repair($0.value)) }
+        return copy
+    }
+
     /// Equal framing, ignoring what only one side knows.
     func sameFraming(as other: ParsedRequest) -> Bool {
         method == other.method && target == other.target && headers == other.headers && body == other.body
@@ -41,6 +54,9 @@ enum RequestOutcome: Equatable {
 }
 
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+/// Bytes as text one byte per character, as h11 reports them, so the peers compare byte for byte.
+func latin1(_ bytes: some Sequence<UInt8>) -> String { String(bytes.map { Character(Unicode.Scalar($0)) }) }
 
 /// Runs Gatehouse's head parser and body decoder over `input`, delivered in pieces cut at `splits`:
 /// the head parser sees the growing buffer (as a connection buffer would), the body decoder each piece alone.
@@ -69,7 +85,7 @@ func gatehouseParse(_ input: [UInt8], splits: [Int] = [], limits: HTTP1Limits = 
         break
     }
     guard let head else { return .incomplete }
-    func text(_ r: Range<Int>) -> String { String(decoding: buffer[r], as: UTF8.self) }
+    func text(_ r: Range<Int>) -> String { latin1(buffer[r]) }
     var request = ParsedRequest(
         method: text(head.method), target: text(head.target),
         headers: head.fields.map { .init(name: text($0.name), value: text($0.value)) }, body: [])
