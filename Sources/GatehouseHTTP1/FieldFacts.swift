@@ -78,8 +78,9 @@ struct FieldFacts {
                     options.keepAlive = true
                 } else if b.equalsIgnoringCase(token, "upgrade") {
                     options.upgrade = true
+                } else {
+                    options.otherTokens.append(token)
                 }
-                options.tokens.append(token)
             }
             i = end + 1
         }

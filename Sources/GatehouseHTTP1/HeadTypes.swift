@@ -1,3 +1,11 @@
+// GatehouseHTTP1: the HTTP/1.1 layer of Gatehouse's coming data plane (issue 11), on bytes and sans-IO.
+// The event loop will own the connection buffers; this module only reads them: a request head becomes byte
+// ranges (method, target, fields) plus its framing, so the head can be forwarded with Gatehouse's changes
+// spliced in without building strings; a response is relayed after reading only its head and framing; bodies
+// are never copied (decoders hand back ranges). It is strict on purpose (README "HTTP/1.1 on bytes"): it
+// refuses at least what llhttp's strict mode refuses, and what it accepts llhttp and h11 read the same way
+// (Tests/GatehouseTests/HTTP1). Not yet used by the daemon, which still runs on SwiftNIO's codecs.
+
 /// One field line of a head: byte ranges of its name and of its value (without surrounding whitespace),
 /// both offsets into the buffer the parser was given.
 public struct FieldRange: Sendable, Equatable {
@@ -33,8 +41,9 @@ public struct ConnectionOptions: Sendable, Equatable {
     public var close = false
     public var keepAlive = false
     public var upgrade = false
-    /// Every option token (also close/keep-alive/upgrade): the fields it names are hop-by-hop.
-    public var tokens: [Range<Int>] = []
+    /// The other option tokens: names of further hop-by-hop fields to drop when forwarding (RFC 9110 §7.6.1).
+    /// (Empty in the common case, so no allocation.)
+    public var otherTokens: [Range<Int>] = []
     public init() {}
 }
 

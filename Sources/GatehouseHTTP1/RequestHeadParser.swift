@@ -101,7 +101,11 @@ public struct RequestHeadParser: Sendable {
         var i = 0
         while i < windowEnd, ByteClass.isTokenChar(b[i]) { i += 1 }
         guard i < windowEnd else { return .headTooLarge }
-        guard i > 0, b[i] == 0x20, Self.method(b, 0..<i) != nil else { return .unknownMethod }
+        do throws(HTTP1Refusal) {
+            _ = try Self.method(b, tokenEnd: i, lineEnd: windowEnd)
+        } catch {
+            return error
+        }
         let targetStart = i + 1
         var j = targetStart
         while j < windowEnd, b[j] != 0x20 { j += 1 }
@@ -133,15 +137,7 @@ public struct RequestHeadParser: Sendable {
     static func requestLine(_ b: UnsafeRawBufferPointer, _ end: Int, limits: HTTP1Limits) throws(HTTP1Refusal) -> RequestLine {
         var i = 0
         while i < end, ByteClass.isTokenChar(b[i]) { i += 1 }
-        guard i > 0, i < end, b[i] == 0x20 else {
-            if i < end, b[i] == 0x0D { throw .bareCarriageReturn(at: i) }
-            throw i == 0 || i == end || ByteClass.isOWS(b[i]) ? .invalidRequestLine(at: i) : .unknownMethod
-        }
-        let methodRange = 0..<i
-        guard let known = method(b, methodRange) else {
-            if b.equalsIgnoringCase(methodRange, "connect") && b[0] == UInt8(ascii: "C") { throw .connectNotSupported }
-            throw .unknownMethod
-        }
+        let (methodRange, known) = try method(b, tokenEnd: i, lineEnd: end)
         let targetStart = i + 1
         var j = targetStart
         while j < end, b[j] != 0x20 { j += 1 }
@@ -155,6 +151,23 @@ public struct RequestHeadParser: Sendable {
         let version = try self.version(b, (j + 1)..<end)
         return RequestLine(method: methodRange, knownMethod: known, target: target,
                            form: try form(b, target, method: known), version: version)
+    }
+
+    /// The method token [0, tokenEnd), which must be followed by a single SP: 400 if it is not a token
+    /// followed by SP, 501 if it is a token we do not relay.
+    static func method(_ b: UnsafeRawBufferPointer, tokenEnd i: Int, lineEnd end: Int) throws(HTTP1Refusal)
+        -> (Range<Int>, HTTPMethod)
+    {
+        guard i > 0, i < end, b[i] == 0x20 else {
+            if i < end, b[i] == 0x0D { throw .bareCarriageReturn(at: i) }
+            throw .invalidRequestLine(at: i)
+        }
+        let range = 0..<i
+        guard let known = method(b, range) else {
+            if b.equalsExactly(range, "CONNECT") { throw .connectNotSupported }
+            throw .unknownMethod
+        }
+        return (range, known)
     }
 
     static func method(_ b: UnsafeRawBufferPointer, _ r: Range<Int>) -> HTTPMethod? {
