@@ -41,6 +41,28 @@ enum ByteClass {
 }
 
 extension UnsafeRawBufferPointer {
+    /// Index of the first byte in [from, end) that is not plain visible (≤ 0x20 or DEL: whitespace, controls),
+    /// or `end`. Eight bytes at a time: obs-text (≥ 0x80) counts as visible, as it does in field values.
+    @inline(__always) func firstNonVisible(from: Int, end: Int) -> Int {
+        var i = from
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while i + 8 <= end {
+            let x = loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            let below21 = (x &- ones &* 0x21) & ~x & highs  // some byte < 0x21 (exact for "any")
+            let d = x ^ (ones &* 0x7F)
+            let isDel = (d &- ones) & ~d & highs  // some byte == 0x7F
+            if below21 | isDel != 0 { break }
+            i += 8
+        }
+        while i < end {
+            let c = self[i]
+            if c <= 0x20 || c == 0x7F { return i }
+            i += 1
+        }
+        return end
+    }
+
     /// Does bytes[range] equal `lowercase` ignoring ASCII case? `lowercase` must be lower-case ASCII.
     @inline(__always) func equalsIgnoringCase(_ range: Range<Int>, _ lowercase: StaticString) -> Bool {
         guard range.count == lowercase.utf8CodeUnitCount else { return false }

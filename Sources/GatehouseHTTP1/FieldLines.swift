@@ -43,12 +43,13 @@ enum FieldLines {
         while i < end, ByteClass.isOWS(b[i]) { i += 1 }
         let valueStart = i
         var valueEnd = i
-        while i < end {
+        while true {
+            let run = i
+            i = b.firstNonVisible(from: i, end: end)
+            if i > run { valueEnd = i }  // the value ends after its last visible byte
+            guard i < end else { break }
             let v = b[i]
-            guard ByteClass.isFieldValueChar(v) else {
-                throw v == 0x0D ? .bareCarriageReturn(at: i) : .invalidFieldValue(at: i)
-            }
-            if !ByteClass.isOWS(v) { valueEnd = i + 1 }
+            guard ByteClass.isOWS(v) else { throw v == 0x0D ? .bareCarriageReturn(at: i) : .invalidFieldValue(at: i) }
             i += 1
         }
         return FieldRange(name: start..<nameEnd, value: valueStart..<valueEnd, line: start..<next)

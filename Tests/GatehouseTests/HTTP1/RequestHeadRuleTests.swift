@@ -171,3 +171,39 @@ struct RequestHeadRuleTests {
         #expect(String(decoding: rest[second.target], as: UTF8.self) == "/2" && second.length == rest.count)
     }
 }
+
+@Suite("HTTP1 field values, every byte at every offset")
+struct FieldValueByteTests {
+    /// Long values take the eight-bytes-at-a-time scan; every byte value at every offset of a 24-byte value
+    /// (and at its ends, where whitespace is trimmed) must get the answer the byte-by-byte rule gives.
+    @Test func everyByteEverywhereInALongValue() {
+        let prefix = bytes("GET / HTTP/1.1\r\nHost: a\r\nX-Long: ")
+        let value = bytes("0123456789abcdefghijklmn")
+        for position in 0...value.count {
+            for byte in 0...255 {
+                let b = UInt8(byte)
+                var v = value
+                v.insert(b, at: position)
+                let raw = prefix + v + bytes("\r\n\r\n")
+                let at = prefix.count + position
+                let expected: RequestOutcome?
+                switch b {
+                case 0x0D: expected = .refused(.bareCarriageReturn(at: at))
+                case 0x0A: expected = .refused(.bareLineFeed(at: at))
+                case 0x09, 0x20, 0x21...0x7E, 0x80...0xFF: expected = nil
+                default: expected = .refused(.invalidFieldValue(at: at))
+                }
+                let outcome = gatehouseParse(raw)
+                if let expected {
+                    #expect(outcome == expected, "byte \(b) at \(position)")
+                } else {
+                    // Whitespace at either end is not part of the value.
+                    var trimmed = v
+                    while let f = trimmed.first, f == 0x20 || f == 0x09 { trimmed.removeFirst() }
+                    while let l = trimmed.last, l == 0x20 || l == 0x09 { trimmed.removeLast() }
+                    #expect(outcome.request?.headers.last?.value == latin1(trimmed), "byte \(b) at \(position)")
+                }
+            }
+        }
+    }
+}
