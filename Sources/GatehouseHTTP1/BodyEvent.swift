@@ -75,5 +75,4 @@ public enum BodyDecoder: Sendable {
             return .truncatedBody
         }
     }
-
 }
