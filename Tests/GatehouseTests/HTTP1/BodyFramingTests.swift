@@ -133,3 +133,28 @@ struct ResponseFramingTests {
         #expect(decoder.decode(rest, from: final.length + 6) == .end(at: rest.count))
     }
 }
+
+@Suite("HTTP1 response heads, split everywhere")
+struct ResponseSplitTests {
+    @Test(arguments: [
+        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+        "HTTP/1.1 100 Continue\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\nX: y\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\n\r\n",
+    ])
+    func sameAnswerAtEverySplit(_ text: String) {
+        let raw = bytes(text)
+        var whole = ResponseHeadParser()
+        let expected = whole.parse(raw)
+        #expect(expected != .needMore)
+        for k in 0...raw.count {
+            var parser = ResponseHeadParser()
+            var answer = parser.parse(Array(raw[..<k]))
+            if answer == .needMore { answer = parser.parse(raw) }
+            #expect(answer == expected, "split at \(k)")
+        }
+    }
+}
