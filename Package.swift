@@ -37,6 +37,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Strict sans-IO HTTP/1.1 on bytes (request/response heads as byte ranges, body framing) for the coming
+        // data plane (issue 11). No dependencies, no I/O; not yet used by the daemon.
+        .target(name: "GatehouseHTTP1", swiftSettings: swiftSettings),
         // YAML config: parse, validate, compile into an immutable snapshot.
         .target(
             name: "GatehouseConfig",
@@ -105,7 +108,9 @@ let package = Package(
         // Micro-benchmarks of the hot parts (run by scripts/bench in release mode).
         .executableTarget(
             name: "gatehouse-microbench",
-            dependencies: ["GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer", "GatehouseServer"],
+            dependencies: [
+                "GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer", "GatehouseHTTP1", "GatehouseServer",
+            ],
             path: "Sources/GatehouseMicrobench",
             swiftSettings: swiftSettings
         ),
@@ -125,11 +130,13 @@ let package = Package(
             name: "GatehouseTests",
             dependencies: [
                 "GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer", "GatehouseServer",
-                "GatehouseFetch", "GatehouseDemo",
+                "GatehouseFetch", "GatehouseDemo", "GatehouseHTTP1",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                // EmbeddedChannel: llhttp (NIOHTTP1's decoder) as a differential peer of GatehouseHTTP1.
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 // The TLS upstream that tests certificate verification.
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],

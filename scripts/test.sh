@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine with the Swift toolchain.
 # Installs libpcre2-dev (route patterns), nginx and caddy (forward-auth tests), chromium and python3-websocket
-# (browser check) from Debian's packages;
+# (browser check), python3-h11 (HTTP/1.1 differential tests) from Debian's packages;
 # everything else runs in-process on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +31,14 @@ if [ ! -x /usr/bin/openssl ] || ! /usr/bin/python3 -c "import jwt, cryptography"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq openssl python3-jwt python3-cryptography >/dev/null
+fi
+
+# h11 (python3-h11) is a differential peer of Gatehouse's HTTP/1.1 parser (Tests/GatehouseTests/HTTP1).
+if ! /usr/bin/python3 -c "import h11" >/dev/null 2>&1; then
+    echo "installing python3-h11 for the HTTP/1.1 differential tests"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq python3-h11 >/dev/null
 fi
 
 if [ ! -x /usr/bin/caddy ]; then

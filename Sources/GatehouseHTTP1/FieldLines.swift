@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where the next line of a head ends, searched only inside the head-size window so the answer depends on
+/// the bytes, never on how they were split.
+enum LineScan {
+    /// Content is [start, contentEnd); the next line starts at `next` (after CRLF).
+    case line(contentEnd: Int, next: Int)
+    case incomplete
+    case refused(HTTP1Refusal)
+}
+
+enum FieldLines {
+    @inline(__always) static func scanLine(_ b: UnsafeRawBufferPointer, from start: Int, windowEnd: Int) -> LineScan {
+        guard start < windowEnd, let base = b.baseAddress else { return .incomplete }
+        guard let hit = memchr(base + start, 0x0A, windowEnd - start) else { return .incomplete }
+        let lf = UnsafeRawPointer(hit) - base
+        if lf == start || b[lf - 1] != 0x0D { return .refused(.bareLineFeed(at: lf)) }
+        return .line(contentEnd: lf - 1, next: lf + 1)
+    }
+
+    /// Splits and checks a field line [start, end) (no CRLF): a token name, ':' with no whitespace before it,
+    /// and a value of field-vchars with the surrounding whitespace trimmed.
+    @inline(__always) static func parseField(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, next: Int)
+        throws(HTTP1Refusal) -> FieldRange
+    {
+        var i = start
+        if ByteClass.isOWS(b[i]) { throw .obsoleteLineFolding(at: i) }
+        while i < end, ByteClass.isTokenChar(b[i]) { i += 1 }
+        guard i < end else { throw .missingColon(at: end) }
+        let c = b[i]
+        if c != UInt8(ascii: ":") {
+            if ByteClass.isOWS(c) { throw .whitespaceBeforeColon(at: i) }
+            if c == 0x0D { throw .bareCarriageReturn(at: i) }
+            throw .invalidFieldName(at: i)
+        }
+        if i == start { throw .invalidFieldName(at: i) }
+        let nameEnd = i
+        i += 1
+        while i < end, ByteClass.isOWS(b[i]) { i += 1 }
+        let valueStart = i
+        var valueEnd = i
+        while true {
+            let run = i
+            i = b.firstNonVisible(from: i, end: end)
+            if i > run { valueEnd = i }  // the value ends after its last visible byte
+            guard i < end else { break }
+            let v = b[i]
+            guard ByteClass.isOWS(v) else { throw v == 0x0D ? .bareCarriageReturn(at: i) : .invalidFieldValue(at: i) }
+            i += 1
+        }
+        return FieldRange(name: start..<nameEnd, value: valueStart..<valueEnd, line: start..<next)
+    }
+}
+
+/// The fields whose meaning the parser needs (framing, connection handling) or that must not be smuggled.
+enum FieldKind {
+    case other, host, contentLength, transferEncoding, connection, expect, upgrade
+
+    @inline(__always) static func of(_ b: UnsafeRawBufferPointer, _ name: Range<Int>) throws(HTTP1Refusal) -> FieldKind {
+        switch name.count {
+        case 4: if b.equalsIgnoringCase(name, "host") { return .host }
+        case 6: if b.equalsIgnoringCase(name, "expect") { return .expect }
+        case 7: if b.equalsIgnoringCase(name, "upgrade") { return .upgrade }
+        case 10: if b.equalsIgnoringCase(name, "connection") { return .connection }
+        case 14: if b.equalsIgnoringCase(name, "content-length") { return .contentLength }
+        case 17: if b.equalsIgnoringCase(name, "transfer-encoding") { return .transferEncoding }
+        default: break
+        }
+        if isLookAlike(b, name) { throw .lookAlikeFieldName(at: name.lowerBound) }
+        return .other
+    }
+
+    /// Names that fold (`_`, `.` → `-`, any case) onto a field that frames, routes or shapes the connection.
+    static let guarded: [StaticString] = [
+        "host", "content-length", "transfer-encoding", "connection", "upgrade", "expect", "te", "trailer",
+        "keep-alive", "proxy-connection",
+    ]
+
+    @inline(__always) static func isLookAlike(_ b: UnsafeRawBufferPointer, _ name: Range<Int>) -> Bool {
+        var folds = false
+        for p in name where b[p] == UInt8(ascii: "_") || b[p] == UInt8(ascii: ".") { folds = true; break }
+        guard folds else { return false }
+        for literal in guarded where literal.utf8CodeUnitCount == name.count {
+            var i = 0
+            var same = true
+            for p in name {
+                var c = ByteClass.lower(b[p])
+                if c == UInt8(ascii: "_") || c == UInt8(ascii: ".") { c = UInt8(ascii: "-") }
+                if c != literal.utf8Start[i] { same = false; break }
+                i += 1
+            }
+            if same { return true }
+        }
+        return false
+    }
+}
