@@ -1,0 +1,204 @@
+import GatehouseAuth
+import GatehouseCore
+import Yams
+
+/// What one route takes from machine callers (`accepts:`), looked up by route name.
+public struct MachineRouteRule: Sendable, Equatable {
+    public let accepts: TokenAcceptance
+
+    public init(accepts: TokenAcceptance) {
+        self.accepts = accepts
+    }
+}
+
+/// Machine authentication: per-route accepted token types, the Backend API verification limits and keys.
+public struct MachineSettings: Sendable {
+    /// Routes whose `accepts:` is not the default (`session_token`), by name.
+    public var routes: [String: MachineRouteRule] = [:]
+    /// `clerk.machine_secret_key` / `CLERK_MACHINE_SECRET_KEY`: the preferred key for `/m2m_tokens/verify`.
+    public var machineSecretKey: String?
+    public var limits = MachineTokenVerifier.Limits()
+    /// Time allowed for one Backend API verify call.
+    public var timeout = 3.0
+
+    public init() {}
+
+    public func acceptance(for route: RouteRule) -> TokenAcceptance {
+        routes[route.name]?.accepts ?? .sessionOnly
+    }
+
+    /// Does any route verify opaque tokens at the Backend API?
+    public var needsBackendAPI: Bool {
+        routes.values.contains { !$0.accepts.types.isDisjoint(with: [.apiKey, .m2mToken, .oauthToken]) }
+    }
+}
+
+/// Parsing of `accepts:`, `clerk.machine_secret_key` and `machine_auth:` (kept out of ConfigLoader's body).
+enum MachineConfig {
+    static let tuningKeys: Set<String> = [
+        "revocation_window", "negative_cache", "timeout", "burst", "per_second", "client_burst", "client_per_second",
+    ]
+    static let durationBounds: [String: ClosedRange<Double>] = [
+        "machine_auth.revocation_window": 0...3600, "machine_auth.negative_cache": 0...600, "machine_auth.timeout": 0.1...60,
+    ]
+    static let integerBounds: [String: ClosedRange<Int>] = ["machine_auth.burst": 1...100_000, "machine_auth.client_burst": 1...10_000]
+    static let templateKeys: Set<String> = ["iss", "aud", "claims"]
+    /// Session requirements: they read a session's org, role and billing claims, which machine tokens lack.
+    static let sessionOnlyRequireKeys = ["role", "org_role", "permission", "feature", "plan", "org"]
+
+    static func parse(top: [String: Node], clerk: [String: Node], environment: [String: String], secretKey: String?,
+                      reader: ConfigReader) -> MachineSettings {
+        var settings = MachineSettings()
+        if let node = clerk["machine_secret_key"] {
+            settings.machineSecretKey = reader.string(node, path: "clerk.machine_secret_key")
+        } else if let value = environment["CLERK_MACHINE_SECRET_KEY"], !value.isEmpty {
+            settings.machineSecretKey = value
+        }
+        if let key = settings.machineSecretKey, !key.hasPrefix("ak_") {
+            reader.fail("clerk.machine_secret_key", clerk["machine_secret_key"], "expected a Clerk machine secret key (ak_…)")
+        }
+        if let node = top["machine_auth"], let map = reader.mapping(node, path: "machine_auth", allowed: tuningKeys) {
+            func duration(_ key: String) -> Double? {
+                reader.duration(map[key], path: "machine_auth." + key, in: durationBounds["machine_auth." + key]!)
+            }
+            func integer(_ key: String) -> Int? {
+                reader.integer(map[key], path: "machine_auth." + key, in: integerBounds["machine_auth." + key]!)
+            }
+            func rate(_ key: String) -> Double? {
+                guard let text = reader.string(map[key], path: "machine_auth." + key) else { return nil }
+                guard let value = Double(text), value > 0, value <= 100_000 else {
+                    reader.fail("machine_auth." + key, map[key], "expected calls per second, a number in 0...100000 (above 0)")
+                    return nil
+                }
+                return value
+            }
+            settings.limits.revocationWindow = duration("revocation_window") ?? settings.limits.revocationWindow
+            settings.limits.negativeSeconds = duration("negative_cache") ?? settings.limits.negativeSeconds
+            settings.timeout = duration("timeout") ?? settings.timeout
+            settings.limits.burst = integer("burst") ?? settings.limits.burst
+            settings.limits.clientBurst = integer("client_burst") ?? settings.limits.clientBurst
+            settings.limits.perSecond = rate("per_second") ?? settings.limits.perSecond
+            settings.limits.clientPerSecond = rate("client_per_second") ?? settings.limits.clientPerSecond
+        }
+        guard case .sequence(let routes)? = top["routes"] else { return settings }
+        for (i, node) in routes.enumerated() {
+            guard case .mapping(let map) = node else { continue }
+            let name = map["name"]?.string ?? ""
+            let label = name.isEmpty ? "routes[\(i)]" : "routes[\(i)] (\(name))"
+            guard let acceptsNode = map["accepts"], let accepts = parseAcceptance(acceptsNode, path: label + ".accepts", reader: reader) else { continue }
+            if accepts.acceptsMachine, case .mapping(let require)? = map["require"] {
+                let machineTypes = TokenType.allCases.filter { $0 != .sessionToken && accepts.types.contains($0) }.map(\.rawValue)
+                for key in sessionOnlyRequireKeys where require[key] != nil {
+                    reader.fail(label + ".require." + key, require[key],
+                                "cannot apply to \(machineTypes.joined(separator: ", ")) tokens: \(key) is read from a session's claims; give machine callers a route of their own")
+                }
+            }
+            let opaque = accepts.types.intersection([.apiKey, .oauthToken])
+            if !opaque.isEmpty, secretKey == nil {
+                reader.fail(label + ".accepts", acceptsNode,
+                            "\(TokenType.allCases.filter(opaque.contains).map(\.rawValue).joined(separator: " and ")) tokens are verified at the Backend API: set clerk.secret_key (CLERK_SECRET_KEY)")
+            }
+            if accepts.types.contains(.m2mToken), secretKey == nil, settings.machineSecretKey == nil {
+                reader.fail(label + ".accepts", acceptsNode,
+                            "opaque m2m_token tokens are verified at the Backend API: set clerk.machine_secret_key (CLERK_MACHINE_SECRET_KEY) or clerk.secret_key")
+            }
+            if !accepts.isSessionOnly { settings.routes[name] = MachineRouteRule(accepts: accepts) }
+        }
+        return settings
+    }
+
+    static func parseAcceptance(_ node: Node, path: String, reader: ConfigReader) -> TokenAcceptance? {
+        let expected = "expected session_token, api_key, m2m_token, oauth_token, {template: {iss, aud}}, a list of them, or any"
+        switch node {
+        case .scalar:
+            guard let text = reader.string(node, path: path) else {
+                reader.fail(path, node, expected)
+                return nil
+            }
+            if text == "any" { return .any }
+            guard let type = scalarType(text, path: path, node: node, reader: reader) else { return nil }
+            return TokenAcceptance(types: [type], shape: .single)
+        case .mapping:
+            guard let template = parseTemplate(node, path: path, reader: reader) else { return nil }
+            return TokenAcceptance(types: [.template], shape: .single, template: template)
+        case .sequence(let elements):
+            guard !elements.isEmpty else {
+                reader.fail(path, node, "an empty list accepts nothing: " + expected)
+                return nil
+            }
+            var types = Set<TokenType>()
+            var template: TemplateRule? = nil
+            var failed = false
+            for (i, element) in elements.enumerated() {
+                let elementPath = "\(path)[\(i)]"
+                if case .mapping = element {
+                    if template != nil { reader.fail(elementPath, element, "one template per route"); failed = true; continue }
+                    guard let parsed = parseTemplate(element, path: elementPath, reader: reader) else { failed = true; continue }
+                    template = parsed
+                    types.insert(.template)
+                    continue
+                }
+                guard let text = reader.string(element, path: elementPath) else { reader.fail(elementPath, element, expected); failed = true; continue }
+                if text == "any" {
+                    reader.fail(elementPath, element, "'any' stands alone (accepts: any), not in a list")
+                    failed = true
+                    continue
+                }
+                guard let type = scalarType(text, path: elementPath, node: element, reader: reader) else { failed = true; continue }
+                types.insert(type)
+            }
+            return failed ? nil : TokenAcceptance(types: types, shape: .list, template: template)
+        default:
+            reader.fail(path, node, expected)
+            return nil
+        }
+    }
+
+    private static func scalarType(_ text: String, path: String, node: Node, reader: ConfigReader) -> TokenType? {
+        guard let type = TokenType(rawValue: text) else {
+            reader.fail(path, node, "unknown token type '\(text.prefix(40))': expected session_token, api_key, m2m_token, oauth_token, {template: {iss, aud}} or any")
+            return nil
+        }
+        if type == .template {
+            reader.fail(path, node, "a template needs its issuer and audience: {template: {iss: https://…, aud: …}}")
+            return nil
+        }
+        return type
+    }
+
+    /// `{template: {iss, aud, claims}}`: both `iss` and `aud` are required (a template token without them
+    /// is any token the instance signs with that category).
+    private static func parseTemplate(_ node: Node, path: String, reader: ConfigReader) -> TemplateRule? {
+        guard let outer = reader.mapping(node, path: path, allowed: ["template"]) else { return nil }
+        guard let inner = outer["template"] else {
+            reader.fail(path, node, "expected {template: {iss, aud}}")
+            return nil
+        }
+        guard let map = reader.mapping(inner, path: path + ".template", allowed: templateKeys) else { return nil }
+        let p = path + ".template"
+        let issuer = reader.string(map["iss"], path: p + ".iss")
+        if issuer == nil { reader.fail(p + ".iss", map["iss"] ?? inner, "required: the issuer the template's tokens carry (compared exactly)") }
+        let audiences = reader.strings(map["aud"], path: p + ".aud") ?? []
+        if audiences.isEmpty { reader.fail(p + ".aud", map["aud"] ?? inner, "required: the audience the template sets (compared exactly)") }
+        var claims: [ClaimRequirement] = []
+        if let claimsNode = map["claims"] {
+            if case .mapping(let entries) = claimsNode {
+                for (keyNode, valueNode) in entries {
+                    guard let claimPath = keyNode.string, !claimPath.isEmpty,
+                        !claimPath.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty)
+                    else {
+                        reader.fail(p + ".claims", keyNode, "claim paths are dotted names such as metadata.role")
+                        continue
+                    }
+                    if let matcher = ConfigLoader.parseClaimMatcher(valueNode, path: p + ".claims." + claimPath, reader: reader) {
+                        claims.append(ClaimRequirement(path: claimPath, matcher: matcher))
+                    }
+                }
+            } else {
+                reader.fail(p + ".claims", claimsNode, "expected a mapping of claim path to matcher")
+            }
+        }
+        guard let issuer, !audiences.isEmpty else { return nil }
+        return TemplateRule(issuer: issuer, audiences: audiences, claims: claims)
+    }
+}
