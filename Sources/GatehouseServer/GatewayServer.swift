@@ -262,7 +262,8 @@ final class AdminHandler: ChannelInboundHandler {
             let jwks = state.jwksCounts
             (status, contentType, body) = (.ok, "text/plain; version=0.0.4",
                 state.metrics.render(jwksFetches: jwks.fetches, jwksFailures: jwks.failures, signingKeys: snapshot.keyStore.status.keyCount,
-                                     tokenCacheHits: state.tokenCache.hits, tokenCacheMisses: state.tokenCache.misses))
+                                     tokenCacheHits: state.tokenCache.hits, tokenCacheMisses: state.tokenCache.misses)
+                    + MachineMetrics.render(snapshot.gatekeeper.machineVerifier))
         default:
             (status, contentType, body) = (.notFound, "text/plain", "not found\n")
         }

@@ -18,7 +18,7 @@ public final class GatewaySnapshot: Sendable {
         self.keyStore = keyStore
         self.gatekeeper = Gatekeeper(settings: settings, keyStore: keyStore, payloadSource: settings.secretKey.map {
             HTTPHandshakePayloadSource(apiURL: settings.apiURL, secretKey: $0)
-        }, cache: tokenCache)
+        }, cache: tokenCache, machineSource: HTTPMachineTokenSource.forSettings(settings))
         self.generation = generation
     }
 
