@@ -37,7 +37,8 @@ public enum ConfigLoader {
         "handshake", "proxy_url", "frontend_api_url", "frontend_api_proxy", "satellite", "domain", "machine_secret_key",
     ]
     static let routeKeys: Set<String> = ["name", "match", "methods", "hosts", "access", "require", "on_forbidden", "on_unauthenticated", "upstream", "csrf", "accepts"]
-    static let requireKeys: Set<String> = ["signed_in", "role", "org_role", "permission", "feature", "plan", "org", "claims"]
+    static let requireKeys = Set(["signed_in", "role", "org_role", "permission", "feature", "plan", "org", "claims"])
+        .union(MachineConfig.machineRequireKeys.map(\.key))
     static let identityKeys: Set<String> = ["forward_token", "claims", "strip"]
 
     public static func load(yaml: String, file: String, baseDirectory: String = ".", environment: [String: String]) throws(ConfigError) -> GatehouseSettings {

@@ -5,9 +5,11 @@ import Yams
 /// What one route takes from machine callers (`accepts:`), looked up by route name.
 public struct MachineRouteRule: Sendable, Equatable {
     public let accepts: TokenAcceptance
+    public let requirements: MachineRequirements
 
-    public init(accepts: TokenAcceptance) {
+    public init(accepts: TokenAcceptance, requirements: MachineRequirements = MachineRequirements()) {
         self.accepts = accepts
+        self.requirements = requirements
     }
 }
 
@@ -25,6 +27,10 @@ public struct MachineSettings: Sendable {
 
     public func acceptance(for route: RouteRule) -> TokenAcceptance {
         routes[route.name]?.accepts ?? .sessionOnly
+    }
+
+    public func requirements(for route: RouteRule) -> MachineRequirements {
+        routes[route.name]?.requirements ?? MachineRequirements()
     }
 
     /// Does any route verify opaque tokens at the Backend API?
@@ -45,6 +51,12 @@ enum MachineConfig {
     static let templateKeys: Set<String> = ["iss", "aud", "claims"]
     /// Session requirements: they read a session's org, role and billing claims, which machine tokens lack.
     static let sessionOnlyRequireKeys = ["role", "org_role", "permission", "feature", "plan", "org"]
+    /// Machine requirement keys and the token types each can apply to.
+    static let machineRequireKeys: [(key: String, types: Set<TokenType>)] = [
+        ("scopes", [.apiKey, .m2mToken, .oauthToken]), ("any_scope", [.apiKey, .m2mToken, .oauthToken]),
+        ("subjects", [.apiKey, .m2mToken, .oauthToken, .template]), ("machine_ids", [.m2mToken]), ("client_ids", [.oauthToken]),
+        ("api_key_subject", [.apiKey]),
+    ]
 
     static func parse(top: [String: Node], clerk: [String: Node], environment: [String: String], secretKey: String?,
                       reader: ConfigReader) -> MachineSettings {
@@ -85,7 +97,20 @@ enum MachineConfig {
             guard case .mapping(let map) = node else { continue }
             let name = map["name"]?.string ?? ""
             let label = name.isEmpty ? "routes[\(i)]" : "routes[\(i)] (\(name))"
-            guard let acceptsNode = map["accepts"], let accepts = parseAcceptance(acceptsNode, path: label + ".accepts", reader: reader) else { continue }
+            let requireMap: [String: Node]
+            if case .mapping(let require)? = map["require"] {
+                requireMap = Dictionary(require.compactMap { key, value in key.string.map { ($0, value) } }, uniquingKeysWith: { a, _ in a })
+            } else {
+                requireMap = [:]
+            }
+            guard let acceptsNode = map["accepts"] else {
+                for (key, _) in machineRequireKeys where requireMap[key] != nil {
+                    reader.fail(label + ".require." + key, requireMap[key], "cannot apply to session_token tokens (the route accepts only those): add accepts: with the machine token types it is for")
+                }
+                continue
+            }
+            guard let accepts = parseAcceptance(acceptsNode, path: label + ".accepts", reader: reader) else { continue }
+            let requirements = parseMachineRequirements(requireMap, accepts: accepts, label: label, reader: reader)
             if accepts.acceptsMachine, case .mapping(let require)? = map["require"] {
                 let machineTypes = TokenType.allCases.filter { $0 != .sessionToken && accepts.types.contains($0) }.map(\.rawValue)
                 for key in sessionOnlyRequireKeys where require[key] != nil {
@@ -102,9 +127,41 @@ enum MachineConfig {
                 reader.fail(label + ".accepts", acceptsNode,
                             "opaque m2m_token tokens are verified at the Backend API: set clerk.machine_secret_key (CLERK_MACHINE_SECRET_KEY) or clerk.secret_key")
             }
-            if !accepts.isSessionOnly { settings.routes[name] = MachineRouteRule(accepts: accepts) }
+            if !accepts.isSessionOnly { settings.routes[name] = MachineRouteRule(accepts: accepts, requirements: requirements) }
         }
         return settings
+    }
+
+    /// The machine keys of `require:`; each must apply to every token type the route accepts.
+    static func parseMachineRequirements(_ require: [String: Node], accepts: TokenAcceptance, label: String, reader: ConfigReader) -> MachineRequirements {
+        var requirements = MachineRequirements()
+        let p = label + ".require"
+        for (key, types) in machineRequireKeys {
+            guard let node = require[key] else { continue }
+            let unfit = TokenType.allCases.filter { accepts.types.contains($0) && !types.contains($0) }
+            if !unfit.isEmpty {
+                reader.fail(p + "." + key, node, "cannot apply to \(unfit.map(\.rawValue).joined(separator: ", ")) tokens (it applies to \(TokenType.allCases.filter(types.contains).map(\.rawValue).joined(separator: ", ")) only); give those callers a route of their own")
+                continue
+            }
+            switch key {
+            case "api_key_subject":
+                guard let text = reader.string(node, path: p + "." + key) else { continue }
+                if let subject = MachineRequirements.APIKeySubject(rawValue: text) { requirements.apiKeySubject = subject } else {
+                    reader.fail(p + "." + key, node, "expected user or org")
+                }
+            default:
+                let values = reader.strings(node, path: p + "." + key) ?? []
+                if values.isEmpty { reader.fail(p + "." + key, node, "expected one or more values") }
+                switch key {
+                case "scopes": requirements.allScopes = values
+                case "any_scope": requirements.anyScope = values
+                case "subjects": requirements.subjects = values
+                case "machine_ids": requirements.machineIds = values
+                default: requirements.clientIds = values
+                }
+            }
+        }
+        return requirements
     }
 
     static func parseAcceptance(_ node: Node, path: String, reader: ConfigReader) -> TokenAcceptance? {

@@ -147,7 +147,15 @@ extension Gatekeeper {
         let typeName = auth.tokenType?.rawValue ?? "no token"
         switch state {
         case .verified(let identity):
-            let headers = settings.identity.upstreamHeaders(from: request.headers, session: nil, token: nil, routeName: route.name)
+            if route.access == .protected,
+                let failure = settings.machine.requirements(for: route).firstFailure(for: identity, claims: route.requirements.claims)
+            {
+                let status = route.forbiddenStatus
+                return .deny(status: status, error: status == 404 ? "not_found" : "forbidden",
+                             message: status == 404 ? "Not found." : "You do not have access to this resource.",
+                             explanation: "\(identity.tokenType.rawValue) for \(identity.subject) verified, but \(failure) (route '\(route.name)')")
+            }
+            let headers = settings.identity.upstreamHeaders(from: request.headers, session: nil, token: nil, routeName: route.name, machine: identity)
             return .proxy(upstreamHeaders: headers,
                           explanation: "\(identity.tokenType.rawValue) (\(identity.form.rawValue)) for \(identity.subject) verified; route '\(route.name)' accepts \(accepts.description)")
         case .unavailable(let reason, let message):

@@ -27,11 +27,11 @@ import Testing
 
     /// Blocking socket calls run on a thread of their own: on Linux Swift's cooperative pool is libdispatch's
     /// global queue, whose few threads a blocked client would take from the gateway's verification tasks.
-    static func get(_ port: Int, _ path: String, _ token: String?) async -> RawClient.Response? {
+    static func get(_ port: Int, _ path: String, _ token: String?, headers: [(String, String)] = []) async -> RawClient.Response? {
         await withCheckedContinuation { continuation in
             let thread = Thread {
                 let client = try? RawClient(port: port)
-                continuation.resume(returning: client?.request("GET", path, headers: token.map { [("Authorization", "Bearer " + $0)] } ?? []))
+                continuation.resume(returning: client?.request("GET", path, headers: (token.map { [("Authorization", "Bearer " + $0)] } ?? []) + headers))
             }
             thread.start()
         }
@@ -131,5 +131,32 @@ import Testing
         #expect(standIn.calls == 2)
         let metrics = try RawClient(port: h.adminPort).request("GET", "/metrics")?.text ?? ""
         #expect(metrics.contains("gatehouse_machine_verify_shed_total 1\n"))
+    }
+
+    @Test func forwardAuthCarriesMachineIdentity() async throws {
+        let standIn = try await BackendAPIStandIn()
+        standIn.answer(MachineFixtures.apiKey, MachineFixtures.apiKeyJSON())
+        let h = try await GatewayHarness(routes: Self.routes) { yaml in
+            yaml.replacingOccurrences(of: "trusted_proxies: [\"10.9.9.9\"]", with: "trusted_proxies: [\"127.0.0.1\"]")
+                .replacingOccurrences(of: "  publishable_key: pk_live_Y2xlcmsuZXhhbXBsZS5jb20k\n", with: """
+                      publishable_key: pk_live_Y2xlcmsuZXhhbXBsZS5jb20k
+                      api_url: "\(standIn.origin)"
+                      secret_key: \(BackendAPIStandIn.secretKey)
+
+                    """)
+        }
+        defer { Task { await h.stop(); await standIn.stop() } }
+        let answer = try #require(await Self.get(h.port, "/_gatehouse/auth", MachineFixtures.apiKey, headers: [
+            ("X-Forwarded-Method", "GET"), ("X-Forwarded-Uri", "/api/keys/x"), ("X-Gatehouse-Token-Type", "spoofed"),
+        ]))
+        #expect(answer.status == 200)
+        #expect(answer.headers.filter { $0.0.lowercased() == "x-gatehouse-token-type" }.map(\.1) == ["api_key"])
+        #expect(answer.header("x-gatehouse-user-id") == "user_xxxxx")
+        #expect(answer.header("x-gatehouse-key-name") == "Test API Key")
+        #expect(answer.header("x-gatehouse-machine-id") == "")
+        let denied = try #require(await Self.get(h.port, "/_gatehouse/auth", "ak_unknown", headers: [
+            ("X-Forwarded-Method", "GET"), ("X-Forwarded-Uri", "/api/keys/x"),
+        ]))
+        #expect(denied.status == 401)
     }
 }
