@@ -22,6 +22,10 @@ public struct MachineSettings: Sendable {
     public var limits = MachineTokenVerifier.Limits()
     /// Time allowed for one Backend API verify call.
     public var timeout = 3.0
+    /// The RFC 9728 metadata Gatehouse serves for the protected app (`machine_auth.protected_resource`).
+    public var protectedResource: ProtectedResource?
+    /// Where OAuth 401s point MCP clients: the served document, else the instance's Frontend API one (as Clerk).
+    public var resourceMetadataURL: String?
 
     public init() {}
 
@@ -39,10 +43,37 @@ public struct MachineSettings: Sendable {
     }
 }
 
+/// OAuth 2.0 Protected Resource Metadata (RFC 9728) for the app behind Gatehouse.
+public struct ProtectedResource: Sendable, Equatable {
+    /// The resource identifier, e.g. `https://mcp.example.com/mcp`.
+    public let resource: String
+    /// `/.well-known/oauth-protected-resource` followed by the resource's path (RFC 9728 §3.1).
+    public let metadataPath: String
+    public let authorizationServers: [String]
+    public let scopes: [String]
+
+    public var metadataURL: String {
+        let origin = resource.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).prefix(3).joined(separator: "/")
+        return origin + metadataPath
+    }
+
+    /// The document, with the members RFC 9728 defines that Gatehouse knows.
+    public var document: JSONValue {
+        var object = JSONObject([
+            ("resource", .string(resource)),
+            ("authorization_servers", .array(authorizationServers.map(JSONValue.string))),
+            ("bearer_methods_supported", .array(["header"])),
+        ])
+        if !scopes.isEmpty { object.set("scopes_supported", .array(scopes.map(JSONValue.string))) }
+        return .object(object)
+    }
+}
+
 /// Parsing of `accepts:`, `clerk.machine_secret_key` and `machine_auth:` (kept out of ConfigLoader's body).
 enum MachineConfig {
     static let tuningKeys: Set<String> = [
         "revocation_window", "negative_cache", "timeout", "burst", "per_second", "client_burst", "client_per_second",
+        "protected_resource",
     ]
     static let durationBounds: [String: ClosedRange<Double>] = [
         "machine_auth.revocation_window": 0...3600, "machine_auth.negative_cache": 0...600, "machine_auth.timeout": 0.1...60,
@@ -59,8 +90,10 @@ enum MachineConfig {
     ]
 
     static func parse(top: [String: Node], clerk: [String: Node], environment: [String: String], secretKey: String?,
-                      reader: ConfigReader) -> MachineSettings {
+                      instance: ClerkInstance?, reader: ConfigReader) -> MachineSettings {
         var settings = MachineSettings()
+        let frontendAPI = instance.map { "https://" + $0.frontendAPIHost }
+        settings.resourceMetadataURL = frontendAPI.map { $0 + "/.well-known/oauth-protected-resource" }
         if let node = clerk["machine_secret_key"] {
             settings.machineSecretKey = reader.string(node, path: "clerk.machine_secret_key")
         } else if let value = environment["CLERK_MACHINE_SECRET_KEY"], !value.isEmpty {
@@ -91,6 +124,10 @@ enum MachineConfig {
             settings.limits.clientBurst = integer("client_burst") ?? settings.limits.clientBurst
             settings.limits.perSecond = rate("per_second") ?? settings.limits.perSecond
             settings.limits.clientPerSecond = rate("client_per_second") ?? settings.limits.clientPerSecond
+            if let node = map["protected_resource"] {
+                settings.protectedResource = parseProtectedResource(node, frontendAPI: frontendAPI, reader: reader)
+                if let served = settings.protectedResource { settings.resourceMetadataURL = served.metadataURL }
+            }
         }
         guard case .sequence(let routes)? = top["routes"] else { return settings }
         for (i, node) in routes.enumerated() {
@@ -130,6 +167,32 @@ enum MachineConfig {
             if !accepts.isSessionOnly { settings.routes[name] = MachineRouteRule(accepts: accepts, requirements: requirements) }
         }
         return settings
+    }
+
+    static func parseProtectedResource(_ node: Node, frontendAPI: String?, reader: ConfigReader) -> ProtectedResource? {
+        let p = "machine_auth.protected_resource"
+        guard let map = reader.mapping(node, path: p, allowed: ["resource", "authorization_servers", "scopes"]) else { return nil }
+        guard let resource = reader.string(map["resource"], path: p + ".resource") else {
+            reader.fail(p + ".resource", map["resource"] ?? node, "required: the app's resource identifier, e.g. https://mcp.example.com/mcp")
+            return nil
+        }
+        let afterScheme = resource.hasPrefix("https://") ? resource.dropFirst(8) : resource.hasPrefix("http://") ? resource.dropFirst(7) : nil
+        let authority = afterScheme.map { $0.prefix { $0 != "/" } }
+        guard let afterScheme, let authority, !authority.isEmpty, !authority.contains("@"), !resource.contains("?"), !resource.contains("#"),
+            HeaderSafety.isQuotable(resource)
+        else {
+            reader.fail(p + ".resource", map["resource"], "expected an absolute https:// URL without query or fragment, e.g. https://mcp.example.com/mcp")
+            return nil
+        }
+        var path = String(afterScheme.dropFirst(authority.count))
+        if path == "/" { path = "" }
+        let servers = reader.strings(map["authorization_servers"], path: p + ".authorization_servers") ?? frontendAPI.map { [$0] } ?? []
+        if servers.isEmpty {
+            reader.fail(p + ".authorization_servers", map["authorization_servers"] ?? node, "required without clerk.publishable_key (the instance's Frontend API is the default)")
+            return nil
+        }
+        return ProtectedResource(resource: resource, metadataPath: "/.well-known/oauth-protected-resource" + path, authorizationServers: servers,
+                                 scopes: reader.strings(map["scopes"], path: p + ".scopes") ?? [])
     }
 
     /// The machine keys of `require:`; each must apply to every token type the route accepts.
@@ -257,5 +320,12 @@ enum MachineConfig {
         }
         guard let issuer, !audiences.isEmpty else { return nil }
         return TemplateRule(issuer: issuer, audiences: audiences, claims: claims)
+    }
+}
+
+enum HeaderSafety {
+    /// Fits in a quoted header parameter: printable ASCII without `"` or `\\`.
+    static func isQuotable(_ text: String) -> Bool {
+        text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
     }
 }

@@ -178,6 +178,14 @@ extension Gatekeeper {
                 return .deny(status: 404, error: "not_found", message: "Not found.", extraHeaders: extra, explanation: why)
             }
             var challenge = "Bearer realm=\"gatehouse\""
+            // Clerk points OAuth callers at the resource metadata (RFC 9728, what MCP clients read) when the token
+            // was an OAuth token; Gatehouse also does when no token came to a route that takes OAuth tokens
+            // (an MCP client's first, discovery request).
+            if let metadata = settings.machine.resourceMetadataURL,
+                auth.tokenType == .oauthToken || (auth.tokenType == nil && accepts.types.contains(.oauthToken))
+            {
+                challenge = "Bearer resource_metadata=\"\(metadata)\""
+            }
             if auth.tokenType != nil { challenge += ", error=\"invalid_token\"" }
             return .deny(status: 401, error: "unauthenticated", message: "A valid \(accepts.description) token is required.",
                          extraHeaders: [("WWW-Authenticate", challenge)] + extra, explanation: why)
@@ -203,5 +211,22 @@ enum MachineExplain {
             ("name", optional(identity.name)),
             ("claims", identity.claims.map(JSONValue.object) ?? .null),
         ]))
+    }
+}
+
+extension Gatekeeper {
+    /// `GET /.well-known/oauth-protected-resource…` answered with the configured metadata, before any route.
+    func protectedResourceMetadata(_ request: CanonicalRequest) -> Evaluation? {
+        guard let resource = settings.machine.protectedResource, request.path.value == resource.metadataPath else { return nil }
+        var decision: Decision
+        if request.method == "GET" || request.method == "HEAD" {
+            decision = .deny(status: 200, error: "", message: "", explanation: "OAuth protected resource metadata (RFC 9728) for \(resource.resource)")
+            decision.body = resource.document.serialized()
+            decision.responseHeaders = HeaderList([("Content-Type", "application/json"), ("Cache-Control", "max-age=300"), ("Access-Control-Allow-Origin", "*")])
+        } else {
+            decision = .deny(status: 405, error: "method_not_allowed", message: "Use GET.", extraHeaders: [("Allow", "GET, HEAD")],
+                             explanation: "OAuth protected resource metadata is read with GET")
+        }
+        return Evaluation(request: request, route: nil, routeMatched: false, auth: nil, decision: decision)
     }
 }

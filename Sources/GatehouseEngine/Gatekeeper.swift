@@ -110,6 +110,7 @@ public final class Gatekeeper: Sendable {
             if let proxy = settings.frontendAPIProxy, let evaluation = FrontendAPIProxy.evaluate(request, proxy: proxy, settings: settings) {
                 return .refused(evaluation)
             }
+            if let evaluation = protectedResourceMetadata(request) { return .refused(evaluation) }
             let (rule, matched) = try settings.routes.route(for: request)
             return .routed(request, rule, matched: matched)
         } catch {
