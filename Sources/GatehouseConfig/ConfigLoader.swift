@@ -38,7 +38,7 @@ public enum ConfigLoader {
     ]
     static let routeKeys: Set<String> = ["name", "match", "methods", "hosts", "access", "require", "on_forbidden", "on_unauthenticated", "upstream", "csrf", "accepts"]
     static let requireKeys = Set(["signed_in", "role", "org_role", "permission", "feature", "plan", "org", "claims"])
-        .union(MachineConfig.machineRequireKeys.map(\.key))
+        .union(MachineConfig.routeRequireKeys)
     static let identityKeys: Set<String> = ["forward_token", "claims", "strip"]
 
     public static func load(yaml: String, file: String, baseDirectory: String = ".", environment: [String: String]) throws(ConfigError) -> GatehouseSettings {

@@ -24,6 +24,8 @@ public struct MachineSettings: Sendable {
     public var timeout = 3.0
     /// The RFC 9728 metadata Gatehouse serves for the protected app (`machine_auth.protected_resource`).
     public var protectedResource: ProtectedResource?
+    /// Routes whose session callers must have reverified recently (`require: { reverification: … }`), by name.
+    public var reverification: [String: ReverificationRule] = [:]
     /// Where OAuth 401s point MCP clients: the served document, else the instance's Frontend API one (as Clerk).
     public var resourceMetadataURL: String?
 
@@ -82,6 +84,8 @@ enum MachineConfig {
     static let templateKeys: Set<String> = ["iss", "aud", "claims"]
     /// Session requirements: they read a session's org, role and billing claims, which machine tokens lack.
     static let sessionOnlyRequireKeys = ["role", "org_role", "permission", "feature", "plan", "org"]
+    /// The `require:` keys parsed here rather than in ConfigLoader.parseRoute.
+    static var routeRequireKeys: [String] { machineRequireKeys.map(\.key) + ["reverification"] }
     /// Machine requirement keys and the token types each can apply to.
     static let machineRequireKeys: [(key: String, types: Set<TokenType>)] = [
         ("scopes", [.apiKey, .m2mToken, .oauthToken]), ("any_scope", [.apiKey, .m2mToken, .oauthToken]),
@@ -140,6 +144,15 @@ enum MachineConfig {
             } else {
                 requireMap = [:]
             }
+            if let node = requireMap["reverification"], let rule = parseReverification(node, path: label + ".require.reverification", reader: reader) {
+                settings.reverification[name] = rule
+                if let acceptsNode = map["accepts"], let accepts = parseAcceptance(acceptsNode, path: label + ".accepts", reader: ConfigReader(file: "", environment: [:])),
+                    accepts.acceptsMachine
+                {
+                    let machine = TokenType.allCases.filter { $0 != .sessionToken && accepts.types.contains($0) }.map(\.rawValue)
+                    reader.fail(label + ".require.reverification", node, "cannot apply to \(machine.joined(separator: ", ")) tokens: reverification reads a session's fva claim; give machine callers a route of their own")
+                }
+            }
             guard let acceptsNode = map["accepts"] else {
                 for (key, _) in machineRequireKeys where requireMap[key] != nil {
                     reader.fail(label + ".require." + key, requireMap[key], "cannot apply to session_token tokens (the route accepts only those): add accepts: with the machine token types it is for")
@@ -167,6 +180,32 @@ enum MachineConfig {
             if !accepts.isSessionOnly { settings.routes[name] = MachineRouteRule(accepts: accepts, requirements: requirements) }
         }
         return settings
+    }
+
+    /// `strict | moderate | lax | strict_mfa` or `{level: first_factor|second_factor|multi_factor, after_minutes: N}`.
+    static func parseReverification(_ node: Node, path: String, reader: ConfigReader) -> ReverificationRule? {
+        let presets = ReverificationRule.presets.keys.sorted().joined(separator: ", ")
+        if case .scalar = node {
+            guard let text = reader.string(node, path: path) else { return nil }
+            guard let rule = ReverificationRule(preset: text) else {
+                reader.fail(path, node, "expected one of \(presets), or {level, after_minutes}")
+                return nil
+            }
+            return rule
+        }
+        guard let map = reader.mapping(node, path: path, allowed: ["level", "after_minutes"]) else { return nil }
+        let levels = ReverificationRule.Level.allCases.map(\.rawValue).joined(separator: ", ")
+        guard let levelText = reader.string(map["level"], path: path + ".level"), let level = ReverificationRule.Level(rawValue: levelText) else {
+            reader.fail(path + ".level", map["level"] ?? node, "expected one of \(levels)")
+            return nil
+        }
+        guard let minutes = reader.integer(map["after_minutes"], path: path + ".after_minutes", in: 1...525_600),
+            let rule = ReverificationRule(level: level, afterMinutes: minutes)
+        else {
+            if map["after_minutes"] == nil { reader.fail(path + ".after_minutes", node, "required: minutes since the factor was verified, above 0") }
+            return nil
+        }
+        return rule
     }
 
     static func parseProtectedResource(_ node: Node, frontendAPI: String?, reader: ConfigReader) -> ProtectedResource? {

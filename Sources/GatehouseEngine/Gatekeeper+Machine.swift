@@ -230,3 +230,15 @@ extension Gatekeeper {
         return Evaluation(request: request, route: nil, routeMatched: false, auth: nil, decision: decision)
     }
 }
+
+extension Gatekeeper {
+    /// A session that has not reverified recently enough: 403 with the body Clerk's `useReverification` hook
+    /// understands (Clerk's own `auth.protect` answers 404 here and leaves the body to app code).
+    func reverificationRefusal(route: RouteRule, session: SessionAuth) -> Decision? {
+        guard let rule = settings.machine.reverification[route.name], !rule.isSatisfied(fva: session.claims["fva"]) else { return nil }
+        var decision = Decision.deny(status: 403, error: "", message: "",
+                                     explanation: "signed in as \(session.userId), but reverification (\(rule.description)) is required (route '\(route.name)')")
+        decision.body = rule.errorBody
+        return decision
+    }
+}

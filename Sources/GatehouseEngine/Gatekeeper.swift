@@ -160,6 +160,7 @@ public final class Gatekeeper: Sendable {
                          message: status == 404 ? "Not found." : "You do not have access to this resource.",
                          explanation: "signed in as \(session.userId), but \(failure) (route '\(route.name)')")
         }
+        if let refusal = reverificationRefusal(route: route, session: session) { return refusal }
         let headers = settings.identity.upstreamHeaders(from: request.headers, session: session, token: auth.verifiedToken, routeName: route.name)
         return .proxy(upstreamHeaders: headers, explanation: "signed in as \(session.userId); route '\(route.name)' requirements met")
     }
