@@ -32,7 +32,9 @@ public struct MachineSettings: Sendable {
     public init() {}
 
     public func acceptance(for route: RouteRule) -> TokenAcceptance {
-        routes[route.name]?.accepts ?? .sessionOnly
+        // Most configs have no machine route: no name hashing on their hot path.
+        guard !routes.isEmpty else { return .sessionOnly }
+        return routes[route.name]?.accepts ?? .sessionOnly
     }
 
     public func requirements(for route: RouteRule) -> MachineRequirements {

@@ -283,3 +283,33 @@ import Testing
         #expect(e.auth?.machine == .rejected(reason: "token-invalid", message: "API key not found (code=token-invalid, status=404)"))
     }
 }
+
+@Suite struct MachineExplainTests {
+    @Test func explainShowsTypeAndReasonForEachToken() async throws {
+        let source = FakeMachineSource()
+        source.answer(MachineFixtures.apiKey, MachineFixtures.apiKeyJSON())
+        let g = try MachineFixtures.gatekeeper(source: source)
+        let cases: [(String, String?, String, String?)] = [
+            ("/api/keys", MachineFixtures.apiKey, "api_key", nil),
+            ("/api/keys", "ak_unknown", "api_key", "token-invalid"),
+            ("/api/m2m", MachineFixtures.m2mJWT(), "m2m_token", nil),
+            ("/api/m2m", MachineFixtures.oauthToken, "oauth_token", "token-type-mismatch"),
+            ("/api/mcp", MachineFixtures.oauthJWT(), "oauth_token", nil),
+            ("/api/external", MachineFixtures.templateJWT(), "template", nil),
+            ("/api/app", MachineFixtures.m2mToken, "m2m_token", "token-type-mismatch"),
+            ("/api/app", Fixtures.token(), "session_token", nil),
+            ("/api/keys", nil, "", "No token in header"),
+        ]
+        for (path, token, type, reason) in cases {
+            let e = await g.evaluate(path, headers: token.map { [("Authorization", "Bearer " + $0)] } ?? [])
+            let report = ExplainReport.json(for: e)
+            let auth = try #require(report.objectValue?["auth"]?.objectValue)
+            #expect(auth["tokenType"] == (type.isEmpty ? .null : .string(type)), "\(path) \(type)")
+            #expect(auth["reason"] == (reason.map(JSONValue.string) ?? .null), "\(path) \(type)")
+            if let token { #expect(!report.serialized().contains(token)) }
+            if reason == nil && type != "session_token" {
+                #expect(auth["machine"]?.objectValue?["tokenType"] == .string(type))
+            }
+        }
+    }
+}
