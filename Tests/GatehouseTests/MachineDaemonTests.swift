@@ -13,7 +13,8 @@ import Testing
           - { name: app, match: ["/dashboard(.*)"] }
         """
 
-    static func harness(_ standIn: BackendAPIStandIn, machineSecret: String? = nil, machineAuth: String = "") async throws -> GatewayHarness {
+    static func harness(_ standIn: BackendAPIStandIn, machineSecret: String? = nil, machineAuth: String = "",
+                        routes: String = MachineDaemonTests.routes) async throws -> GatewayHarness {
         try await GatewayHarness(extra: machineAuth, routes: routes) { yaml in
             yaml.replacingOccurrences(of: "  publishable_key: pk_live_Y2xlcmsuZXhhbXBsZS5jb20k\n", with: """
                   publishable_key: pk_live_Y2xlcmsuZXhhbXBsZS5jb20k
@@ -158,5 +159,28 @@ import Testing
             ("X-Forwarded-Method", "GET"), ("X-Forwarded-Uri", "/api/keys/x"),
         ]))
         #expect(denied.status == 401)
+    }
+
+    @Test func apiKeyTunnelClosesAfterTheRevocationWindow() async throws {
+        let standIn = try await BackendAPIStandIn()
+        standIn.answer(MachineFixtures.apiKey, MachineFixtures.apiKeyJSON())
+        let h = try await Self.harness(standIn, machineAuth: "machine_auth: { revocation_window: 1s }",
+                                       routes: "  - { name: ws, match: [\"/ws(.*)\"], accepts: api_key }")
+        defer { Task { await h.stop(); await standIn.stop() } }
+        let port = h.port
+        let (status, echo, closed, elapsed) = await withCheckedContinuation { continuation in
+            Thread {
+                let c = try? RawClient(port: port, timeout: 5)
+                let start = Date()
+                let status = c?.request("GET", "/ws", headers: WebSocketTests.upgrade + [("Authorization", "Bearer " + MachineFixtures.apiKey)])?.status
+                let echo = c?.webSocketEcho("open")
+                let closed = c?.isClosedByPeer() ?? false
+                continuation.resume(returning: (status, echo, closed, Date().timeIntervalSince(start)))
+            }.start()
+        }
+        #expect(status == 101)
+        #expect(echo == "open")
+        #expect(closed)
+        #expect(elapsed >= 0.8 && elapsed < 3, "closed after \(elapsed)s; the revocation window is 1s")
     }
 }
