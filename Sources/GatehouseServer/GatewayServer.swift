@@ -263,7 +263,7 @@ final class AdminHandler: ChannelInboundHandler {
             (status, contentType, body) = (.ok, "text/plain; version=0.0.4",
                 state.metrics.render(jwksFetches: jwks.fetches, jwksFailures: jwks.failures, signingKeys: snapshot.keyStore.status.keyCount,
                                      tokenCacheHits: state.tokenCache.hits, tokenCacheMisses: state.tokenCache.misses)
-                    + MachineMetrics.render(snapshot.gatekeeper.machineVerifier))
+                    + MachineMetrics.render(state.machineVerifiers.withLock { $0.totals }))
         default:
             (status, contentType, body) = (.notFound, "text/plain", "not found\n")
         }

@@ -183,4 +183,24 @@ import Testing
         #expect(closed)
         #expect(elapsed >= 0.8 && elapsed < 3, "closed after \(elapsed)s; the revocation window is 1s")
     }
+
+    @Test func reloadKeepsTheVerificationCacheUnlessItsBasisChanges() async throws {
+        let standIn = try await BackendAPIStandIn()
+        standIn.answer(MachineFixtures.apiKey, MachineFixtures.apiKeyJSON())
+        let h = try await Self.harness(standIn)
+        defer { Task { await h.stop(); await standIn.stop() } }
+        #expect(await Self.get(h.port, "/api/keys", MachineFixtures.apiKey)?.status == 200)
+        let yaml = try String(contentsOfFile: h.configPath, encoding: .utf8)
+        try (yaml + "\n# touched\n").write(toFile: h.configPath, atomically: true, encoding: .utf8)
+        guard case .success = await h.state.reload(environment: [:]) else { Issue.record("reload failed"); return }
+        #expect(await Self.get(h.port, "/api/keys", MachineFixtures.apiKey)?.status == 200)
+        #expect(standIn.calls == 1)
+        try (yaml + "\nmachine_auth: { timeout: 2s }\n").write(toFile: h.configPath, atomically: true, encoding: .utf8)
+        guard case .success = await h.state.reload(environment: [:]) else { Issue.record("reload failed"); return }
+        #expect(await Self.get(h.port, "/api/keys", MachineFixtures.apiKey)?.status == 200)
+        #expect(standIn.calls == 2)
+        let metrics = try RawClient(port: h.adminPort).request("GET", "/metrics")?.text ?? ""
+        #expect(metrics.contains("gatehouse_machine_verify_calls_total 2\n"))
+        #expect(metrics.contains("gatehouse_machine_verify_cache_hits_total 1\n"))
+    }
 }
