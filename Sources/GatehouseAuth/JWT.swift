@@ -114,10 +114,11 @@ public enum TokenVerifier {
     }
 
     /// The header rules and the signature, without any claim check (handshake tokens stop here).
-    static func verifySignature(_ token: DecodedToken, keys: KeySet, policy: VerificationPolicy) throws(TokenVerificationError) {
+    /// `types`: the header `typ` values allowed when present (OAuth access tokens use `at+jwt`).
+    static func verifySignature(_ token: DecodedToken, keys: KeySet, policy: VerificationPolicy, types: Set<String> = ["JWT"]) throws(TokenVerificationError) {
         let header = token.header
-        if let typ = header["typ"], typ.stringValue != "JWT" {
-            throw TokenVerificationError(.invalid, "Invalid JWT type \(typ.serialized()). Expected \"JWT\".")
+        if let typ = header["typ"], !(typ.stringValue.map(types.contains) ?? false) {
+            throw TokenVerificationError(.invalid, "Invalid JWT type \(typ.serialized()). Expected \(types.sorted().map { "\"\($0)\"" }.joined(separator: " or ")).")
         }
         if header["crit"] != nil {
             throw TokenVerificationError(.invalid, "JWT header has critical extensions (crit), which are not supported.")

@@ -42,6 +42,10 @@ public struct AuthResult: Sendable {
     var awaitsHandshakePayload = false
     /// The nonce exchange was refused over its global rate: nobody can be signed in by it now (503).
     public var handshakeUnavailable = false
+    /// The presented token's type (Clerk's `tokenType`), when a token was presented.
+    public var tokenType: TokenType? = nil
+    /// Set when the route's `accepts:` took the machine path (Gatekeeper+Machine).
+    public var machine: MachineAuthState? = nil
 
     static func signedIn(_ session: SessionAuth, token: String, carrier: TokenCarrier) -> AuthResult {
         AuthResult(status: .signedIn, reason: nil, message: nil, carrier: carrier, session: session, verifiedToken: token,
@@ -149,7 +153,7 @@ public struct SessionAuthenticator: Sendable {
 
     /// `Bearer <token>` (scheme case-insensitive) or a single bare word, as Clerk reads it. Other schemes
     /// (Basic, …) carry no session token and leave the cookie path in charge.
-    static func headerToken(_ value: String?) -> String? {
+    public static func headerToken(_ value: String?) -> String? {
         guard let value else { return nil }
         let trimmed = value.trimmingASCIIWhitespace()
         guard !trimmed.isEmpty else { return nil }

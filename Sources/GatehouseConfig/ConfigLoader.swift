@@ -21,7 +21,7 @@ public enum ConfigLoader {
     static let topLevelKeys: Set<String> = [
         "listen", "upstream", "public_origin", "trusted_proxies", "allow_path_semicolons",
         "allow_path_encoded_semicolons", "allow_path_encoded_percent", "clerk", "sign_in_url",
-        "identity_headers", "routes", "default", "server", "proxy", "admin", "forward_auth", "access_log",
+        "identity_headers", "routes", "default", "server", "proxy", "admin", "forward_auth", "access_log", "machine_auth",
     ]
     static let serverKeys: Set<String> = [
         "threads", "max_connections", "header_timeout", "idle_timeout", "body_timeout", "max_header_bytes", "max_header_count",
@@ -34,10 +34,11 @@ public enum ConfigLoader {
     static let clerkKeys: Set<String> = [
         "publishable_key", "secret_key", "jwt_key", "jwks_file", "jwks_url", "api_url", "authorized_parties", "audience",
         "issuer", "clock_skew", "algorithms", "jwks_refresh", "jwks_cooldown", "token_cache_size",
-        "handshake", "proxy_url", "frontend_api_url", "frontend_api_proxy", "satellite", "domain",
+        "handshake", "proxy_url", "frontend_api_url", "frontend_api_proxy", "satellite", "domain", "machine_secret_key",
     ]
-    static let routeKeys: Set<String> = ["name", "match", "methods", "hosts", "access", "require", "on_forbidden", "on_unauthenticated", "upstream", "csrf"]
-    static let requireKeys: Set<String> = ["signed_in", "role", "org_role", "permission", "feature", "plan", "org", "claims"]
+    static let routeKeys: Set<String> = ["name", "match", "methods", "hosts", "access", "require", "on_forbidden", "on_unauthenticated", "upstream", "csrf", "accepts"]
+    static let requireKeys = Set(["signed_in", "role", "org_role", "permission", "feature", "plan", "org", "claims"])
+        .union(MachineConfig.routeRequireKeys)
     static let identityKeys: Set<String> = ["forward_token", "claims", "strip"]
 
     public static func load(yaml: String, file: String, baseDirectory: String = ".", environment: [String: String]) throws(ConfigError) -> GatehouseSettings {
@@ -357,6 +358,7 @@ public enum ConfigLoader {
         } else {
             warnings.append("no routes: every request gets the default access")
         }
+        let machine = MachineConfig.parse(top: top, clerk: clerk, environment: environment, secretKey: secretKey, instance: instance, reader: reader)
         var fallbackAccess = Access.protected
         if let text = reader.string(top["default"], path: "default") {
             if let access = Access(rawValue: text) { fallbackAccess = access } else {
@@ -388,7 +390,7 @@ public enum ConfigLoader {
             signInURL: signInURL ?? "/sign-in", browser: browser, apiURL: apiURL, frontendAPIProxy: frontendAPIProxy,
             routes: RouteTable(rules: rules, fallback: RouteRule(name: "default", patterns: [], access: fallbackAccess)),
             identity: identity, tokenCacheSize: tokenCacheSize, server: server, proxy: proxy, adminListen: adminListen, forwardAuthPath: forwardAuthPath,
-            accessLog: accessLog, warnings: warnings)
+            accessLog: accessLog, warnings: warnings, machine: machine)
     }
 
     private static func parseRoute(_ node: Node, index: Int, reader: ConfigReader) -> RouteRule? {
@@ -480,7 +482,7 @@ public enum ConfigLoader {
     }
 
     /// `"admin"` (equals), `["a", "b"]` (one of), or `{equals|one_of|exists|contains: …}`.
-    private static func parseClaimMatcher(_ node: Node, path: String, reader: ConfigReader) -> ClaimMatcher? {
+    static func parseClaimMatcher(_ node: Node, path: String, reader: ConfigReader) -> ClaimMatcher? {
         switch node {
         case .scalar:
             return yamlScalarJSON(node, path: path, reader: reader).map(ClaimMatcher.equals)

@@ -14,6 +14,13 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
     public static let actor = "X-Gatehouse-Actor-Id"
     public static let route = "X-Gatehouse-Route"
     public static let token = "X-Gatehouse-Token"
+    // Machine callers (IdentityHeaders+Machine.swift); user and org ids go in User-Id / Org-Id as Clerk's auth objects do.
+    public static let tokenType = "X-Gatehouse-Token-Type"
+    public static let subject = "X-Gatehouse-Subject"
+    public static let machineId = "X-Gatehouse-Machine-Id"
+    public static let clientId = "X-Gatehouse-Client-Id"
+    public static let scopes = "X-Gatehouse-Scopes"
+    public static let keyName = "X-Gatehouse-Key-Name"
 
     static let reservedPrefixes = ["x-gatehouse-", "x-clerk-"]
     /// Identity headers other auth proxies (Authelia, oauth2-proxy, Pomerium, Traefik/Caddy setups) set, which
@@ -30,7 +37,7 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
     public var identityHeaderNames: [String] {
         [IdentityHeaderPolicy.route, IdentityHeaderPolicy.userId, IdentityHeaderPolicy.sessionId, IdentityHeaderPolicy.orgId,
          IdentityHeaderPolicy.orgRole, IdentityHeaderPolicy.orgSlug, IdentityHeaderPolicy.orgPermissions,
-         IdentityHeaderPolicy.actor, IdentityHeaderPolicy.token] + claimHeaders.map(\.header)
+         IdentityHeaderPolicy.actor, IdentityHeaderPolicy.token] + IdentityHeaderPolicy.machineNames + claimHeaders.map(\.header)
     }
 
     /// True for a header another auth proxy sets as identity (compared by normalised name, without allocating).
@@ -70,14 +77,14 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
     }
 
     /// Headers the upstream receives: the client's, minus hop-by-hop and reserved names, plus identity.
-    public func upstreamHeaders(from client: HeaderList, session: SessionAuth?, token: String?, routeName: String) -> HeaderList {
+    public func upstreamHeaders(from client: HeaderList, session: SessionAuth?, token: String?, routeName: String, machine: MachineIdentity? = nil) -> HeaderList {
         // Built once with room for the identity fields: filtering a copy and appending to it cost three
         // allocations per request.
         let isHopByHop = HopByHop.predicate(for: client)
         var headers = HeaderList()
         headers.reserveCapacity(client.count + 8 + claimHeaders.count)
         for field in client where !isHopByHop(field.name) && !isReserved(field.name) { headers.append(field.name, field.value) }
-        forEachIdentityValue(session: session, token: token, routeName: routeName) { name, value in
+        forEachIdentityValue(session: session, token: token, routeName: routeName, machine: machine) { name, value in
             if let value { headers.append(name, value) }
         }
         return headers
@@ -86,15 +93,16 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
     /// Calls `body` once for every name of `identityHeaderNames`, in that order, with Gatehouse's value or nil
     /// when it has none (signed out, no organization, a claim absent or unsafe). The one place that decides the
     /// values, for proxy mode and forward-auth alike; a closure, not an array, as proxy mode runs it per request.
-    public func forEachIdentityValue(session: SessionAuth?, token: String?, routeName: String, _ body: (String, String?) -> Void) {
+    public func forEachIdentityValue(session: SessionAuth?, token: String?, routeName: String, machine: MachineIdentity? = nil,
+                                     _ body: (String, String?) -> Void) {
         body(IdentityHeaderPolicy.route, HeaderValue.isSafe(routeName) ? routeName : nil)
         func safe(_ value: String?) -> String? {
             guard let value, !value.isEmpty, HeaderValue.isSafe(value) else { return nil }
             return value
         }
-        body(IdentityHeaderPolicy.userId, safe(session?.userId))
+        body(IdentityHeaderPolicy.userId, safe(session?.userId ?? machine?.userId))
         body(IdentityHeaderPolicy.sessionId, safe(session?.sessionId))
-        body(IdentityHeaderPolicy.orgId, safe(session?.orgId))
+        body(IdentityHeaderPolicy.orgId, safe(session?.orgId ?? machine?.orgId))
         body(IdentityHeaderPolicy.orgRole, safe(session?.orgRole))
         body(IdentityHeaderPolicy.orgSlug, safe(session?.orgSlug))
         if let session, session.orgId != nil, !session.orgPermissions.isEmpty {
@@ -106,6 +114,7 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
             body(IdentityHeaderPolicy.actor, nil)
         }
         body(IdentityHeaderPolicy.token, session != nil && forwardToken ? safe(token) : nil)
+        forEachMachineValue(session == nil ? machine : nil, safe: safe, body)
         for (header, path) in claimHeaders {
             guard let session, let value = JSONValue.object(session.claims).value(atPath: path) else {
                 body(header, nil)

@@ -126,7 +126,7 @@ public enum ClaimMatcher: Sendable, Equatable {
     /// The claim is an array containing this value.
     case contains(JSONValue)
 
-    var explanation: String {
+    public var explanation: String {
         switch self {
         case .equals(let v): return "must equal \(v.serialized())"
         case .oneOf(let vs): return "must be one of \(JSONValue.array(vs).serialized())"

@@ -35,6 +35,8 @@ public enum ExplainReport {
                 ("reason", optional(auth.reason)),
                 ("message", optional(auth.message)),
                 ("tokenCarrier", optional(auth.carrier?.rawValue)),
+                ("tokenType", optional(auth.tokenType?.rawValue)),
+                ("machine", MachineExplain.json(auth.machineIdentity)),
                 ("userId", optional(session?.userId)),
                 ("sessionId", optional(session?.sessionId)),
                 ("sessionStatus", optional(session?.sessionStatus)),

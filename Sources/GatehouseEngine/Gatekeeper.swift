@@ -29,14 +29,18 @@ public final class Evaluation: Sendable {
 public final class Gatekeeper: Sendable {
     public let settings: GatehouseSettings
     public let authenticator: SessionAuthenticator
+    /// Opaque machine tokens at the Backend API (cached, single-flight, limited); nil without a source.
+    public let machineVerifier: MachineTokenVerifier?
 
     /// - Parameter payloadSource: exchanges handshake nonces for cookie directives (needs the secret key);
     ///   without it a nonce handshake signs nobody in.
     /// - Parameter nonceExchange: overrides the exchange built from `payloadSource` (tests set its clock and limits).
     /// - Parameter cache: a token cache to keep (across reloads); by default a new one of the configured size.
     public init(settings: GatehouseSettings, keyStore: KeyStore, payloadSource: (any HandshakePayloadSource)? = nil,
-                nonceExchange: HandshakeNonceExchange? = nil, cache: TokenCache? = nil) {
+                nonceExchange: HandshakeNonceExchange? = nil, cache: TokenCache? = nil,
+                machineSource: (any MachineTokenSource)? = nil, machineVerifier: MachineTokenVerifier? = nil) {
         self.settings = settings
+        self.machineVerifier = machineVerifier ?? machineSource.map { MachineTokenVerifier(source: $0, limits: settings.machine.limits) }
         self.authenticator = SessionAuthenticator(instance: settings.instance, policy: settings.policy, keyStore: keyStore,
                                                   cache: cache ?? TokenCache(capacity: settings.tokenCacheSize),
                                                   browser: settings.browser, payloadSource: payloadSource, nonceExchange: nonceExchange)
@@ -67,7 +71,10 @@ public final class Gatekeeper: Sendable {
         case .refused(let evaluation):
             return evaluation
         case .routed(let request, let route, let matched):
-            let auth = await authenticator.authenticate(request, now: now)
+            let auth: AuthResult
+            if let machine = await machineAuthentication(request, route: route, now: now) { auth = machine } else {
+                auth = withSessionTokenType(await authenticator.authenticate(request, now: now), request)
+            }
             return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: decide(request: request, route: route, auth: auth))
         }
     }
@@ -78,7 +85,14 @@ public final class Gatekeeper: Sendable {
         case .refused(let evaluation):
             return evaluation
         case .routed(let request, let route, let matched):
-            guard let auth = authenticator.authenticateWithoutFetching(request, now: now) else { return nil }
+            let auth: AuthResult
+            switch machineAuthenticationWithoutFetching(request, route: route, now: now) {
+            case .decided(let machine): auth = machine
+            case .wait: return nil
+            case .session:
+                guard let session = authenticator.authenticateWithoutFetching(request, now: now) else { return nil }
+                auth = withSessionTokenType(session, request)
+            }
             return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: decide(request: request, route: route, auth: auth))
         }
     }
@@ -96,6 +110,7 @@ public final class Gatekeeper: Sendable {
             if let proxy = settings.frontendAPIProxy, let evaluation = FrontendAPIProxy.evaluate(request, proxy: proxy, settings: settings) {
                 return .refused(evaluation)
             }
+            if let evaluation = protectedResourceMetadata(request) { return .refused(evaluation) }
             let (rule, matched) = try settings.routes.route(for: request)
             return .routed(request, rule, matched: matched)
         } catch {
@@ -108,6 +123,7 @@ public final class Gatekeeper: Sendable {
     }
 
     private func decideIgnoringAuthHeaders(request: CanonicalRequest, route: RouteRule, auth: AuthResult) -> Decision {
+        if let machine = auth.machine { return decideMachine(request: request, route: route, auth: auth, state: machine) }
         if auth.fatal {
             return .deny(status: 500, error: "handshake_failed", message: "The Clerk handshake could not be verified.",
                          extraHeaders: debugHeaders(auth), explanation: "development handshake failed: \(auth.message ?? auth.reason ?? "")")
@@ -144,6 +160,7 @@ public final class Gatekeeper: Sendable {
                          message: status == 404 ? "Not found." : "You do not have access to this resource.",
                          explanation: "signed in as \(session.userId), but \(failure) (route '\(route.name)')")
         }
+        if let refusal = reverificationRefusal(route: route, session: session) { return refusal }
         let headers = settings.identity.upstreamHeaders(from: request.headers, session: session, token: auth.verifiedToken, routeName: route.name)
         return .proxy(upstreamHeaders: headers, explanation: "signed in as \(session.userId); route '\(route.name)' requirements met")
     }

@@ -612,6 +612,12 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         if settings.websocketCloseAtTokenExpiry, let exp = exchange.evaluation?.auth?.activeSession?.claims["exp"]?.doubleValue {
             lifetime = min(lifetime, max(0, exp - Date().timeIntervalSince1970))
         }
+        if settings.websocketCloseAtTokenExpiry, let machine = exchange.evaluation?.auth?.machineIdentity {
+            // A machine token's tunnel ends at its expiry; an opaque one's also after the revocation window,
+            // when the token would have been asked about again.
+            if let exp = machine.expiresAt { lifetime = min(lifetime, max(0, exp - Date().timeIntervalSince1970)) }
+            if machine.form == .opaque { lifetime = min(lifetime, exchange.snapshot.settings.machine.limits.revocationWindow) }
+        }
         let clientChannel = context.channel
         let upstreamChannel = upstream.channel
         let (clientSide, upstreamSide) = TunnelHandler.pair()

@@ -266,8 +266,9 @@ final class AdminHandler: ChannelInboundHandler {
             (status, contentType, body) = (.ok, "text/plain; version=0.0.4",
                 state.metrics.render(jwksFetches: jwks.fetches, jwksFailures: jwks.failures, signingKeys: snapshot.keyStore.status.keyCount,
                                      tokenCacheHits: state.tokenCache.hits, tokenCacheMisses: state.tokenCache.misses)
-                + "# HELP gatehouse_access_log_dropped_total Access-log lines dropped because standard output could not keep up.\n"
-                + "# TYPE gatehouse_access_log_dropped_total counter\ngatehouse_access_log_dropped_total \(accessLog.droppedLines)\n")
+                    + MachineMetrics.render(state.machineVerifiers.withLock { $0.totals })
+                    + "# HELP gatehouse_access_log_dropped_total Access-log lines dropped because standard output could not keep up.\n"
+                    + "# TYPE gatehouse_access_log_dropped_total counter\ngatehouse_access_log_dropped_total \(accessLog.droppedLines)\n")
         default:
             (status, contentType, body) = (.notFound, "text/plain", "not found\n")
         }

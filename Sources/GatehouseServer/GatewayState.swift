@@ -13,12 +13,12 @@ public final class GatewaySnapshot: Sendable {
     public let gatekeeper: Gatekeeper
     public let generation: Int
 
-    init(settings: GatehouseSettings, keyStore: KeyStore, generation: Int, tokenCache: TokenCache) {
+    init(settings: GatehouseSettings, keyStore: KeyStore, generation: Int, tokenCache: TokenCache, machineVerifier: MachineTokenVerifier? = nil) {
         self.settings = settings
         self.keyStore = keyStore
         self.gatekeeper = Gatekeeper(settings: settings, keyStore: keyStore, payloadSource: settings.secretKey.map {
             HTTPHandshakePayloadSource(apiURL: settings.apiURL, secretKey: $0)
-        }, cache: tokenCache)
+        }, cache: tokenCache, machineVerifier: machineVerifier)
         self.generation = generation
     }
 
@@ -41,6 +41,9 @@ public final class GatewayState: Sendable {
     public let tokenCache: TokenCache
     /// JWKS fetches and failures of key stores a reload replaced, so the `_total` counters never go back.
     private let retiredKeyCounts = Mutex<(fetches: Int, failures: Int)>((0, 0))
+    /// The opaque-token verifier, kept across reloads that leave its Backend API, keys and limits alone (its
+    /// cache, single-flight calls and buckets carry on), and the counts of verifiers a reload replaced.
+    let machineVerifiers = Mutex<MachineVerifierSlot>(MachineVerifierSlot())
 
     /// Builds the first snapshot; loads remote keys once before returning (readiness reflects the outcome).
     public init(
@@ -53,7 +56,8 @@ public final class GatewayState: Sendable {
         let cache = TokenCache(capacity: settings.tokenCacheSize)
         self.tokenCache = cache
         let store = await Gatekeeper.loadKeyStore(for: settings, remote: makeSource)
-        self.current = Mutex(GatewaySnapshot(settings: settings, keyStore: store, generation: 1, tokenCache: cache))
+        let verifier = machineVerifiers.withLock { $0.verifier(for: settings) }
+        self.current = Mutex(GatewaySnapshot(settings: settings, keyStore: store, generation: 1, tokenCache: cache, machineVerifier: verifier))
         self.refreshTask = Mutex(GatewayState.startRefresh(store))
     }
 
@@ -100,8 +104,10 @@ public final class GatewayState: Sendable {
             }
         }
         tokenCache.resize(to: settings.tokenCacheSize)
+        let verifier = machineVerifiers.withLock { $0.verifier(for: settings) }
         let (previous, next) = current.withLock { old -> (GatewaySnapshot, GatewaySnapshot) in
-            let snapshot = GatewaySnapshot(settings: settings, keyStore: store, generation: old.generation + 1, tokenCache: tokenCache)
+            let snapshot = GatewaySnapshot(settings: settings, keyStore: store, generation: old.generation + 1, tokenCache: tokenCache,
+                                           machineVerifier: verifier)
             defer { old = snapshot }
             return (old, snapshot)
         }

@@ -5,6 +5,7 @@ import GatehouseConfig
 import GatehouseCore
 import GatehouseEngine
 import GatehouseFetch
+import GatehouseServer
 
 @main
 struct Gatehouse: AsyncParsableCommand {
@@ -156,7 +157,7 @@ struct Explain: AsyncParsableCommand {
         if let error = keyStore.status.lastError { printError("warning: \(error)") }
         let gatekeeper = Gatekeeper(settings: settings, keyStore: keyStore, payloadSource: settings.secretKey.map {
             HTTPHandshakePayloadSource(apiURL: settings.apiURL, secretKey: $0)
-        })
+        }, machineSource: HTTPMachineTokenSource.forSettings(settings))
         let evaluation = await gatekeeper.evaluate(
             RawRequest(method: method, target: target, headers: headers),
             now: at ?? Date().timeIntervalSince1970)
