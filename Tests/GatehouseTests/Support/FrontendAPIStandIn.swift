@@ -196,8 +196,8 @@ extension StandInHandler {
 /// A browser in miniature for the handshake flow: one cookie jar for 127.0.0.1 (browsers do not separate
 /// cookies by port, so the stand-in's cookies reach the gateway as Clerk's reach the app on its parent
 /// domain), redirects followed by hand so each hop can be inspected.
-/// Used by one test at a time; `navigate` runs its blocking sockets on a GCD thread, off Swift's cooperative
-/// pool, which the in-process gateway's async decisions (JWKS re-fetch, nonce exchange) need: on 2 cores a
+/// Used by one test at a time; `navigate` runs its blocking sockets on a thread of its own, off Swift's
+/// cooperative pool, which the in-process gateway's async decisions (JWKS re-fetch, nonce exchange) need: on 2 cores a
 /// blocked pool made the nonce exchange time out and the handshake loop.
 final class MiniBrowser: @unchecked Sendable {
     var jar: [String: String] = [:]
@@ -211,9 +211,10 @@ final class MiniBrowser: @unchecked Sendable {
     /// GET `url` (http://127.0.0.1:port/…) as a page navigation, following up to `maxHops` redirects.
     func navigate(_ url: String, maxHops: Int = 8, extraHeaders: [(String, String)] = []) async throws -> [Hop] {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
+            // A thread of its own: on Linux Swift's async tasks also run on Dispatch's global queue.
+            Thread {
                 continuation.resume(with: Result { try self.navigateBlocking(url, maxHops: maxHops, extraHeaders: extraHeaders) })
-            }
+            }.start()
         }
     }
 
