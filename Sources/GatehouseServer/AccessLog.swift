@@ -19,6 +19,10 @@ public final class AccessLog: Sendable {
         public var decision: String
         public var status: Int
         public var userID: String?
+        /// A machine caller's subject (`mch_…`, an API key's `user_…`/`org_…`, an OAuth token's user).
+        public var machineSubject: String? = nil
+        /// The credential's type when one was judged (`session_token`, `api_key`, …).
+        public var tokenType: String? = nil
         public var authReason: String?
         public var upstreamMilliseconds: Double?
         public var durationMilliseconds: Double

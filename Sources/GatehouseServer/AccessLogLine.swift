@@ -52,6 +52,14 @@ enum AccessLogLine {
         integer(entry.status, &out)
         out.append(contentsOf: #","user_id":"#.utf8)
         optional(entry.userID, &out)
+        if let type = entry.tokenType {
+            out.append(contentsOf: #","token_type":"#.utf8)
+            string(type, &out)
+        }
+        if let subject = entry.machineSubject {
+            out.append(contentsOf: #","machine_subject":"#.utf8)
+            string(subject, &out)
+        }
         if let reason = entry.authReason {
             out.append(contentsOf: #","auth_reason":"#.utf8)
             string(reason, &out)

@@ -833,14 +833,17 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             server.state.metrics.recordRequest(route: route ?? "none", decision: exchange.decisionLabel, status: exchange.status, seconds: seconds)
         }
         guard server.accessLog.enabled else { return }
-        server.accessLog.write(AccessLog.Entry(
+        var entry = AccessLog.Entry(
             requestID: exchange.requestID, method: exchange.head.method.rawValue, path: evaluation?.request?.path.value,
             route: route, decision: exchange.decisionLabel, status: exchange.status,
             userID: evaluation?.auth?.activeSession?.userId, authReason: evaluation?.auth?.reason,
             upstreamMilliseconds: exchange.upstreamMilliseconds, durationMilliseconds: seconds * 1000, bytesSent: exchange.bytesSent,
             clientAddress: peer, host: evaluation?.request?.host ?? exchange.head.headers.first(name: "host"),
             userAgent: exchange.head.headers.first(name: "user-agent"),
-            protocolVersion: "HTTP/\(exchange.head.version.major).\(exchange.head.version.minor)"))
+            protocolVersion: "HTTP/\(exchange.head.version.major).\(exchange.head.version.minor)")
+        entry.tokenType = evaluation?.auth?.tokenType?.rawValue
+        entry.machineSubject = evaluation?.auth?.machineIdentity?.subject
+        server.accessLog.write(entry)
     }
 
     // MARK: Errors

@@ -73,6 +73,7 @@ import Testing
         #expect(entry["user_agent"] as? String == "curl/8")
         #expect(entry["protocol"] as? String == "HTTP/1.1")
         #expect(entry["user_id"] is NSNull)
+        #expect(entry["token_type"] == nil && entry["machine_subject"] == nil)
         #expect((entry["duration_ms"] as? NSNumber)?.doubleValue == 2.0)
         #expect((entry["upstream_ms"] as? NSNumber)?.doubleValue == 1.5)
         #expect((entry["bytes"] as? NSNumber)?.intValue == 7)
@@ -82,6 +83,21 @@ import Testing
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let date = try #require(formatter.date(from: time), "unparsable time \(time)")
         #expect(abs(date.timeIntervalSinceNow) < 5)
+        pipe.close()
+    }
+
+    @Test func machineCallersAreNamed() async throws {
+        let pipe = Pipe()
+        let log = AccessLog(enabled: true, fd: pipe.write)
+        var entry = Self.entry(3)
+        entry.tokenType = "api_key"
+        entry.machineSubject = "org_2xyz"
+        log.write(entry)
+        log.flush()
+        try await Self.waitFor(pipe, lines: 1)
+        let line = try Self.json(try #require(pipe.lines.first))
+        #expect(line["token_type"] as? String == "api_key")
+        #expect(line["machine_subject"] as? String == "org_2xyz")
         pipe.close()
     }
 
