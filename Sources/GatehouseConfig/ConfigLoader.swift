@@ -24,11 +24,11 @@ public enum ConfigLoader {
         "identity_headers", "routes", "default", "server", "proxy", "admin", "forward_auth", "access_log", "machine_auth",
     ]
     static let serverKeys: Set<String> = [
-        "threads", "max_connections", "header_timeout", "idle_timeout", "body_timeout", "max_header_bytes", "max_header_count",
+        "threads", "max_connections", "header_timeout", "idle_timeout", "body_timeout", "send_timeout", "max_header_bytes", "max_header_count",
         "max_body_bytes", "grace_period",
     ]
     static let proxyKeys: Set<String> = [
-        "connect_timeout", "response_timeout", "idle_timeout", "max_idle_connections", "websocket_max_lifetime",
+        "connect_timeout", "response_timeout", "read_timeout", "idle_timeout", "max_idle_connections", "websocket_max_lifetime",
         "websocket_close_at_token_expiry", "tls_ca_file",
     ]
     static let clerkKeys: Set<String> = [
@@ -85,6 +85,7 @@ public enum ConfigLoader {
             server.headerTimeout = duration("header_timeout") ?? server.headerTimeout
             server.idleTimeout = duration("idle_timeout") ?? server.idleTimeout
             server.bodyTimeout = duration("body_timeout") ?? server.bodyTimeout
+            server.sendTimeout = duration("send_timeout") ?? server.sendTimeout
             server.gracePeriod = duration("grace_period") ?? server.gracePeriod
         }
         var proxy = ProxySettings()
@@ -94,6 +95,7 @@ public enum ConfigLoader {
             }
             proxy.connectTimeout = duration("connect_timeout") ?? proxy.connectTimeout
             proxy.responseTimeout = duration("response_timeout") ?? proxy.responseTimeout
+            proxy.readTimeout = duration("read_timeout") ?? proxy.readTimeout
             proxy.idleTimeout = duration("idle_timeout") ?? proxy.idleTimeout
             proxy.websocketMaxLifetime = duration("websocket_max_lifetime") ?? proxy.websocketMaxLifetime
             proxy.websocketCloseAtTokenExpiry = reader.bool(map["websocket_close_at_token_expiry"], path: "proxy.websocket_close_at_token_expiry") ?? proxy.websocketCloseAtTokenExpiry

@@ -79,6 +79,8 @@ public struct ServerLimits: Sendable, Equatable {
     public var idleTimeout = 60.0
     /// Longest pause between two pieces of a request body that is being proxied (slow-body defence).
     public var bodyTimeout = 30.0
+    /// Longest a response may wait on a client that does not read it (as nginx's `send_timeout`).
+    public var sendTimeout = 60.0
     public var maxHeaderBytes = 32 * 1024
     public var maxHeaderCount = 100
     /// Largest request body accepted; 0 means no limit.
@@ -94,6 +96,8 @@ public struct ProxySettings: Sendable, Equatable {
     public var connectTimeout = 5.0
     /// Time from sending a request until the upstream's response head arrives.
     public var responseTimeout = 60.0
+    /// Longest pause between two reads of a response being relayed (as nginx's `proxy_read_timeout`).
+    public var readTimeout = 60.0
     /// Time a pooled idle upstream connection is kept.
     public var idleTimeout = 60.0
     /// Idle upstream connections kept per upstream and thread.

@@ -93,6 +93,10 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     private var responseTimer: LazyTimer?
     /// Runs while a proxied request body is being read: the client must keep sending.
     private var bodyTimer: LazyTimer?
+    /// Runs while a response is relayed and the upstream is read: it must keep sending (`proxy.read_timeout`).
+    private var readTimer: LazyTimer?
+    /// Runs while the client's socket is full: it must keep reading (`server.send_timeout`).
+    private var sendTimer: LazyTimer?
     /// Request ids: a random 64-bit prefix per connection and a counter (no syscall per request).
     private let idPrefix = UInt64.random(in: 0...UInt64.max)
     private var idCounter: UInt64 = 0
@@ -124,6 +128,18 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             self.respondLocally(exchange, decision: .deny(status: 504, error: "upstream_timeout",
                 message: "The upstream did not answer in time.", explanation: "no response head within proxy.response_timeout"), label: "upstream_timeout")
         }
+        readTimer = LazyTimer(eventLoop: context.eventLoop) { [weak self] in
+            // The upstream stalled mid-response: the response cannot be finished, so both connections go.
+            guard let self, let exchange = self.exchange, exchange.upstream != nil, exchange.responseStarted, !exchange.responseDone else { return }
+            self.server.state.metrics.recordUpstreamError("read_timeout")
+            self.abandonUpstream(exchange)
+            self.context?.close(promise: nil)
+        }
+        sendTimer = LazyTimer(eventLoop: context.eventLoop) { [weak self] in
+            // The client stopped reading: what is queued for it (and the upstream behind it) is let go.
+            guard let self, let context = self.context, !context.channel.isWritable else { return }
+            context.close(promise: nil)
+        }
         bodyTimer = LazyTimer(eventLoop: context.eventLoop) { [weak self] in
             guard let self, let exchange = self.exchange, exchange.upstream != nil, !exchange.requestEnded, !self.readsPaused else { return }
             // The body stopped coming: free the upstream connection and end this one.
@@ -151,6 +167,8 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         headTimer?.cancel()
         responseTimer?.cancel()
         bodyTimer?.cancel()
+        readTimer?.cancel()
+        sendTimer?.cancel()
         if let exchange {
             exchange.upstream?.close()
             exchange.upstream = nil
@@ -198,9 +216,13 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        // The client is slow: stop reading the upstream until its socket drains.
-        if let upstream = exchange?.upstream {
-            upstream.pauseReading(!context.channel.isWritable)
+        // The client is slow: stop reading the upstream until its socket drains, and give it
+        // `server.send_timeout` to do so. The upstream's read deadline waits meanwhile.
+        let writable = context.channel.isWritable
+        if writable { sendTimer?.cancel() } else { sendTimer?.set(in: server.state.snapshot.settings.server.sendTimeout) }
+        if let exchange, let upstream = exchange.upstream {
+            upstream.pauseReading(!writable)
+            if !writable { readTimer?.cancel() } else if exchange.responseStarted { armReadTimer(exchange) }
         }
         context.fireChannelWritabilityChanged()
     }
@@ -558,6 +580,7 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                 headers.replaceOrAdd(name: "Location", value: override.publicPrefix + location.dropFirst(override.locationPrefix.count))
             }
             exchange.status = Int(head.status.code)
+            armReadTimer(exchange)
             if exchange.closeAfterResponse { headers.replaceOrAdd(name: "Connection", value: "close") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: head.status, headers: headers))), promise: nil)
         case .body(let buffer):
@@ -567,8 +590,12 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             if !context.channel.isWritable, let upstream = exchange.upstream {
                 upstream.pauseReading(true)
+                readTimer?.cancel()
+            } else {
+                armReadTimer(exchange)
             }
         case .end:
+            readTimer?.cancel()
             let upstream = exchange.upstream
             exchange.upstream = nil
             if let upstream {
@@ -585,9 +612,15 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             if exchange.requestEnded || exchange.closeAfterResponse {
                 completeExchange(exchange)
             } else {
+                // Read (and drop) the rest of the body, but not forever: a client that stops sending is cut off.
+                armHeadTimer(seconds: exchange.snapshot.settings.server.headerTimeout)
                 resumeReads()
             }
         }
+    }
+
+    private func armReadTimer(_ exchange: Exchange) {
+        readTimer?.set(in: exchange.snapshot.settings.proxy.readTimeout)
     }
 
     /// After the upstream's 101: forward it, take the HTTP handlers out of both pipelines and relay bytes.
@@ -606,6 +639,8 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         finishLog(exchange)
         self.exchange = nil
         headTimer?.cancel()
+        readTimer?.cancel()
+        sendTimer?.cancel()
 
         let settings = exchange.snapshot.settings.proxy
         var lifetime = settings.websocketMaxLifetime

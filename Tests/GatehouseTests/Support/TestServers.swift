@@ -103,6 +103,11 @@ final class UpstreamTestHandler: ChannelInboundHandler, RemovableChannelHandler 
             self.head = head
             received = 0
             box.upstream?.targets.withLock { $0.append(head.uri) }
+            if head.uri.hasPrefix("/public/early") {
+                // Answers at once, before the request body (which it never reads to the end).
+                respond(head, context: context)
+                self.head = nil
+            }
         case .body(let buffer):
             received += buffer.readableBytes
         case .end:
@@ -144,6 +149,14 @@ final class UpstreamTestHandler: ChannelInboundHandler, RemovableChannelHandler 
             let headers = HTTPHeaders([("Content-Type", "application/octet-stream"), ("Content-Length", String(total))])
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
             streamDownload(context: context, remaining: total)
+        } else if path.hasPrefix("/public/stall") {
+            // Half of what its Content-Length promises, then nothing (the connection stays open).
+            let half = max(1, number("bytes"))
+            let headers = HTTPHeaders([("Content-Type", "application/octet-stream"), ("Content-Length", String(2 * half))])
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            var buffer = context.channel.allocator.buffer(capacity: half)
+            buffer.writeRepeatingByte(UInt8(ascii: "s"), count: half)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         } else if path == "/upload" {
             send(context, body: "{\"received\":\(received)}")
         } else {

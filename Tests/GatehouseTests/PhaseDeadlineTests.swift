@@ -1,0 +1,65 @@
+import Foundation
+import Synchronization
+import Testing
+
+/// Every phase of an exchange has a deadline, over real sockets: none of these may hold a connection or an
+/// upstream connection forever (issue 11 names them; each used to).
+@Suite(.stopsServers) struct PhaseDeadlineTests {
+    static func harness() async throws -> GatewayHarness {
+        try await GatewayHarness {
+            $0.replacingOccurrences(of: "server: { threads: 1, header_timeout: 1s, idle_timeout: 5s }",
+                                    with: "server: { threads: 1, header_timeout: 1s, idle_timeout: 5s, send_timeout: 1s }")
+                .replacingOccurrences(of: "proxy: { response_timeout: 1s, connect_timeout: 1s }",
+                                      with: "proxy: { response_timeout: 1s, connect_timeout: 1s, read_timeout: 1s }")
+        }
+    }
+
+    static func waitUntil(_ seconds: Double, _ condition: () -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !condition(), Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    /// The upstream sends half its response and stalls: after `proxy.read_timeout` both connections close
+    /// (the client sees a short body and the close, never a hang).
+    @Test func anUpstreamThatStallsMidBodyIsCutOff() async throws {
+        let h = try await Self.harness()
+        #expect(try String(contentsOfFile: h.configPath, encoding: .utf8).contains("read_timeout: 1s"))
+        defer { Task { await h.stop() } }
+        let c = try RawClient(port: h.port, timeout: 8)
+        let started = Date()
+        c.send("GET /public/stall?bytes=1000 HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(c.isClosedByPeer())
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(elapsed > 0.8 && elapsed < 4, "closed after \(elapsed) s; read_timeout is 1 s")
+        try await Self.waitUntil(2) { h.upstream.openConnections.load(ordering: .relaxed) == 0 }
+        #expect(h.upstream.openConnections.load(ordering: .relaxed) == 0, "the stalled upstream connection was kept")
+    }
+
+    /// The upstream answers early and the client never finishes its body: the connection is closed after
+    /// the header timeout instead of waiting for the rest forever.
+    @Test func aBodyThatNeverEndsAfterAnEarlyAnswerIsCutOff() async throws {
+        let h = try await Self.harness()
+        defer { Task { await h.stop() } }
+        let c = try RawClient(port: h.port, timeout: 8)
+        c.send("POST /public/early HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nabc")
+        let answer = try #require(c.readResponse(method: "POST")?.0)
+        #expect(answer.status == 200)
+        let started = Date()
+        #expect(c.isClosedByPeer())
+        #expect(Date().timeIntervalSince(started) < 4)
+    }
+
+    /// A client that stops reading a large response: after `server.send_timeout` without progress the
+    /// connection (and the upstream behind it) is let go.
+    @Test func aClientThatStopsReadingIsCutOff() async throws {
+        let h = try await Self.harness()
+        defer { Task { await h.stop() } }
+        let c = try RawClient(port: h.port, timeout: 8)
+        c.send("GET /download?bytes=200000000 HTTP/1.1\r\nHost: a\r\n\r\n")
+        // Never read: the socket buffers fill, the gateway stops reading the upstream, then gives up.
+        try await Self.waitUntil(2) { h.upstream.openConnections.load(ordering: .relaxed) == 1 }
+        #expect(h.upstream.openConnections.load(ordering: .relaxed) == 1)
+        try await Self.waitUntil(6) { h.upstream.openConnections.load(ordering: .relaxed) == 0 }
+        #expect(h.upstream.openConnections.load(ordering: .relaxed) == 0, "a client that never reads held the upstream")
+    }
+}
