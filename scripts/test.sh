@@ -52,5 +52,7 @@ FUZZ_SEED="${FUZZ_SEED:-1}" ./scripts/fuzz "${GATEHOUSE_FUZZ_SECONDS:-10}"
 # The CLI contract: the shipped example config must validate.
 swift run -q gatehouse check-config --config config/gatehouse.example.yaml >/dev/null
 echo "check-config on config/gatehouse.example.yaml: ok"
+# The systemd unit: `systemd-analyze verify` and a security exposure of at most 2.0, offline.
+./scripts/check-systemd "$(swift build --show-bin-path)/gatehouse"
 # The browser flow (sign-in, a returning user's handshake, 403) in headless Chromium.
 GATEHOUSE_BROWSER_PORT=18480 ./scripts/browser-check.sh

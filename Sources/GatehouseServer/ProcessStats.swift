@@ -31,10 +31,19 @@ public struct ProcessStats: Sendable, Equatable {
         procStat.split(separator: "\n").first { $0.hasPrefix("btime ") }.flatMap { Double($0.dropFirst(6).trimmingCharacters(in: .whitespaces)) }
     }
 
+    /// The boot time from the clocks (CLOCK_REALTIME − CLOCK_BOOTTIME): /proc/stat is hidden by the unit's
+    /// ProcSubset=pid and in some containers.
+    static func bootTimeFromClocks() -> Double {
+        var real = timespec(), boot = timespec()
+        clock_gettime(CLOCK_REALTIME, &real)
+        clock_gettime(CLOCK_BOOTTIME, &boot)
+        return Double(real.tv_sec - boot.tv_sec) + Double(real.tv_nsec - boot.tv_nsec) / 1e9
+    }
+
     /// This process now, or nil off Linux.
     public static func current() -> ProcessStats? {
         guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
-            let boot = (try? String(contentsOfFile: "/proc/stat", encoding: .utf8)).flatMap(bootTime),
+            case let boot = (try? String(contentsOfFile: "/proc/stat", encoding: .utf8)).flatMap(bootTime) ?? bootTimeFromClocks(),
             var stats = parse(stat: stat, bootTime: boot, ticksPerSecond: Double(sysconf(Int32(_SC_CLK_TCK))), pageSize: Int(sysconf(Int32(_SC_PAGESIZE))))
         else { return nil }
         stats.openFDs = openDescriptors()

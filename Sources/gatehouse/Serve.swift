@@ -33,24 +33,41 @@ struct Serve: AsyncParsableCommand {
             ("keys", settings.keySource.description), ("signing_keys", String(snapshot.keyStore.keys.count)),
             ("version", BuildInfo.version), ("commit", BuildInfo.commit),
         ])
+        // Listeners are bound and the first key load is done: systemd's start (Type=notify) completes here.
+        let notifier = SystemdNotifier()
+        let keys = snapshot.keyStore.keys.count
+        notifier.ready(status: "serving on \(server.publicURL ?? settings.listen); " + (keys > 0 ? "\(keys) signing key\(keys == 1 ? "" : "s")" : "no signing key yet (protected routes answer 503)"))
+        let watchdog = SystemdNotifier.watchdogInterval().map { interval in
+            Task {
+                while !Task.isCancelled {
+                    if await server.eventLoopsRespond(within: interval) { notifier.watchdog() }
+                    try? await Task.sleep(for: interval)
+                }
+            }
+        }
+        defer { watchdog?.cancel() }
 
-        await runUntilStopped(server: server, state: state, configPath: options.path, log: log)
+        await runUntilStopped(server: server, state: state, configPath: options.path, log: log, notifier: notifier)
     }
 }
 
 /// Serves until SIGTERM/SIGINT (graceful stop); SIGHUP reloads the config file.
-func runUntilStopped(server: GatewayServer, state: GatewayState, configPath: String, log: OperationalLog) async {
+func runUntilStopped(server: GatewayServer, state: GatewayState, configPath: String, log: OperationalLog,
+                     notifier: SystemdNotifier = SystemdNotifier(environment: [:])) async {
     let signals = SignalWatcher()
     for await signal in signals.events {
         switch signal {
         case SIGHUP:
             log.info("reloading", [("config", configPath)])
+            notifier.reloading()
             let outcome = await server.reload()
             log.level = state.snapshot.settings.logLevel
             outcome.log(to: log, configPath: configPath)
+            notifier.ready(status: outcome.statusLine)
         default:
             let grace = state.snapshot.settings.server.gracePeriod
             log.info("stopping: finishing in-flight requests", [("grace_period_seconds", String(grace))])
+            notifier.stopping(status: "stopping: finishing in-flight requests (up to \(grace)s)")
             await server.shutdown(gracePeriod: grace)
             log.info("stopped")
             return
