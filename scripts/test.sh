@@ -54,5 +54,9 @@ swift run -q gatehouse check-config --config config/gatehouse.example.yaml >/dev
 echo "check-config on config/gatehouse.example.yaml: ok"
 # The systemd unit: `systemd-analyze verify` and a security exposure of at most 2.0, offline.
 ./scripts/check-systemd "$(swift build --show-bin-path)/gatehouse"
+# The container: a FROM scratch image of the debug binary built and run with podman (installed if missing),
+# requested through its public listener, stopped with SIGTERM. The registry Dockerfile's config must validate.
+swift run -q gatehouse check-config --config deploy/docker/gatehouse.yaml >/dev/null
+./scripts/container-smoke "$(swift build --show-bin-path)/gatehouse"
 # The browser flow (sign-in, a returning user's handshake, 403) in headless Chromium.
 GATEHOUSE_BROWSER_PORT=18480 ./scripts/browser-check.sh

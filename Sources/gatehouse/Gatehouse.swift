@@ -13,7 +13,7 @@ struct Gatehouse: AsyncParsableCommand {
         commandName: "gatehouse",
         abstract: "An authentication gateway for Clerk sessions.",
         version: BuildInfo.versionLine,
-        subcommands: [Serve.self, Demo.self, CheckConfig.self, Explain.self, Dev.self])
+        subcommands: [Serve.self, Demo.self, CheckConfig.self, Explain.self, Dev.self, Healthcheck.self])
 
     /// Exit codes: 0 success, 1 a failed check, 2 usage or config errors (ArgumentParser's own are mapped to 2).
     static func main() async {
