@@ -58,5 +58,7 @@ echo "check-config on config/gatehouse.example.yaml: ok"
 # requested through its public listener, stopped with SIGTERM. The registry Dockerfile's config must validate.
 swift run -q gatehouse check-config --config deploy/docker/gatehouse.yaml >/dev/null
 ./scripts/container-smoke "$(swift build --show-bin-path)/gatehouse"
+# The Kubernetes manifest: schemas (kubernetes-validate from PyPI, in a venv under .build), policy, config.
+./scripts/check-kubernetes "$(swift build --show-bin-path)/gatehouse"
 # The browser flow (sign-in, a returning user's handshake, 403) in headless Chromium.
 GATEHOUSE_BROWSER_PORT=18480 ./scripts/browser-check.sh
