@@ -13,6 +13,10 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try options.load()
+        // Signals are caught from here on, buffered until the loop in runUntilStopped reads them: a SIGTERM as
+        // soon as the port is bound, or a reload systemd sends right after READY=1, must not meet the default
+        // action (the process ending without its graceful stop).
+        let signals = SignalWatcher()
         let log = OperationalLog(level: settings.logLevel)
         for warning in settings.warnings { log.warning(warning, [("config", options.path)]) }
         let state = await GatewayState(configPath: options.path, settings: settings)
@@ -47,14 +51,13 @@ struct Serve: AsyncParsableCommand {
         }
         defer { watchdog?.cancel() }
 
-        await runUntilStopped(server: server, state: state, configPath: options.path, log: log, notifier: notifier)
+        await runUntilStopped(server: server, state: state, configPath: options.path, log: log, notifier: notifier, signals: signals)
     }
 }
 
 /// Serves until SIGTERM/SIGINT (graceful stop); SIGHUP reloads the config file.
 func runUntilStopped(server: GatewayServer, state: GatewayState, configPath: String, log: OperationalLog,
-                     notifier: SystemdNotifier = SystemdNotifier(environment: [:])) async {
-    let signals = SignalWatcher()
+                     notifier: SystemdNotifier = SystemdNotifier(environment: [:]), signals: SignalWatcher = SignalWatcher()) async {
     for await signal in signals.events {
         switch signal {
         case SIGHUP:

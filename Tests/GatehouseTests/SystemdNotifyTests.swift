@@ -161,6 +161,12 @@ final class NotifyListener {
         defer { if process.isRunning { process.terminate() }; try? FileManager.default.removeItem(at: directory) }
         let start = listener.receive(for: 10) { $0.contains { $0["READY"] == "1" } }
         #expect(start.contains { $0["READY"] == "1" }, "no READY=1 on \(listener.name): \(start)")
+        // A reload at once after READY=1 (as `systemctl reload` may send it) is handled, not SIGHUP's default exit.
+        kill(process.processIdentifier, SIGHUP)
+        let reload = listener.receive(for: 10) { $0.contains { $0["READY"] == "1" } }
+        #expect(reload.first?["RELOADING"] == "1", "\(reload)")
+        #expect(reload.last?["STATUS"] == "reloaded: generation 2", "\(reload)")
+        #expect(process.isRunning)
         #expect(try RawClient(port: port).request("GET", "/public/x")?.status == 200)
         #expect(!listener.receive(for: 0.6).contains { $0["WATCHDOG"] != nil })
         kill(process.processIdentifier, SIGTERM)
