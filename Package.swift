@@ -74,8 +74,12 @@ let package = Package(
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            // The version and git commit for `gatehouse --version` and gatehouse_build_info.
+            plugins: ["GatehouseBuildInfo"]
         ),
+        // Bakes VERSION and the git commit into GatehouseServer (reads .git itself: no git, no network).
+        .plugin(name: "GatehouseBuildInfo", capability: .buildTool()),
         // `gatehouse demo`: a development issuer and a small app that shows identity headers.
         .target(
             name: "GatehouseDemo",

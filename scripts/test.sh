@@ -60,5 +60,13 @@ FUZZ_SEED="${FUZZ_SEED:-1}" ./scripts/fuzz "${GATEHOUSE_FUZZ_SECONDS:-10}"
 # The CLI contract: the shipped example config must validate.
 swift run -q gatehouse check-config --config config/gatehouse.example.yaml >/dev/null
 echo "check-config on config/gatehouse.example.yaml: ok"
+# The systemd unit: `systemd-analyze verify` and a security exposure of at most 2.0, offline.
+./scripts/check-systemd "$(swift build --show-bin-path)/gatehouse"
+# The container: a FROM scratch image of the debug binary built and run with podman (installed if missing),
+# requested through its public listener, stopped with SIGTERM. The registry Dockerfile's config must validate.
+swift run -q gatehouse check-config --config deploy/docker/gatehouse.yaml >/dev/null
+./scripts/container-smoke "$(swift build --show-bin-path)/gatehouse"
+# The Kubernetes manifest: schemas (kubernetes-validate from PyPI, in a venv under .build), policy, config.
+./scripts/check-kubernetes "$(swift build --show-bin-path)/gatehouse"
 # The browser flow (sign-in, a returning user's handshake, 403) in headless Chromium.
 GATEHOUSE_BROWSER_PORT=18480 ./scripts/browser-check.sh

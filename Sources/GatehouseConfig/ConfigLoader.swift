@@ -22,6 +22,7 @@ public enum ConfigLoader {
         "listen", "upstream", "public_origin", "trusted_proxies", "allow_path_semicolons",
         "allow_path_encoded_semicolons", "allow_path_encoded_percent", "clerk", "sign_in_url",
         "identity_headers", "routes", "default", "server", "proxy", "admin", "forward_auth", "access_log", "machine_auth",
+        "log_level",
     ]
     static let serverKeys: Set<String> = [
         "threads", "max_connections", "header_timeout", "idle_timeout", "body_timeout", "send_timeout", "max_header_bytes", "max_header_count",
@@ -140,6 +141,12 @@ public enum ConfigLoader {
             case "stdout": accessLog = true
             case "off": accessLog = false
             default: reader.fail("access_log", top["access_log"], "expected stdout or off")
+            }
+        }
+        var logLevel = LogLevel.info
+        if let text = reader.string(top["log_level"], path: "log_level") {
+            if let level = LogLevel(rawValue: text) { logLevel = level } else {
+                reader.fail("log_level", top["log_level"], "expected one of " + LogLevel.allCases.map(\.rawValue).joined(separator: ", "))
             }
         }
         let publicOrigin = reader.string(top["public_origin"], path: "public_origin")
@@ -392,7 +399,7 @@ public enum ConfigLoader {
             signInURL: signInURL ?? "/sign-in", browser: browser, apiURL: apiURL, frontendAPIProxy: frontendAPIProxy,
             routes: RouteTable(rules: rules, fallback: RouteRule(name: "default", patterns: [], access: fallbackAccess)),
             identity: identity, tokenCacheSize: tokenCacheSize, server: server, proxy: proxy, adminListen: adminListen, forwardAuthPath: forwardAuthPath,
-            accessLog: accessLog, warnings: warnings, machine: machine)
+            accessLog: accessLog, logLevel: logLevel, warnings: warnings, machine: machine)
     }
 
     private static func parseRoute(_ node: Node, index: Int, reader: ConfigReader) -> RouteRule? {

@@ -51,6 +51,8 @@ public struct GatehouseSettings: Sendable {
     /// Path of the forward-auth endpoint on the public listener; nil turns it off.
     public var forwardAuthPath: String?
     public var accessLog: Bool
+    /// `log_level` for operational messages (applied by a reload).
+    public var logLevel: LogLevel = .info
     /// Things that are legal but probably not what the operator meant.
     public var warnings: [String]
     /// Machine authentication (`accepts:`, `machine_auth:`); see Settings+Machine.swift.

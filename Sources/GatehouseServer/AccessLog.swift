@@ -110,6 +110,18 @@ public final class AccessLog: Sendable {
         }
     }
 
+    /// Now as the access log writes it (`2026-12-01T14:00:00.123Z`), for the operational log's lines.
+    static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var clock = AccessLogLine.SecondClock()
+        var out = clock.text(for: Int(now.tv_sec))
+        out.append(UInt8(ascii: "."))
+        AccessLogLine.digits(Int(now.tv_nsec / 1_000_000), 3, &out)
+        out.append(UInt8(ascii: "Z"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// Writes out everything buffered so far (at shutdown; the writer thread does it every few ms).
     public func flush() { drain() }
 

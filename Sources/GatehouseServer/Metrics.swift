@@ -59,7 +59,9 @@ public final class GatewayMetrics: Sendable {
 
     /// Prometheus text exposition format 0.0.4.
     public func render(jwksFetches: Int, jwksFailures: Int, signingKeys: Int, tokenCacheHits: Int, tokenCacheMisses: Int) -> String {
-        state.withLock { s in
+        // /proc is read outside the lock that request accounting takes.
+        let processText = ProcessStats.current()?.exposition ?? ""
+        return state.withLock { s in
             var out = ""
             out += "# HELP gatehouse_requests_total Requests by route, decision and status.\n# TYPE gatehouse_requests_total counter\n"
             let sorted = s.requests.sorted { ($0.key.route, $0.key.decision, $0.key.status) < ($1.key.route, $1.key.decision, $1.key.status) }
@@ -95,6 +97,9 @@ public final class GatewayMetrics: Sendable {
             out += "# HELP gatehouse_open_connections Open client connections.\n# TYPE gatehouse_open_connections gauge\ngatehouse_open_connections \(s.openConnections)\n"
             out += "# HELP gatehouse_refused_connections_total Connections refused over max_connections.\n# TYPE gatehouse_refused_connections_total counter\ngatehouse_refused_connections_total \(s.refusedConnections)\n"
             out += "# HELP gatehouse_connection_setup_failures_total Accepted connections reset because they could not be set up (socket options, pipeline), and failed accepts.\n# TYPE gatehouse_connection_setup_failures_total counter\ngatehouse_connection_setup_failures_total \(s.connectionSetupFailures)\n"
+            out += "# HELP gatehouse_build_info The running binary: version and git commit (always 1).\n# TYPE gatehouse_build_info gauge\n"
+            out += "gatehouse_build_info{version=\"\(BuildInfo.version)\",commit=\"\(BuildInfo.commit)\",swift=\"\(BuildInfo.swiftVersion)\"} 1\n"
+            out += processText
             return out
         }
     }

@@ -34,7 +34,7 @@ struct Demo: AsyncParsableCommand {
               config      \(configPath)
             Ctrl-C stops it.
             """)
-        await runUntilStopped(server: server, state: state, configPath: configPath, settings: settings)
+        await runUntilStopped(server: server, state: state, configPath: configPath, log: OperationalLog(level: settings.logLevel))
         await app.stop()
     }
 }

@@ -12,10 +12,18 @@ struct Gatehouse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatehouse",
         abstract: "An authentication gateway for Clerk sessions.",
-        subcommands: [Serve.self, Demo.self, CheckConfig.self, Explain.self, Dev.self])
+        version: BuildInfo.versionLine,
+        subcommands: [Serve.self, Demo.self, CheckConfig.self, Explain.self, Dev.self, Healthcheck.self])
 
     /// Exit codes: 0 success, 1 a failed check, 2 usage or config errors (ArgumentParser's own are mapped to 2).
     static func main() async {
+        // Without a subcommand nothing runs: a usage error (2), not help with exit 0, so a unit or
+        // container missing its arguments fails visibly.
+        if CommandLine.arguments.count <= 1 {
+            printError(helpMessage())
+            printError("error: a subcommand is required (serve, check-config, explain, demo, dev); --version prints the version")
+            Foundation.exit(2)
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -13,34 +13,66 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try options.load()
-        for warning in settings.warnings { printError("warning: \(warning)") }
+        // Signals are caught from here on, buffered until the loop in runUntilStopped reads them: a SIGTERM as
+        // soon as the port is bound, or a reload systemd sends right after READY=1, must not meet the default
+        // action (the process ending without its graceful stop).
+        let signals = SignalWatcher()
+        let log = OperationalLog(level: settings.logLevel)
+        for warning in settings.warnings { log.warning(warning, [("config", options.path)]) }
         let state = await GatewayState(configPath: options.path, settings: settings)
         let snapshot = state.snapshot
         if snapshot.keyStore.keys.isEmpty {
-            printError("warning: no usable signing key yet (\(snapshot.keyStore.status.lastError ?? "none loaded")); protected routes answer 503 until keys load")
+            log.warning("no usable signing key yet; protected routes answer 503 until keys load",
+                        [("error", snapshot.keyStore.status.lastError ?? "none loaded")])
         }
         let server = GatewayServer(state: state)
-        try await server.start()
-        let publicAddress = server.publicURL ?? settings.listen
-        let adminAddress = server.adminURL ?? "off"
-        printError("gatehouse listening on \(publicAddress) → upstream \(settings.upstream); admin \(adminAddress); keys: \(settings.keySource.description)")
+        do {
+            try await server.start()
+        } catch {
+            log.error("cannot start the listeners", [("error", "\(error)")])
+            throw ExitCode(1)
+        }
+        log.info("listening", [
+            ("listen", server.publicURL ?? settings.listen), ("upstream", "\(settings.upstream)"), ("admin", server.adminURL ?? "off"),
+            ("keys", settings.keySource.description), ("signing_keys", String(snapshot.keyStore.keys.count)),
+            ("version", BuildInfo.version), ("commit", BuildInfo.commit),
+        ])
+        // Listeners are bound and the first key load is done: systemd's start (Type=notify) completes here.
+        let notifier = SystemdNotifier()
+        let keys = snapshot.keyStore.keys.count
+        notifier.ready(status: "serving on \(server.publicURL ?? settings.listen); " + (keys > 0 ? "\(keys) signing key\(keys == 1 ? "" : "s")" : "no signing key yet (protected routes answer 503)"))
+        let watchdog = SystemdNotifier.watchdogInterval().map { interval in
+            Task {
+                while !Task.isCancelled {
+                    if await server.eventLoopsRespond(within: interval) { notifier.watchdog() }
+                    try? await Task.sleep(for: interval)
+                }
+            }
+        }
+        defer { watchdog?.cancel() }
 
-        await runUntilStopped(server: server, state: state, configPath: options.path, settings: settings)
+        await runUntilStopped(server: server, state: state, configPath: options.path, log: log, notifier: notifier, signals: signals)
     }
 }
 
 /// Serves until SIGTERM/SIGINT (graceful stop); SIGHUP reloads the config file.
-func runUntilStopped(server: GatewayServer, state: GatewayState, configPath: String, settings: GatehouseSettings) async {
-    let signals = SignalWatcher()
+func runUntilStopped(server: GatewayServer, state: GatewayState, configPath: String, log: OperationalLog,
+                     notifier: SystemdNotifier = SystemdNotifier(environment: [:]), signals: SignalWatcher = SignalWatcher()) async {
     for await signal in signals.events {
         switch signal {
         case SIGHUP:
-            for line in await server.reload().logLines(configPath: configPath) { printError(line) }
+            log.info("reloading", [("config", configPath)])
+            notifier.reloading()
+            let outcome = await server.reload()
+            log.level = state.snapshot.settings.logLevel
+            outcome.log(to: log, configPath: configPath)
+            notifier.ready(status: outcome.statusLine)
         default:
             let grace = state.snapshot.settings.server.gracePeriod
-            printError("stopping: finishing in-flight requests (up to \(grace)s)")
+            log.info("stopping: finishing in-flight requests", [("grace_period_seconds", String(grace))])
+            notifier.stopping(status: "stopping: finishing in-flight requests (up to \(grace)s)")
             await server.shutdown(gracePeriod: grace)
-            printError("stopped")
+            log.info("stopped")
             return
         }
     }

@@ -177,7 +177,7 @@ import Testing
         #expect(status == 200)  // the routes applied, on the port it started with
         try await Task.sleep(for: .milliseconds(300))
         let log = gateway.standardError
-        #expect(log.contains("warning: not applied by the reload, needs a restart: listen (still running with the old values)"), "\(log)")
+        #expect(log.contains("\"level\":\"warning\",\"msg\":\"not applied by the reload, needs a restart (still running with the old values)\",\"settings\":\"listen\""), "\(log)")
         #expect((try? RawClient(port: other)) == nil)
         await upstream.stop()
     }

@@ -650,7 +650,7 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         #expect(gateway.process.isRunning)
 
         let (_, stderr) = gateway.stopAndCollectOutput()
-        #expect(stderr.contains("reloaded \(gateway.configPath) (generation 2)"), "\(stderr)")
+        #expect(stderr.contains("\"msg\":\"reloaded\",\"config\":\"\(gateway.configPath)\",\"generation\":\"2\""), "\(stderr)")
         #expect(stderr.components(separatedBy: "reload failed, still serving the previous configuration").count == 3, "\(stderr)")
         #expect(stderr.contains("/x*"), "\(stderr)")
         #expect(stderr.contains("no usable key"), "\(stderr)")
