@@ -897,6 +897,13 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
                 pauseReads()
                 return
             }
+            if let exchange, exchange.responseDone {
+                // Answered locally already, and the rest of the body is malformed: end here, no second answer.
+                finishLog(exchange)
+                self.exchange = nil
+                context.close(promise: nil)
+                return
+            }
             if exchange == nil || exchange?.responseStarted == false {
                 rejectUnparseable(parserError, context: context)
                 return

@@ -79,4 +79,17 @@ import Testing
         c.send(Array("hello?".utf8))
         #expect(c.sendFailures == 1)
     }
+
+    /// A refusal answered while a chunked body still came, then the chunk framing breaks: the bytes are
+    /// dropped while the connection closes in stages, so there is one answer only and no second 400.
+    @Test func aBrokenBodyAfterALocalAnswerGetsNoSecondAnswer() async throws {
+        let h = try await GatewayHarness()
+        defer { Task { await h.stop() } }
+        let c = try h.client()
+        c.send("POST /dashboard HTTP/1.1\r\nHost: a\r\nAccept: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        #expect(try #require(c.readResponse(method: "POST")?.0).status == 401)
+        c.send("zz\r\nnot a chunk\r\n")
+        #expect(c.isClosedByPeer())
+        #expect(c.unread.isEmpty, "a second answer: \(c.unread)")
+    }
 }
