@@ -37,7 +37,7 @@ public enum ConfigLoader {
         "handshake", "proxy_url", "frontend_api_url", "frontend_api_proxy", "satellite", "domain",
     ]
     static let routeKeys: Set<String> = ["name", "match", "methods", "hosts", "access", "require", "on_forbidden", "on_unauthenticated", "upstream", "csrf"]
-    static let requireKeys: Set<String> = ["signed_in", "role", "org_role", "permission", "feature", "plan", "org", "claims"]
+    static let requireKeys: Set<String> = ["signed_in", "role", "org_role", "permission", "feature", "plan", "org", "claims", "params"]
     static let identityKeys: Set<String> = ["forward_token", "claims", "strip"]
 
     public static func load(yaml: String, file: String, baseDirectory: String = ".", environment: [String: String]) throws(ConfigError) -> GatehouseSettings {
@@ -453,6 +453,9 @@ public enum ConfigLoader {
                     } else {
                         reader.fail(p + ".claims", claimsNode, "expected a mapping of claim path to matcher")
                     }
+                }
+                if let paramsNode = require["params"] {
+                    requirements.ownership = parseOwnership(paramsNode, path: p + ".params", patterns: patterns.count == sources.count ? patterns : nil, reader: reader)
                 }
             }
         }

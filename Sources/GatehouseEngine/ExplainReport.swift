@@ -23,7 +23,7 @@ public enum ExplainReport {
                 ("name", .string(route.name)),
                 ("access", .string(route.access.rawValue)),
                 ("matched", .bool(evaluation.routeMatched)),
-            ])))
+            ] + ownershipJSON(route: route, evaluation: evaluation))))
         } else {
             root.set("route", .null)
         }

@@ -138,14 +138,15 @@ public final class Gatekeeper: Sendable {
             }
             return unauthenticated(request: request, route: route, auth: auth)
         }
-        if let failure = route.requirements.firstFailure(for: session) {
+        let ownership = route.requirements.ownership?.check(path: request.path, auth: session)
+        if let failure = route.requirements.firstFailure(for: session) ?? ownership?.firstFailure {
             let status = route.forbiddenStatus
             return .deny(status: status, error: status == 404 ? "not_found" : "forbidden",
                          message: status == 404 ? "Not found." : "You do not have access to this resource.",
                          explanation: "signed in as \(session.userId), but \(failure) (route '\(route.name)')")
         }
         let headers = settings.identity.upstreamHeaders(from: request.headers, session: session, token: auth.verifiedToken, routeName: route.name)
-        return .proxy(upstreamHeaders: headers, explanation: "signed in as \(session.userId); route '\(route.name)' requirements met")
+        return .proxy(upstreamHeaders: headers, explanation: "signed in as \(session.userId); route '\(route.name)' requirements met" + (ownership?.summary ?? ""))
     }
 
     private func debugHeaders(_ auth: AuthResult) -> [(String, String)] {
