@@ -36,7 +36,7 @@ public enum ConfigLoader {
         "issuer", "clock_skew", "algorithms", "jwks_refresh", "jwks_cooldown", "token_cache_size",
         "handshake", "proxy_url", "frontend_api_url", "frontend_api_proxy", "satellite", "domain",
     ]
-    static let routeKeys: Set<String> = ["name", "match", "methods", "hosts", "access", "require", "on_forbidden", "on_unauthenticated", "upstream", "csrf"]
+    static let routeKeys: Set<String> = ["name", "match", "methods", "hosts", "access", "require", "on_forbidden", "on_unauthenticated", "upstream", "csrf", "when"]
     static let requireKeys: Set<String> = ["signed_in", "role", "org_role", "permission", "feature", "plan", "org", "claims", "params"]
     static let identityKeys: Set<String> = ["forward_token", "claims", "strip"]
 
@@ -477,9 +477,11 @@ public enum ConfigLoader {
             if upstream == nil { reader.fail(label + ".upstream", map["upstream"], "expected an http:// or https:// origin such as http://127.0.0.1:4000 (no path)") }
         }
         let csrf = reader.bool(map["csrf"], path: label + ".csrf") ?? true
+        let conditions = map["when"].map { parseConditions($0, path: label + ".when", reader: reader) } ?? []
         guard reader.issues.count == before else { return nil }
         return RouteRule(name: name, patterns: patterns, methods: methods, hosts: hosts, access: access, requirements: requirements,
-                         forbiddenStatus: forbiddenStatus, onUnauthenticated: onUnauthenticated, upstream: upstream, csrf: csrf)
+                         forbiddenStatus: forbiddenStatus, onUnauthenticated: onUnauthenticated, upstream: upstream, csrf: csrf,
+                         conditions: conditions)
     }
 
     /// `"admin"` (equals), `["a", "b"]` (one of), or `{equals|one_of|exists|contains: …}`.

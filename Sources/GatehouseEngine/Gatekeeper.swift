@@ -198,7 +198,8 @@ public final class Gatekeeper: Sendable {
 
         let response: UnauthenticatedResponse
         switch route.onUnauthenticated {
-        case .auto: response = Gatekeeper.isPageRequest(request) ? .redirect : .unauthorized
+        case .auto:
+            response = Gatekeeper.isPageRequest(request) && !NextServerAction.wantsClerkActionResponse(request) ? .redirect : .unauthorized
         default: response = route.onUnauthenticated
         }
         switch response {
