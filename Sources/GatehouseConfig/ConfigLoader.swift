@@ -22,6 +22,7 @@ public enum ConfigLoader {
         "listen", "upstream", "public_origin", "trusted_proxies", "allow_path_semicolons",
         "allow_path_encoded_semicolons", "allow_path_encoded_percent", "clerk", "sign_in_url",
         "identity_headers", "routes", "default", "server", "proxy", "admin", "forward_auth", "access_log",
+        "identity_assertion",
     ]
     static let serverKeys: Set<String> = [
         "threads", "max_connections", "header_timeout", "idle_timeout", "body_timeout", "max_header_bytes", "max_header_count",
@@ -371,6 +372,7 @@ public enum ConfigLoader {
             reader.fail("sign_in_url", nil, "required: browsers are redirected to sign in, and without a publishable_key there is no Account Portal to default to")
         }
 
+        let identityAssertion = top["identity_assertion"].flatMap { parseIdentityAssertion($0, baseDirectory: baseDirectory, reader: reader) }
         guard reader.issues.isEmpty, let keySource, let upstream else {
             // In file order, so the list reads top to bottom.
             let sorted = reader.issues.enumerated().sorted { ($0.element.line ?? 0, $0.offset) < ($1.element.line ?? 0, $1.offset) }
@@ -388,7 +390,7 @@ public enum ConfigLoader {
             signInURL: signInURL ?? "/sign-in", browser: browser, apiURL: apiURL, frontendAPIProxy: frontendAPIProxy,
             routes: RouteTable(rules: rules, fallback: RouteRule(name: "default", patterns: [], access: fallbackAccess)),
             identity: identity, tokenCacheSize: tokenCacheSize, server: server, proxy: proxy, adminListen: adminListen, forwardAuthPath: forwardAuthPath,
-            accessLog: accessLog, warnings: warnings)
+            accessLog: accessLog, warnings: warnings, identityAssertion: identityAssertion)
     }
 
     private static func parseRoute(_ node: Node, index: Int, reader: ConfigReader) -> RouteRule? {

@@ -53,6 +53,8 @@ public struct GatehouseSettings: Sendable {
     public var accessLog: Bool
     /// Things that are legal but probably not what the operator meant.
     public var warnings: [String]
+    /// Signed identity assertions for upstreams (`identity_assertion:`), or nil.
+    public var identityAssertion: IdentityAssertionIssuer? = nil
 }
 
 /// Clerk's Frontend API served through Gatehouse under `path` (clerk-protocol.md §9), so apps can serve Clerk

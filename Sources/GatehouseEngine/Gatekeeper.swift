@@ -68,7 +68,7 @@ public final class Gatekeeper: Sendable {
             return evaluation
         case .routed(let request, let route, let matched):
             let auth = await authenticator.authenticate(request, now: now)
-            return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: decide(request: request, route: route, auth: auth))
+            return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: signed(decide(request: request, route: route, auth: auth), request: request, route: route, auth: auth, now: now))
         }
     }
 
@@ -79,7 +79,7 @@ public final class Gatekeeper: Sendable {
             return evaluation
         case .routed(let request, let route, let matched):
             guard let auth = authenticator.authenticateWithoutFetching(request, now: now) else { return nil }
-            return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: decide(request: request, route: route, auth: auth))
+            return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: signed(decide(request: request, route: route, auth: auth), request: request, route: route, auth: auth, now: now))
         }
     }
 
@@ -93,6 +93,7 @@ public final class Gatekeeper: Sendable {
     private func route(_ raw: RawRequest) -> Routing {
         do {
             let request = try CanonicalRequest(raw, options: settings.canonicalization)
+            if let jwks = assertionJWKSResponse(request) { return .refused(Evaluation(request: request, route: nil, routeMatched: false, auth: nil, decision: jwks)) }
             if let proxy = settings.frontendAPIProxy, let evaluation = FrontendAPIProxy.evaluate(request, proxy: proxy, settings: settings) {
                 return .refused(evaluation)
             }

@@ -90,3 +90,20 @@ let policy = IdentityHeaderPolicy(claimHeaders: [("X-User-Email", ["email"])], s
 measure("header rewrite: strip look-alikes + hop-by-hop, add identity", iterations: 200_000) {
     blackHole(policy.upstreamHeaders(from: headers, session: session, token: token, routeName: "app"))
 }
+
+// Identity assertions (`identity_assertion:`): a new ES256 signature per binding, and a binding reused
+// within `reuse` seconds (what a repeated request costs).
+let assertionKey = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-bench-\(getpid()).pem").path
+let assertionIssuer = try! IdentityAssertionIssuer(keyFile: assertionKey, previousKeyFiles: [], settings: IdentityAssertionSettings())
+try? FileManager.default.removeItem(atPath: assertionKey)
+var benchPath = 0
+measure("identity assertion: sign ES256 (new binding)", iterations: 5_000) {
+    benchPath += 1
+    blackHole(assertionIssuer.sign(.init(session: session, token: token, route: "app", audience: "http://127.0.0.1:3000",
+                                         method: "GET", host: "app.example.com", path: "/dashboard/\(benchPath)"), now: now))
+}
+let reusedBinding = IdentityAssertionIssuer.Binding(session: session, token: token, route: "app", audience: "http://127.0.0.1:3000",
+                                                    method: "GET", host: "app.example.com", path: "/dashboard/projects/42")
+measure("identity assertion: reused within 5 s (same binding)", iterations: 200_000) {
+    blackHole(assertionIssuer.assertion(for: reusedBinding, now: now))
+}

@@ -82,7 +82,8 @@ enum ForwardAuth {
         var headers = HeaderList([("Cache-Control", "no-store")])
         headers.reserveCapacity(12 + policy.claimHeaders.count + cookies.count)
         let session = evaluation.auth?.activeSession
-        policy.forEachIdentityValue(session: session, token: evaluation.auth?.verifiedToken, routeName: evaluation.route?.name ?? "default") {
+        policy.forEachIdentityValue(session: session, token: evaluation.auth?.verifiedToken, routeName: evaluation.route?.name ?? "default",
+                                    assertion: evaluation.decision.upstreamHeaders?.first(IdentityHeaderPolicy.assertion)) {
             name, value in headers.append(name, value ?? "")
         }
         for cookie in cookies { headers.append("Set-Cookie", cookie) }
