@@ -106,6 +106,13 @@ public final class IdentityAssertionIssuer: Sendable {
         return jwt
     }
 
+    /// 96 random bits from two generator calls (one per byte was a dozen getrandom calls per assertion).
+    static func randomID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let a: UInt64 = generator.next(), b: UInt32 = generator.next()
+        return Base64URL.encode((0..<8).map { UInt8(truncatingIfNeeded: a >> ($0 * 8)) } + (0..<4).map { UInt8(truncatingIfNeeded: b >> ($0 * 8)) })
+    }
+
     /// A freshly signed assertion (no reuse).
     public func sign(_ binding: Binding, now: Double) -> String {
         let iat = Int(now.rounded(.down))
@@ -114,7 +121,7 @@ public final class IdentityAssertionIssuer: Sendable {
         var claims = JSONObject([
             ("iss", .string(settings.issuer)), ("aud", .string(binding.audience)),
             ("iat", .number(JSONNumber(iat))), ("exp", .number(JSONNumber(exp))),
-            ("jti", .string(Base64URL.encode((0..<12).map { _ in UInt8.random(in: 0...255) }))),
+            ("jti", .string(IdentityAssertionIssuer.randomID())),
             ("route", .string(binding.route)),
             ("method", .string(binding.method)), ("host", binding.host.map(JSONValue.string) ?? .null), ("path", .string(binding.path)),
         ])

@@ -2,9 +2,14 @@ import GatehouseAuth
 import GatehouseCore
 
 extension ExplainReport {
-    /// `("parameters", …)` for a rule with ownership requirements: the pattern that gave the values, and each
-    /// comparison (`expected` is null without a session).
+    /// `("when", …)` for a rule with conditions, and `("parameters", …)` for a rule with ownership requirements:
+    /// the pattern that gave the values, and each comparison (`expected` is null without a session).
     static func ownershipJSON(route: RouteRule, evaluation: Evaluation) -> [(key: String, value: JSONValue)] {
+        let when: [(key: String, value: JSONValue)] = route.conditions.isEmpty ? [] : [("when", .array(route.conditions.map { .string($0.description) }))]
+        return when + parametersJSON(route: route, evaluation: evaluation)
+    }
+
+    private static func parametersJSON(route: RouteRule, evaluation: Evaluation) -> [(key: String, value: JSONValue)] {
         guard let ownership = route.requirements.ownership, let request = evaluation.request else { return [] }
         switch ownership.check(path: request.path, auth: evaluation.auth?.activeSession) {
         case .failed(let reason):

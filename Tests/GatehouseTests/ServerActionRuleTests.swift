@@ -46,6 +46,9 @@ import Testing
         let ok = try await run("/settings", method: "POST", headers: action, org: .some(ServerActionRuleTests.admin))
         #expect(ok.decision.action == .proxy)
         #expect(ok.route?.name == "settings-actions")
+        #expect(ExplainReport.json(for: ok).value(atPath: ["route", "when"]) == .array(["a Next.js server action"]))
+        let beta = try await run("/beta", headers: [("X-Beta", "yes"), ("Accept", "text/html")])
+        #expect(ExplainReport.json(for: beta).value(atPath: ["route", "when"]) == .array(["header x-beta one of '1', 'yes'", "header accept contains 'TEXT/HTML'"]))
     }
 
     @Test(arguments: [
