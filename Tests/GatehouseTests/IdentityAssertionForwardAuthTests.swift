@@ -28,7 +28,7 @@ import Testing
         let (_, anonymous) = try ForwardAuthProxyTests.throughProxy(proxy, "/public/a", headers: [])
         let anonymousAssertion = try #require(anonymous?.fields.first { ForwardAuthProxyTests.folded($0.name) == "x-gatehouse-assertion" }?.value)
         let audience = "http://127.0.0.1:\(gateway.upstream.port)"
-        let verified = try IdentityAssertionSocketTests.verify(jwksURL: "http://127.0.0.1:\(gateway.adminPort)/.well-known/jwks.json",
+        let verified = try await IdentityAssertionSocketTests.verify(jwksURL: "http://127.0.0.1:\(gateway.adminPort)/.well-known/jwks.json",
                                                              assertions.map { ($0, audience) } + [(anonymousAssertion, audience)])
         for result in verified.results.dropLast() {
             #expect(result.value(atPath: ["claims", "sub"]) == .string("user_member"), "\(kind): \(result)")

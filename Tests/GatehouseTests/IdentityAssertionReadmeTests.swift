@@ -27,17 +27,10 @@ import Testing
             """
         let path = h.directory.appendingPathComponent("readme_verify.py").path
         try script.write(toFile: path, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: IdentityAssertionSocketTests.python)
-        process.arguments = [path, token]
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let lines = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init)
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(errorText)")
+        let outcome = try await OffPoolProcess.run(IdentityAssertionSocketTests.python, [path, token])
+        let lines = String(decoding: outcome.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+        let errorText = String(decoding: outcome.stderr, as: UTF8.self)
+        #expect(outcome.status == 0, "\(errorText)")
         #expect(lines == [#"{"sub": "user_member"}"#, #"{"error": "InvalidTokenError"}"#, #"{"error": "InvalidTokenError"}"#], "\(errorText)")
     }
 }

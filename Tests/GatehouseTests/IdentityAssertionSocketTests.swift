@@ -17,23 +17,14 @@ import Testing
         let results: [JSONValue]
     }
 
-    static func verify(jwksURL: String, _ checks: [(token: String, audience: String)]) throws -> Verified {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [root.appendingPathComponent("scripts/verify-assertions.py").path]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
+    static func verify(jwksURL: String, _ checks: [(token: String, audience: String)]) async throws -> Verified {
         let request: [String: Any] = ["jwks_url": jwksURL, "issuer": "gatehouse-test",
                                       "checks": checks.map { ["token": $0.token, "audience": $0.audience] }]
-        input.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: request))
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let parsed = try? JSONSerialization.jsonObject(with: data), let json = JSONValue(foundation: parsed),
+        let outcome = try await OffPoolProcess.run(python, [root.appendingPathComponent("scripts/verify-assertions.py").path],
+                                                   stdin: try JSONSerialization.data(withJSONObject: request))
+        let data = outcome.stdout
+        let errorText = String(decoding: outcome.stderr, as: UTF8.self)
+        guard outcome.status == 0, let parsed = try? JSONSerialization.jsonObject(with: data), let json = JSONValue(foundation: parsed),
             let results = json.value(atPath: ["results"])?.arrayValue, let version = json.value(atPath: ["pyjwt"])?.stringValue
         else { throw StartFailure(description: "scripts/verify-assertions.py failed: \(errorText)") }
         return Verified(pyjwt: version, results: results)
@@ -78,7 +69,7 @@ import Testing
         let jwksURL = "http://127.0.0.1:\(h.adminPort)/.well-known/jwks.json"
         let app = "http://127.0.0.1:\(h.upstream.port)"
         let tampered = onApp.split(separator: ".").enumerated().map { $0.offset == 1 ? Base64URL.encode(Array("{\"sub\":\"user_admin\",\"aud\":\"\(app)\",\"iss\":\"gatehouse-test\",\"exp\":9999999999,\"iat\":1}".utf8)) : String($0.element) }.joined(separator: ".")
-        let verified = try Self.verify(jwksURL: jwksURL, [
+        let verified = try await Self.verify(jwksURL: jwksURL, [
             (onApp, app), (onOther, "reports-api"), (signedOut, app),
             (onApp, "reports-api"),  // an assertion for one upstream is refused by another
             (onOther, app), (tampered, app),
@@ -138,7 +129,7 @@ import Testing
         let jwks = try #require(try RawClient(port: h.adminPort).request("GET", "/.well-known/jwks.json")?.json)
         #expect(jwks.value(atPath: ["keys"])?.arrayValue?.count == 2)
         let app = "http://127.0.0.1:\(h.upstream.port)"
-        let verified = try Self.verify(jwksURL: "http://127.0.0.1:\(h.adminPort)/.well-known/jwks.json", [(old, app), (new, app)])
+        let verified = try await Self.verify(jwksURL: "http://127.0.0.1:\(h.adminPort)/.well-known/jwks.json", [(old, app), (new, app)])
         let oldKid = try #require(verified.results[0].value(atPath: ["kid"])?.stringValue)
         let newKid = try #require(verified.results[1].value(atPath: ["kid"])?.stringValue)
         #expect(oldKid != newKid)
