@@ -41,6 +41,24 @@ if ! /usr/bin/python3 -c "import h11" >/dev/null 2>&1; then
     apt-get install -y -qq python3-h11 >/dev/null
 fi
 
+# Identity assertions are verified with PyJWT from PyPI (pinned), in a venv of Debian's python3, so the
+# verifier is the one apps install; python3-venv provides the venv. Without PyPI (an offline mirror) the
+# tests fall back to Debian's python3-jwt, and say which one verified ("verified by PyJWT …").
+if ! /usr/bin/python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
+    echo "installing python3-venv for the identity-assertion tests"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq python3-venv >/dev/null
+fi
+PYJWT_VENV="${GATEHOUSE_PYJWT_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/gatehouse-pyjwt-venv}"
+if [ ! -x "$PYJWT_VENV/bin/python" ] || ! "$PYJWT_VENV/bin/python" -c "import jwt, cryptography" >/dev/null 2>&1; then
+    /usr/bin/python3 -m venv "$PYJWT_VENV" && "$PYJWT_VENV/bin/pip" install -q "PyJWT==2.15.1" "cryptography>=42" \
+        || echo "PyPI unreachable: identity assertions are verified with Debian's python3-jwt instead"
+fi
+if "$PYJWT_VENV/bin/python" -c "import jwt, cryptography" >/dev/null 2>&1; then
+    export GATEHOUSE_PYJWT_PYTHON="$PYJWT_VENV/bin/python"
+fi
+
 if [ ! -x /usr/bin/caddy ]; then
     echo "installing caddy for the forward-auth test"
     export DEBIAN_FRONTEND=noninteractive

@@ -22,7 +22,7 @@ public enum ConfigLoader {
         "listen", "upstream", "public_origin", "trusted_proxies", "allow_path_semicolons",
         "allow_path_encoded_semicolons", "allow_path_encoded_percent", "clerk", "sign_in_url",
         "identity_headers", "routes", "default", "server", "proxy", "admin", "forward_auth", "access_log", "machine_auth",
-        "log_level",
+        "log_level", "identity_assertion",
     ]
     static let serverKeys: Set<String> = [
         "threads", "max_connections", "header_timeout", "idle_timeout", "body_timeout", "send_timeout", "max_header_bytes", "max_header_count",
@@ -37,8 +37,8 @@ public enum ConfigLoader {
         "issuer", "clock_skew", "algorithms", "jwks_refresh", "jwks_cooldown", "token_cache_size",
         "handshake", "proxy_url", "frontend_api_url", "frontend_api_proxy", "satellite", "domain", "machine_secret_key",
     ]
-    static let routeKeys: Set<String> = ["name", "match", "methods", "hosts", "access", "require", "on_forbidden", "on_unauthenticated", "upstream", "csrf", "accepts"]
-    static let requireKeys = Set(["signed_in", "role", "org_role", "permission", "feature", "plan", "org", "claims"])
+    static let routeKeys: Set<String> = ["name", "match", "methods", "hosts", "access", "require", "on_forbidden", "on_unauthenticated", "upstream", "csrf", "accepts", "when"]
+    static let requireKeys = Set(["signed_in", "role", "org_role", "permission", "feature", "plan", "org", "claims", "params"])
         .union(MachineConfig.routeRequireKeys)
     static let identityKeys: Set<String> = ["forward_token", "claims", "strip"]
 
@@ -382,6 +382,7 @@ public enum ConfigLoader {
             reader.fail("sign_in_url", nil, "required: browsers are redirected to sign in, and without a publishable_key there is no Account Portal to default to")
         }
 
+        let identityAssertion = top["identity_assertion"].flatMap { parseIdentityAssertion($0, baseDirectory: baseDirectory, reader: reader) }
         guard reader.issues.isEmpty, let keySource, let upstream else {
             // In file order, so the list reads top to bottom.
             let sorted = reader.issues.enumerated().sorted { ($0.element.line ?? 0, $0.offset) < ($1.element.line ?? 0, $1.offset) }
@@ -399,7 +400,7 @@ public enum ConfigLoader {
             signInURL: signInURL ?? "/sign-in", browser: browser, apiURL: apiURL, frontendAPIProxy: frontendAPIProxy,
             routes: RouteTable(rules: rules, fallback: RouteRule(name: "default", patterns: [], access: fallbackAccess)),
             identity: identity, tokenCacheSize: tokenCacheSize, server: server, proxy: proxy, adminListen: adminListen, forwardAuthPath: forwardAuthPath,
-            accessLog: accessLog, logLevel: logLevel, warnings: warnings, machine: machine)
+            accessLog: accessLog, logLevel: logLevel, warnings: warnings, machine: machine, identityAssertion: identityAssertion)
     }
 
     private static func parseRoute(_ node: Node, index: Int, reader: ConfigReader) -> RouteRule? {
@@ -465,6 +466,9 @@ public enum ConfigLoader {
                         reader.fail(p + ".claims", claimsNode, "expected a mapping of claim path to matcher")
                     }
                 }
+                if let paramsNode = require["params"] {
+                    requirements.ownership = parseOwnership(paramsNode, path: p + ".params", patterns: patterns.count == sources.count ? patterns : nil, reader: reader)
+                }
             }
         }
         var forbiddenStatus = 403
@@ -485,9 +489,11 @@ public enum ConfigLoader {
             if upstream == nil { reader.fail(label + ".upstream", map["upstream"], "expected an http:// or https:// origin such as http://127.0.0.1:4000 (no path)") }
         }
         let csrf = reader.bool(map["csrf"], path: label + ".csrf") ?? true
+        let conditions = map["when"].map { parseConditions($0, path: label + ".when", reader: reader) } ?? []
         guard reader.issues.count == before else { return nil }
         return RouteRule(name: name, patterns: patterns, methods: methods, hosts: hosts, access: access, requirements: requirements,
-                         forbiddenStatus: forbiddenStatus, onUnauthenticated: onUnauthenticated, upstream: upstream, csrf: csrf)
+                         forbiddenStatus: forbiddenStatus, onUnauthenticated: onUnauthenticated, upstream: upstream, csrf: csrf,
+                         conditions: conditions)
     }
 
     /// `"admin"` (equals), `["a", "b"]` (one of), or `{equals|one_of|exists|contains: …}`.

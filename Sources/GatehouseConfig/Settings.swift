@@ -57,6 +57,8 @@ public struct GatehouseSettings: Sendable {
     public var warnings: [String]
     /// Machine authentication (`accepts:`, `machine_auth:`); see Settings+Machine.swift.
     public var machine = MachineSettings()
+    /// Signed identity assertions for upstreams (`identity_assertion:`), or nil.
+    public var identityAssertion: IdentityAssertionIssuer? = nil
 }
 
 /// Clerk's Frontend API served through Gatehouse under `path` (clerk-protocol.md §9), so apps can serve Clerk

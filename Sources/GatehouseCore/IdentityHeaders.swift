@@ -21,6 +21,8 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
     public static let clientId = "X-Gatehouse-Client-Id"
     public static let scopes = "X-Gatehouse-Scopes"
     public static let keyName = "X-Gatehouse-Key-Name"
+    /// The signed identity assertion (`identity_assertion:`), a JWT an app verifies with Gatehouse's JWKS.
+    public static let assertion = "X-Gatehouse-Assertion"
 
     static let reservedPrefixes = ["x-gatehouse-", "x-clerk-"]
     /// Identity headers other auth proxies (Authelia, oauth2-proxy, Pomerium, Traefik/Caddy setups) set, which
@@ -37,7 +39,7 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
     public var identityHeaderNames: [String] {
         [IdentityHeaderPolicy.route, IdentityHeaderPolicy.userId, IdentityHeaderPolicy.sessionId, IdentityHeaderPolicy.orgId,
          IdentityHeaderPolicy.orgRole, IdentityHeaderPolicy.orgSlug, IdentityHeaderPolicy.orgPermissions,
-         IdentityHeaderPolicy.actor, IdentityHeaderPolicy.token] + IdentityHeaderPolicy.machineNames + claimHeaders.map(\.header)
+         IdentityHeaderPolicy.actor, IdentityHeaderPolicy.token, IdentityHeaderPolicy.assertion] + IdentityHeaderPolicy.machineNames + claimHeaders.map(\.header)
     }
 
     /// True for a header another auth proxy sets as identity (compared by normalised name, without allocating).
@@ -93,7 +95,9 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
     /// Calls `body` once for every name of `identityHeaderNames`, in that order, with Gatehouse's value or nil
     /// when it has none (signed out, no organization, a claim absent or unsafe). The one place that decides the
     /// values, for proxy mode and forward-auth alike; a closure, not an array, as proxy mode runs it per request.
+    /// `assertion` is the signed assertion, when there is one (proxy mode appends it itself, after signing).
     public func forEachIdentityValue(session: SessionAuth?, token: String?, routeName: String, machine: MachineIdentity? = nil,
+                                     assertion: String? = nil,
                                      _ body: (String, String?) -> Void) {
         body(IdentityHeaderPolicy.route, HeaderValue.isSafe(routeName) ? routeName : nil)
         func safe(_ value: String?) -> String? {
@@ -114,6 +118,7 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
             body(IdentityHeaderPolicy.actor, nil)
         }
         body(IdentityHeaderPolicy.token, session != nil && forwardToken ? safe(token) : nil)
+        body(IdentityHeaderPolicy.assertion, safe(assertion))
         forEachMachineValue(session == nil ? machine : nil, safe: safe, body)
         for (header, path) in claimHeaders {
             guard let session, let value = JSONValue.object(session.claims).value(atPath: path) else {

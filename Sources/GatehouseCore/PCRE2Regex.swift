@@ -59,8 +59,8 @@ public enum MatchOutcome: Sendable, Equatable {
 /// config; the code and the match context are only read after construction, which PCRE2 allows from several
 /// threads at once; match data and the subject buffer are per thread.
 final class PCRE2Regex: @unchecked Sendable {
-    private let code: OpaquePointer
-    private let context: OpaquePointer
+    let code: OpaquePointer
+    let context: OpaquePointer
     let pattern: String
     let jit: Bool
 

@@ -14,12 +14,15 @@ public struct Requirements: Sendable, Equatable {
     public var requireOrganization = false
     /// Claim matchers, all of which must hold.
     public var claims: [ClaimRequirement] = []
+    /// Route parameters that must equal identity values (`params:`; see `OwnershipRequirements`), checked
+    /// with the request's path after everything above.
+    public var ownership: OwnershipRequirements? = nil
 
     public init() {}
 
     public var isEmpty: Bool {
         orgRoles.isEmpty && permissions.isEmpty && features.isEmpty && plans.isEmpty && !requireOrganization
-            && claims.isEmpty
+            && claims.isEmpty && ownership == nil
     }
 
     /// Nil when all requirements hold; otherwise a sentence naming the first one that failed.

@@ -15,6 +15,9 @@ public final class RoutePattern: Sendable, Equatable, CustomStringConvertible {
     public let source: String
     /// The JavaScript regular expression path-to-regexp 6.3.0 builds for this pattern (flag `i`).
     public let javaScriptRegex: String
+    /// Names of the pattern's capture groups in order (`:name`, or "0", "1"… for unnamed groups), as
+    /// path-to-regexp's `keys`: only keys with a pattern capture. Used by ownership requirements.
+    public let parameterNames: [String]
     let shape: Shape
 
     public var description: String { source }
@@ -56,6 +59,10 @@ public final class RoutePattern: Sendable, Equatable, CustomStringConvertible {
             throw SyntaxError(message: error.message)
         }
         self.javaScriptRegex = String(decoding: js, as: UTF16.self)
+        self.parameterNames = tokens.compactMap { token in
+            if case .key(let key) = token, !key.pattern.isEmpty { return key.name }
+            return nil
+        }
         if fastPaths, let shape = RoutePattern.bytewiseShape(tokens) {
             self.shape = shape
             return

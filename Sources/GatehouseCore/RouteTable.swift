@@ -75,11 +75,14 @@ public final class RouteRule: Sendable, Equatable {
     public let upstream: UpstreamTarget?
     /// Refuse unsafe methods from foreign origins when the caller is signed in by cookie (CSRF defence).
     public let csrf: Bool
+    /// `when:` conditions on headers and server actions; all must hold for the rule to match.
+    public let conditions: [RequestCondition]
 
     public init(
         name: String, patterns: [RoutePattern], methods: [String] = [], hosts: [HostPattern] = [],
         access: Access = .protected, requirements: Requirements = Requirements(), forbiddenStatus: Int = 403,
-        onUnauthenticated: UnauthenticatedResponse = .auto, upstream: UpstreamTarget? = nil, csrf: Bool = true
+        onUnauthenticated: UnauthenticatedResponse = .auto, upstream: UpstreamTarget? = nil, csrf: Bool = true,
+        conditions: [RequestCondition] = []
     ) {
         self.name = name
         self.patterns = patterns
@@ -91,13 +94,14 @@ public final class RouteRule: Sendable, Equatable {
         self.onUnauthenticated = onUnauthenticated
         self.upstream = upstream
         self.csrf = csrf
+        self.conditions = conditions
     }
 
     public static func == (lhs: RouteRule, rhs: RouteRule) -> Bool {
         lhs === rhs
             || (lhs.name == rhs.name && lhs.patterns == rhs.patterns && lhs.methods == rhs.methods && lhs.hosts == rhs.hosts
                 && lhs.access == rhs.access && lhs.requirements == rhs.requirements && lhs.forbiddenStatus == rhs.forbiddenStatus
-                && lhs.onUnauthenticated == rhs.onUnauthenticated && lhs.upstream == rhs.upstream && lhs.csrf == rhs.csrf)
+                && lhs.onUnauthenticated == rhs.onUnauthenticated && lhs.upstream == rhs.upstream && lhs.csrf == rhs.csrf && lhs.conditions == rhs.conditions)
     }
 
     /// Whether the rule applies: method and host first, then the patterns on the decoded path (the first
@@ -108,6 +112,7 @@ public final class RouteRule: Sendable, Equatable {
         if !hosts.isEmpty {
             guard let host = request.host, hosts.contains(where: { $0.matches(host) }) else { return .noMatch }
         }
+        for condition in conditions where !condition.holds(for: request) { return .noMatch }
         for pattern in patterns {
             let outcome = pattern.outcome(decoded: decodedPath)
             if outcome != .noMatch { return outcome }

@@ -4,7 +4,7 @@ import GatehouseCore
 /// The JSON object `gatehouse explain` prints. Secrets never appear: the token, cookies and the
 /// `Authorization` header are shown redacted.
 public enum ExplainReport {
-    static let redactedHeaders: Set<String> = ["authorization", "cookie", "proxy-authorization", "clerk-secret-key", "set-cookie", normalizedHeaderName(IdentityHeaderPolicy.token)]
+    static let redactedHeaders: Set<String> = ["authorization", "cookie", "proxy-authorization", "clerk-secret-key", "set-cookie", normalizedHeaderName(IdentityHeaderPolicy.token), normalizedHeaderName(IdentityHeaderPolicy.assertion)]
 
     public static func json(for evaluation: Evaluation) -> JSONValue {
         var root = JSONObject()
@@ -23,7 +23,7 @@ public enum ExplainReport {
                 ("name", .string(route.name)),
                 ("access", .string(route.access.rawValue)),
                 ("matched", .bool(evaluation.routeMatched)),
-            ])))
+            ] + ownershipJSON(route: route, evaluation: evaluation))))
         } else {
             root.set("route", .null)
         }

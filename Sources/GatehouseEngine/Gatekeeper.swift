@@ -75,7 +75,7 @@ public final class Gatekeeper: Sendable {
             if let machine = await machineAuthentication(request, route: route, now: now) { auth = machine } else {
                 auth = withSessionTokenType(await authenticator.authenticate(request, now: now), request)
             }
-            return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: decide(request: request, route: route, auth: auth))
+            return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: signed(decide(request: request, route: route, auth: auth), request: request, route: route, auth: auth, now: now))
         }
     }
 
@@ -93,7 +93,7 @@ public final class Gatekeeper: Sendable {
                 guard let session = authenticator.authenticateWithoutFetching(request, now: now) else { return nil }
                 auth = withSessionTokenType(session, request)
             }
-            return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: decide(request: request, route: route, auth: auth))
+            return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: signed(decide(request: request, route: route, auth: auth), request: request, route: route, auth: auth, now: now))
         }
     }
 
@@ -107,6 +107,7 @@ public final class Gatekeeper: Sendable {
     private func route(_ raw: RawRequest) -> Routing {
         do {
             let request = try CanonicalRequest(raw, options: settings.canonicalization)
+            if let jwks = assertionJWKSResponse(request) { return .refused(Evaluation(request: request, route: nil, routeMatched: false, auth: nil, decision: jwks)) }
             if let proxy = settings.frontendAPIProxy, let evaluation = FrontendAPIProxy.evaluate(request, proxy: proxy, settings: settings) {
                 return .refused(evaluation)
             }
@@ -154,7 +155,8 @@ public final class Gatekeeper: Sendable {
             }
             return unauthenticated(request: request, route: route, auth: auth)
         }
-        if let failure = route.requirements.firstFailure(for: session) {
+        let ownership = route.requirements.ownership?.check(path: request.path, auth: session)
+        if let failure = route.requirements.firstFailure(for: session) ?? ownership?.firstFailure {
             let status = route.forbiddenStatus
             return .deny(status: status, error: status == 404 ? "not_found" : "forbidden",
                          message: status == 404 ? "Not found." : "You do not have access to this resource.",
@@ -162,7 +164,7 @@ public final class Gatekeeper: Sendable {
         }
         if let refusal = reverificationRefusal(route: route, session: session) { return refusal }
         let headers = settings.identity.upstreamHeaders(from: request.headers, session: session, token: auth.verifiedToken, routeName: route.name)
-        return .proxy(upstreamHeaders: headers, explanation: "signed in as \(session.userId); route '\(route.name)' requirements met")
+        return .proxy(upstreamHeaders: headers, explanation: "signed in as \(session.userId); route '\(route.name)' requirements met" + (ownership?.summary ?? ""))
     }
 
     private func debugHeaders(_ auth: AuthResult) -> [(String, String)] {
@@ -214,7 +216,8 @@ public final class Gatekeeper: Sendable {
 
         let response: UnauthenticatedResponse
         switch route.onUnauthenticated {
-        case .auto: response = Gatekeeper.isPageRequest(request) ? .redirect : .unauthorized
+        case .auto:
+            response = Gatekeeper.isPageRequest(request) && !NextServerAction.wantsClerkActionResponse(request) ? .redirect : .unauthorized
         default: response = route.onUnauthenticated
         }
         switch response {

@@ -103,3 +103,19 @@ let logEntry = AccessLog.Entry(requestID: "5f0c6a1e-8d1b-4c2e-9a57-1b2c3d4e5f60"
 measure("access log line (render into the thread's buffer)", iterations: 200_000) { accessLog.write(logEntry) }
 print("access log lines dropped during that run (output kept up if 0): \(accessLog.droppedLines)")
 benchHTTP1()
+// Identity assertions (`identity_assertion:`): a new ES256 signature per binding, and a binding reused
+// within `reuse` seconds (what a repeated request costs).
+let assertionKey = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-bench-\(getpid()).pem").path
+let assertionIssuer = try! IdentityAssertionIssuer(keyFile: assertionKey, previousKeyFiles: [], settings: IdentityAssertionSettings())
+try? FileManager.default.removeItem(atPath: assertionKey)
+var benchPath = 0
+measure("identity assertion: sign ES256 (new binding)", iterations: 5_000) {
+    benchPath += 1
+    blackHole(assertionIssuer.sign(.init(session: session, token: token, route: "app", audience: "http://127.0.0.1:3000",
+                                         method: "GET", host: "app.example.com", path: "/dashboard/\(benchPath)"), now: now))
+}
+let reusedBinding = IdentityAssertionIssuer.Binding(session: session, token: token, route: "app", audience: "http://127.0.0.1:3000",
+                                                    method: "GET", host: "app.example.com", path: "/dashboard/projects/42")
+measure("identity assertion: reused within 5 s (same binding)", iterations: 200_000) {
+    blackHole(assertionIssuer.assertion(for: reusedBinding, now: now))
+}

@@ -83,7 +83,8 @@ enum ForwardAuth {
         headers.reserveCapacity(12 + policy.claimHeaders.count + cookies.count)
         let session = evaluation.auth?.activeSession
         policy.forEachIdentityValue(session: session, token: evaluation.auth?.verifiedToken, routeName: evaluation.route?.name ?? "default",
-                                    machine: evaluation.auth?.machineIdentity) {
+                                    machine: evaluation.auth?.machineIdentity,
+                                    assertion: evaluation.decision.upstreamHeaders?.first(IdentityHeaderPolicy.assertion)) {
             name, value in headers.append(name, value ?? "")
         }
         for cookie in cookies { headers.append("Set-Cookie", cookie) }

@@ -261,6 +261,13 @@ final class AdminHandler: ChannelInboundHandler {
             (status, contentType, body) = keys > 0
                 ? (.ok, "text/plain", "ready: \(keys) signing key\(keys == 1 ? "" : "s"), config generation \(snapshot.generation)\n")
                 : (.serviceUnavailable, "text/plain", "not ready: no usable signing key (\(snapshot.keyStore.status.lastError ?? "not loaded yet"))\n")
+        case (.GET, "/.well-known/jwks.json"), (.HEAD, "/.well-known/jwks.json"):
+            // The public keys of identity assertions (`identity_assertion:`), for apps to verify with.
+            if let issuer = snapshot.settings.identityAssertion {
+                (status, contentType, body) = (.ok, "application/json", issuer.jwks)
+            } else {
+                (status, contentType, body) = (.notFound, "text/plain", "not found: identity_assertion is not configured\n")
+            }
         case (.GET, "/metrics"):
             let jwks = state.jwksCounts
             (status, contentType, body) = (.ok, "text/plain; version=0.0.4",

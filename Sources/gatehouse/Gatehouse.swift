@@ -92,6 +92,10 @@ struct CheckConfig: AsyncParsableCommand {
         }
         print("sign-in:    \(settings.signInURL)")
         print("browser:    " + describeBrowser(settings))
+        if let assertion = settings.identityAssertion {
+            let jwks = (settings.adminListen.map { ["admin \($0) /.well-known/jwks.json"] } ?? []) + (assertion.settings.jwksPath.map { ["public \($0)"] } ?? [])
+            print("assertion:  X-Gatehouse-Assertion ES256 kid \(assertion.kid), lifetime \(assertion.settings.lifetime)s, reuse \(assertion.settings.reuse)s; JWKS at " + (jwks.isEmpty ? "nowhere (admin listener off, no jwks_path)" : jwks.joined(separator: ", ")))
+        }
         print("routes (first match wins):")
         for (i, rule) in settings.routes.rules.enumerated() {
             print(String(format: "  %2d. ", i + 1) + describe(rule))
@@ -115,6 +119,7 @@ struct CheckConfig: AsyncParsableCommand {
         if !rule.methods.isEmpty { parts.append("methods=" + rule.methods.joined(separator: ",")) }
         if !rule.hosts.isEmpty { parts.append("hosts=" + rule.hosts.map(\.source).joined(separator: ",")) }
         if !rule.csrf { parts.append("csrf=off") }
+        if !rule.conditions.isEmpty { parts.append("when " + rule.conditions.map(\.description).joined(separator: " and ")) }
         let r = rule.requirements
         var requires: [String] = []
         if r.requireOrganization { requires.append("org") }
@@ -123,6 +128,7 @@ struct CheckConfig: AsyncParsableCommand {
         for f in r.features { requires.append("feature=" + f) }
         for p in r.plans { requires.append("plan=" + p) }
         for c in r.claims { requires.append("claim " + c.displayPath) }
+        for p in r.ownership?.requirements ?? [] { requires.append("params.\(p.parameter)=\(p.field)") }
         if !requires.isEmpty { parts.append("requires " + requires.joined(separator: ", ")) }
         if rule.forbiddenStatus != 403 { parts.append("on_forbidden=\(rule.forbiddenStatus)") }
         if rule.onUnauthenticated != .auto { parts.append("on_unauthenticated=\(rule.onUnauthenticated.rawValue)") }

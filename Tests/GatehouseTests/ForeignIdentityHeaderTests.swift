@@ -68,7 +68,7 @@ import Testing
         defer { Task { await h.stop() } }
         let member = ServerIntegrationTests.fresh("user_member")
         let identity = ["X-Gatehouse-Route", "X-Gatehouse-User-Id", "X-Gatehouse-Session-Id", "X-Gatehouse-Org-Id", "X-Gatehouse-Org-Role",
-                        "X-Gatehouse-Org-Slug", "X-Gatehouse-Org-Permissions", "X-Gatehouse-Actor-Id", "X-Gatehouse-Token", "X-Gatehouse-Token-Type", "X-Gatehouse-Subject", "X-Gatehouse-Machine-Id", "X-Gatehouse-Client-Id", "X-Gatehouse-Scopes", "X-Gatehouse-Key-Name", "X-User-Email"]
+                        "X-Gatehouse-Org-Slug", "X-Gatehouse-Org-Permissions", "X-Gatehouse-Actor-Id", "X-Gatehouse-Token", "X-Gatehouse-Assertion", "X-Gatehouse-Token-Type", "X-Gatehouse-Subject", "X-Gatehouse-Machine-Id", "X-Gatehouse-Client-Id", "X-Gatehouse-Scopes", "X-Gatehouse-Key-Name", "X-User-Email"]
         for (uri, token) in [("/public/x", nil), ("/echo/x", member)] as [(String, String?)] {
             var headers = Self.spoofed + [("X-Forwarded-Method", "GET"), ("X-Forwarded-Uri", uri), ("X-Gatehouse-Org-Id", "org_spoof")]
             if let token { headers.append(bearer(token)) }

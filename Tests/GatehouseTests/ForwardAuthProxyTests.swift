@@ -30,7 +30,7 @@ import Testing
     /// written out here rather than taken from the implementation.
     static let identityNames = [
         "X-Gatehouse-Route", "X-Gatehouse-User-Id", "X-Gatehouse-Session-Id", "X-Gatehouse-Org-Id", "X-Gatehouse-Org-Role",
-        "X-Gatehouse-Org-Slug", "X-Gatehouse-Org-Permissions", "X-Gatehouse-Actor-Id", "X-Gatehouse-Token", "X-Gatehouse-Token-Type", "X-Gatehouse-Subject", "X-Gatehouse-Machine-Id", "X-Gatehouse-Client-Id", "X-Gatehouse-Scopes", "X-Gatehouse-Key-Name", "X-User-Email",
+        "X-Gatehouse-Org-Slug", "X-Gatehouse-Org-Permissions", "X-Gatehouse-Actor-Id", "X-Gatehouse-Token", "X-Gatehouse-Assertion", "X-Gatehouse-Token-Type", "X-Gatehouse-Subject", "X-Gatehouse-Machine-Id", "X-Gatehouse-Client-Id", "X-Gatehouse-Scopes", "X-Gatehouse-Key-Name", "X-User-Email",
     ]
     static let foreignNames = [
         "Remote-User", "Remote-Groups", "Remote-Email", "Remote-Name", "X-Forwarded-User", "X-Forwarded-Email",
