@@ -15,6 +15,17 @@ public struct IdentityAssertionSettings: Sendable, Equatable {
     public var audiences: [String: String] = [:]
     /// Public path serving the JWKS on the public listener (besides the admin listener), or nil.
     public var jwksPath: String? = nil
+    /// What one assertion is bound to (`bind:`).
+    public var binding = BindingScope.request
+
+    /// `request`: method, host and path are signed in, so an assertion is good for one request (a signature
+    /// per distinct request, reused only for the very same one). `route`: one signature per (caller, route,
+    /// audience) for `reuse` seconds, without method/host/path — one signature for a whole page load's worth of
+    /// requests, at the price of an assertion that a party able to reach the app could replay within its
+    /// lifetime to any path of that route.
+    public enum BindingScope: String, Sendable, Equatable {
+        case request, route
+    }
 
     public init() {}
 
@@ -98,7 +109,8 @@ public final class IdentityAssertionIssuer: Sendable {
     /// The assertion for `binding` at `now` (Unix seconds): a reused one while it is fresh, else a new one.
     public func assertion(for binding: Binding, now: Double) -> String {
         let caller = binding.machine.map { [$0.tokenType.rawValue, $0.id, $0.subject].joined(separator: "\u{1}") } ?? ""
-        let cacheKey = settings.reuse > 0 ? [binding.token ?? "", caller, binding.route, binding.audience, binding.method, binding.host ?? "", binding.path].joined(separator: "\u{0}") : ""
+        let requestPart = settings.binding == .request ? [binding.method, binding.host ?? "", binding.path] : []
+        let cacheKey = settings.reuse > 0 ? ([binding.token ?? "", caller, binding.route, binding.audience] + requestPart).joined(separator: "\u{0}") : ""
         if settings.reuse > 0, let hit = cache.withLock({ $0[cacheKey] }), hit.until > now { return hit.jwt }
         let jwt = sign(binding, now: now)
         if settings.reuse > 0 {
@@ -128,8 +140,12 @@ public final class IdentityAssertionIssuer: Sendable {
             ("iat", .number(JSONNumber(iat))), ("exp", .number(JSONNumber(exp))),
             ("jti", .string(IdentityAssertionIssuer.randomID())),
             ("route", .string(binding.route)),
-            ("method", .string(binding.method)), ("host", binding.host.map(JSONValue.string) ?? .null), ("path", .string(binding.path)),
         ])
+        if settings.binding == .request {
+            claims.set("method", .string(binding.method))
+            claims.set("host", binding.host.map(JSONValue.string) ?? .null)
+            claims.set("path", .string(binding.path))
+        }
         if let session = binding.session {
             claims.set("sub", .string(session.userId))
             if let sid = session.sessionId { claims.set("sid", .string(sid)) }

@@ -3,7 +3,7 @@ import GatehouseCore
 import Yams
 
 extension ConfigLoader {
-    static let assertionKeys: Set<String> = ["key_file", "previous_keys", "issuer", "lifetime", "reuse", "audiences", "jwks_path"]
+    static let assertionKeys: Set<String> = ["key_file", "previous_keys", "issuer", "lifetime", "reuse", "audiences", "jwks_path", "bind"]
 
     /// `identity_assertion: { key_file, previous_keys, issuer, lifetime, reuse, audiences, jwks_path }`.
     /// A missing `key_file` is generated (P-256, PKCS#8 PEM, mode 0600); an existing one must not be readable
@@ -19,6 +19,11 @@ extension ConfigLoader {
             settings.lifetime = Int(lifetime)
         }
         if let reuse = reader.duration(map["reuse"], path: p + ".reuse", in: 0...60) { settings.reuse = reuse }
+        if let bind = reader.string(map["bind"], path: p + ".bind") {
+            if let scope = IdentityAssertionSettings.BindingScope(rawValue: bind) { settings.binding = scope } else {
+                reader.fail(p + ".bind", map["bind"], "expected request (method, host and path signed in: one signature per request) or route (one per caller, route and audience for `reuse` seconds)")
+            }
+        }
         if settings.reuse * 2 > Double(settings.lifetime) {
             reader.fail(p + ".reuse", map["reuse"] ?? map["lifetime"] ?? node,
                         "at most half the lifetime (\(settings.lifetime)s), so a reused assertion always has time left")

@@ -115,4 +115,34 @@ import Testing
         let otherPayload = try #require(second.split(separator: ".").dropFirst().first.flatMap { Base64URL.decode(String($0)) })
         #expect(try JSONParser.parse(String(decoding: otherPayload, as: UTF8.self)).value(atPath: ["sub"]) == .string("org_2"))
     }
+
+    /// `bind: route`: one signature per caller, route and audience for `reuse` seconds, whatever the path;
+    /// the request is not in it. `bind: request` (the default) signs every distinct request.
+    @Test func routeBindingSignsOncePerCallerRouteAndAudience() throws {
+        let key = try Self.keyPath()
+        var settings = IdentityAssertionSettings()
+        settings.reuse = 2
+        settings.binding = .route
+        let issuer = try IdentityAssertionIssuer(keyFile: key, previousKeyFiles: [], settings: settings)
+        let session = SessionAuth(claims: ["sub": "user_1", "sid": "sess_1", "exp": 1_800_000_100])
+        let binding = IdentityAssertionIssuer.Binding(session: session, token: "t1", route: "app", audience: "a", method: "GET", host: "h", path: "/x")
+        let first = issuer.assertion(for: binding, now: 1_800_000_000)
+        var elsewhere = binding
+        elsewhere.path = "/y"
+        elsewhere.method = "POST"
+        #expect(issuer.assertion(for: elsewhere, now: 1_800_000_001) == first)
+        var otherCaller = binding
+        otherCaller.token = "t2"
+        otherCaller.session = SessionAuth(claims: ["sub": "user_2", "exp": 1_800_000_100])
+        #expect(issuer.assertion(for: otherCaller, now: 1_800_000_001) != first)
+        var otherAudience = binding
+        otherAudience.audience = "b"
+        #expect(issuer.assertion(for: otherAudience, now: 1_800_000_001) != first)
+        let payload = try #require(first.split(separator: ".").dropFirst().first.flatMap { Base64URL.decode(String($0)) })
+        let claims = try JSONParser.parse(String(decoding: payload, as: UTF8.self))
+        #expect(claims.value(atPath: ["path"]) == nil && claims.value(atPath: ["method"]) == nil)
+        #expect(claims.value(atPath: ["route"]) == .string("app"))
+        #expect(messages("identity_assertion: { key_file: \(key), bind: path }").first?.hasPrefix("expected request (") == true)
+        #expect(messages("identity_assertion: { key_file: \(key), bind: route }").isEmpty)
+    }
 }
