@@ -108,7 +108,11 @@ public final class IdentityAssertionIssuer: Sendable {
 
     /// The assertion for `binding` at `now` (Unix seconds): a reused one while it is fresh, else a new one.
     public func assertion(for binding: Binding, now: Double) -> String {
-        let caller = binding.machine.map { [$0.tokenType.rawValue, $0.id, $0.subject].joined(separator: "\u{1}") } ?? ""
+        // Every field the assertion takes from a machine caller (a token without a `jti` has no id of its own).
+        let caller = binding.machine.map {
+            [$0.tokenType.rawValue, $0.id, $0.subject, $0.scopes.joined(separator: " "), $0.clientId ?? "", $0.name ?? "",
+             $0.expiresAt.map { String($0) } ?? ""].joined(separator: "\u{1}")
+        } ?? ""
         let requestPart = settings.binding == .request ? [binding.method, binding.host ?? "", binding.path] : []
         let cacheKey = settings.reuse > 0 ? ([binding.token ?? "", caller, binding.route, binding.audience] + requestPart).joined(separator: "\u{0}") : ""
         if settings.reuse > 0, let hit = cache.withLock({ $0[cacheKey] }), hit.until > now { return hit.jwt }

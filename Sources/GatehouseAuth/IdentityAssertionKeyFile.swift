@@ -38,7 +38,14 @@ public enum AssertionKeyFile {
     static func publicKey(_ path: String) throws(Problem) -> P256.Signing.PublicKey {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw Problem(message: "\(path) cannot be read", isPrevious: true) }
         if let key = try? P256.Signing.PublicKey(pemRepresentation: text) { return key }
-        if let key = try? P256.Signing.PrivateKey(pemRepresentation: text) { return key.publicKey }
+        if let key = try? P256.Signing.PrivateKey(pemRepresentation: text) {
+            // A private key is still a secret (it could sign again): the same mode rule as the signing key.
+            var info = stat()
+            if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
+                throw Problem(message: "\(path) holds a private key and is readable by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it, or keep only its public key", isPrevious: true)
+            }
+            return key.publicKey
+        }
         throw Problem(message: "\(path) is not a PEM P-256 public or private key", isPrevious: true)
     }
 }

@@ -85,7 +85,8 @@ enum MachineConfig {
     static let integerBounds: [String: ClosedRange<Int>] = ["machine_auth.burst": 1...100_000, "machine_auth.client_burst": 1...10_000]
     static let templateKeys: Set<String> = ["iss", "aud", "claims"]
     /// Session requirements: they read a session's org, role and billing claims, which machine tokens lack.
-    static let sessionOnlyRequireKeys = ["role", "org_role", "permission", "feature", "plan", "org"]
+    /// `params` too: ownership rules compare a session's identity (a machine token has no session to own a path).
+    static let sessionOnlyRequireKeys = ["role", "org_role", "permission", "feature", "plan", "org", "params"]
     /// The `require:` keys parsed here rather than in ConfigLoader.parseRoute.
     static var routeRequireKeys: [String] { machineRequireKeys.map(\.key) + ["reverification"] }
     /// Machine requirement keys and the token types each can apply to.

@@ -220,9 +220,10 @@ extension PCRE2Regex {
         guard let vector = pcre2_get_ovector_pointer_16(data) else { return .failed("no match vector") }
         var ranges: [Range<Int>?] = []
         for i in 0..<pairs {
-            let start = vector[2 * i], end = vector[2 * i + 1]
-            // PCRE2_UNSET is ~0.
-            if start == .max || end == .max || start > end || end > units.count { ranges.append(nil) }
+            // PCRE2_UNSET is ~0 as a size_t, which Swift imports as Int (-1): compare as unsigned, and accept
+            // only a range inside the subject (a group that took no part is nil, which denies).
+            let start = UInt(bitPattern: Int(vector[2 * i])), end = UInt(bitPattern: Int(vector[2 * i + 1]))
+            if start > end || end > UInt(units.count) { ranges.append(nil) }
             else { ranges.append(Int(start)..<Int(end)) }
         }
         return .matched(ranges)

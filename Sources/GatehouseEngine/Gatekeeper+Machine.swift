@@ -147,6 +147,13 @@ extension Gatekeeper {
         let typeName = auth.tokenType?.rawValue ?? "no token"
         switch state {
         case .verified(let identity):
+            // Ownership rules compare a session's identity; config refuses them beside machine types, and a
+            // machine caller that reaches one anyway is refused, never waved past the comparison.
+            if route.access == .protected, route.requirements.ownership != nil {
+                return .deny(status: route.forbiddenStatus, error: route.forbiddenStatus == 404 ? "not_found" : "forbidden",
+                             message: route.forbiddenStatus == 404 ? "Not found." : "You do not have access to this resource.",
+                             explanation: "\(identity.tokenType.rawValue) for \(identity.subject) verified, but route '\(route.name)' has ownership rules, which only a session can meet")
+            }
             if route.access == .protected,
                 let failure = settings.machine.requirements(for: route).firstFailure(for: identity, claims: route.requirements.claims)
             {

@@ -36,6 +36,8 @@ import Testing
         #expect(messages("identity_assertion: { key_file: \(key), algorithm: EdDSA }") == ["unknown key"])
         let open = try Self.keyPath(mode: 0o644)
         #expect(messages("identity_assertion: { key_file: \(open) }") == ["\(open) is readable by group or others (mode 644); chmod 600 it"])
+        let openPrevious = try Self.keyPath(mode: 0o640)
+        #expect(messages("identity_assertion: { key_file: \(key), previous_keys: [\(openPrevious)] }").first?.hasPrefix("\(openPrevious) holds a private key and is readable") == true)
         let garbage = FileManager.default.temporaryDirectory.appendingPathComponent("gh-garbage-\(UInt64.random(in: 0...UInt64.max)).pem").path
         FileManager.default.createFile(atPath: garbage, contents: Data("not a key".utf8), attributes: [.posixPermissions: 0o600])
         #expect(messages("identity_assertion: { key_file: \(garbage) }") == ["\(garbage) is not a PEM P-256 private key (PKCS#8 'PRIVATE KEY' or SEC1 'EC PRIVATE KEY')"])
