@@ -1,0 +1,142 @@
+import Foundation
+@testable import GatehouseAuth
+import GatehouseConfig
+@testable import GatehouseCore
+@testable import GatehouseEngine
+import GatehouseFetch
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+// Security review of machine authentication (issue 12). Each test states what should hold; a failing test is
+// a finding (see the review report). Production code is not changed here.
+
+/// TEST DOUBLE: a "Backend API" on 127.0.0.1 that answers every connection with a 200 head promising a
+/// 64-byte JSON body, sends one byte of it and then goes silent (a stalled TCP stream after the head).
+/// Raw bytes, no HTTP code of Gatehouse's.
+final class StallingBackendAPI: Sendable {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let channel: any Channel
+    let children = Mutex<[any Channel]>([])
+    var origin: String { "http://127.0.0.1:\(channel.localAddress!.port!)" }
+
+    init() async throws {
+        let box = StallBox()
+        channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { child in
+                box.owner?.children.withLock { $0.append(child) }
+                return child.eventLoop.makeCompletedFuture { try child.pipeline.syncOperations.addHandler(StallHandler()) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        box.owner = self
+    }
+
+    func stop() async {
+        for child in children.withLock({ $0 }) { try? await child.close() }
+        try? await channel.close()
+        try? await group.shutdownGracefully()
+    }
+}
+
+final class StallBox: @unchecked Sendable { weak var owner: StallingBackendAPI? }
+
+final class StallHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private var answered = false
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !answered else { return }
+        answered = true
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{"
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: head)), promise: nil)
+    }
+}
+
+@Suite struct ReviewMachineAuthTests {
+    func bearer(_ token: String) -> [(String, String)] { [("Authorization", "Bearer " + token)] }
+
+    func raw(_ path: String, _ token: String) -> RawRequest {
+        RawRequest(method: "GET", target: path, headers: HeaderList([("Host", "app.example.com"), ("Authorization", "Bearer " + token)]), scheme: "https")
+    }
+
+    /// `machine_auth.timeout` must bound the whole verify call. AsyncHTTPClient's `execute(_:timeout:)` deadline
+    /// ends when the response head arrives, and the body is then collected with no time limit: a Backend API
+    /// (or a network path) that stalls after the head keeps the single-flight call — and every request waiting
+    /// on that token — hanging forever, instead of the documented 503 after the timeout.
+    @Test func verifyCallIsBoundedByTheTimeoutEvenWhenTheBodyStalls() async throws {
+        let server = try await StallingBackendAPI()
+        let source = HTTPMachineTokenSource(apiURL: server.origin, secretKey: "sk_live_review", machineSecretKey: nil, timeout: 0.5)
+        let finished = Mutex<Bool?>(nil)
+        let call = Task {
+            do { _ = try await source.verify(.apiKey, token: "ak_review") } catch {}
+            finished.withLock { $0 = true }
+        }
+        let start = Date()
+        while finished.withLock({ $0 }) == nil, Date().timeIntervalSince(start) < 4 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let ended = finished.withLock { $0 } == true
+        await server.stop()  // closes the stalled connection so the leaked call (if any) ends too
+        _ = await call.result
+        #expect(ended, "the verify call was still waiting for the body 4 s after a 0.5 s timeout")
+    }
+
+    /// One request must cost at most one Backend API call. The synchronous decision starts the call and the
+    /// async decision looks the token up again; when the result is not cached (revocation_window: 0, or
+    /// negative_cache: 0 for a refused token) and the call has already finished, the async path starts a
+    /// second call for the same request.
+    @Test func oneRequestCostsOneCallWhenResultsAreNotCached() async throws {
+        let source = FakeMachineSource()
+        source.answer(MachineFixtures.apiKey, MachineFixtures.apiKeyJSON())
+        let verifier = MachineTokenVerifier(source: source, limits: .init(revocationWindow: 0, negativeSeconds: 0))
+        let g = try MachineFixtures.gatekeeper(verifier: verifier)
+        #expect(g.evaluateWithoutFetching(raw("/api/keys", MachineFixtures.apiKey), now: Fixtures.now) == nil)
+        // The event loop hands the request to a task; the fast call may finish before that task looks.
+        try await Task.sleep(for: .milliseconds(100))
+        let e = await g.evaluate(raw("/api/keys", MachineFixtures.apiKey), now: Fixtures.now)
+        #expect(e.decision.action == .proxy)
+        #expect(source.calls == 1, "one request made \(source.calls) Backend API calls")
+    }
+
+    /// Fail closed on odd 200s: a body without `object`, or whose `expired`/`active` flags are not booleans,
+    /// is not Clerk's verified resource and must not verify (only `revoked` is type-checked today).
+    @Test func oddTwoHundredsAreRejected() {
+        let now = 1_753_743_316.0
+        let bodies = [
+            #"{"id":"ak_1","subject":"user_1","scopes":[]}"#,  // no object member
+            #"{"object":"api_key","id":"ak_1","subject":"user_1","revoked":false,"expired":"true"}"#,
+            #"{"object":"api_key","id":"ak_1","subject":"user_1","revoked":false,"expired":1}"#,
+            #"{"object":"api_key","id":"ak_1","subject":"user_1","revoked":false,"active":"false"}"#,
+        ]
+        for body in bodies {
+            let state = MachineTokenResponse.interpret(BackendAPIAnswer(status: 200, body: Array(body.utf8)), type: .apiKey, now: now)
+            if case .verified = state { Issue.record("verified: \(body)") }
+        }
+    }
+
+    /// The README: "The body never says which requirement failed; explain does". A template token that fails
+    /// the route's template claim gets a 401 whose X-Clerk-Auth-Message names the claim and the value the
+    /// route wants (here `role` must equal "admin"), telling a caller exactly what to obtain.
+    @Test func templateClaimRequirementIsNotDisclosedToTheCaller() async throws {
+        let g = try MachineFixtures.gatekeeper()
+        let e = await g.evaluate("/api/external", headers: bearer(MachineFixtures.templateJWT(role: "writer")))
+        #expect(e.decision.status == 401)
+        let sent = e.decision.responseHeaders.map { "\($0.name): \($0.value)" }.joined(separator: "\n") + (e.decision.body ?? "")
+        #expect(!sent.contains("reader"), "the response discloses the required claim value:\n\(sent)")
+    }
+
+    /// `Authorization: Bearer ak_x junk` is no API key (Clerk's keys have no spaces), yet the whole text
+    /// "ak_x junk" is sent to the Backend API: every such request spends a metered call (and a bucket token).
+    /// A shape check before the call (prefix + the token alphabet, a length cap) answers it locally.
+    @Test func malformedOpaqueTokensNeverReachTheBackendAPI() async throws {
+        let source = FakeMachineSource()
+        let g = try MachineFixtures.gatekeeper(source: source)
+        for token in ["ak_x junk", "ak_" + String(repeating: "a", count: 20_000), "ak_\u{7F}x", "mt_a\"b", "oat_"] {
+            let e = await g.evaluate(token.hasPrefix("ak_") ? "/api/keys" : token.hasPrefix("mt_") ? "/api/m2m" : "/api/mcp", headers: bearer(token))
+            #expect(e.decision.action != .proxy, "\(token.prefix(12)): \(e.decision.explanation)")
+        }
+        #expect(source.calls == 0, "malformed opaque tokens cost \(source.calls) Backend API calls")
+    }
+}
