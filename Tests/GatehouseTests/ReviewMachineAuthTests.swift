@@ -139,4 +139,62 @@ final class StallHandler: ChannelInboundHandler {
         }
         #expect(source.calls == 0, "malformed opaque tokens cost \(source.calls) Backend API calls")
     }
+
+    static let scopedYAML = """
+        clerk:
+          publishable_key: pk_live_Y2xlcmsuZXhhbXBsZS5jb20k
+          secret_key: sk_live_machinetests
+          machine_secret_key: ak_this_machines_secret
+          jwks_file: jwks.json
+        sign_in_url: /sign-in
+        routes:
+          - name: m2m
+            match: ["/api/m2m(.*)"]
+            accepts: m2m_token
+        default: protected
+        """
+
+    /// README: `clerk.machine_secret_key` … "only tokens granted to that machine verify". That holds for opaque
+    /// `mt_` tokens (the Backend API refuses, with the machine's key, a token not scoped to it), but an M2M
+    /// JWT is verified locally and nothing compares its `aud`/`scopes` with this machine: a token machine A
+    /// minted for machine B (`aud: [mch_B]`) passes a route of machine C. The same grant in opaque form is
+    /// refused, so which form a caller picks decides whether C's restriction holds.
+    @Test func m2mJWTNotScopedToThisMachineIsRefusedLikeItsOpaqueForm() async throws {
+        let source = FakeMachineSource()
+        // What the Backend API answers, with this machine's secret key, for a token scoped to other machines.
+        source.answer("mt_scoped_to_other_machines", status: 404, #"{"errors":[{"message":"not found","code":"resource_not_found"}]}"#)
+        let g = try MachineFixtures.gatekeeper(Self.scopedYAML, source: source)
+        let opaque = await g.evaluate("/api/m2m", headers: bearer("mt_scoped_to_other_machines"))
+        #expect(opaque.decision.status == 401)
+        // An M2M JWT whose aud/scopes are mch_1xxxxx and mch_2xxxxx: neither is this machine.
+        let jwt = await g.evaluate("/api/m2m", headers: bearer(MachineFixtures.m2mJWT()))
+        #expect(jwt.decision.action != .proxy, "M2M JWT for other machines passed: \(jwt.decision.explanation)")
+    }
+
+    static let defaultNamedYAML = """
+        clerk:
+          publishable_key: pk_live_Y2xlcmsuZXhhbXBsZS5jb20k
+          secret_key: sk_live_machinetests
+          jwks_file: jwks.json
+        sign_in_url: /sign-in
+        routes:
+          - name: default
+            match: ["/legacy(.*)"]
+            accepts: api_key
+        default: protected
+        """
+
+    /// Machine rules are looked up by route name, and the fallback rule is called "default"; a route may be
+    /// named "default" too (only duplicates among `routes:` are refused). Its `accepts:` then also applies to
+    /// every path no rule matches, so an API key opens paths the config leaves to session tokens.
+    @Test func aRouteNamedDefaultDoesNotLendItsAcceptsToTheFallback() async throws {
+        let source = FakeMachineSource()
+        source.answer(MachineFixtures.apiKey, MachineFixtures.apiKeyJSON())
+        let issues = Fixtures.configIssues(Self.defaultNamedYAML)
+        if !issues.isEmpty { return }  // refusing the name at load is a fine fix too
+        let g = try MachineFixtures.gatekeeper(Self.defaultNamedYAML, source: source)
+        let e = await g.evaluate("/unlisted/admin", headers: bearer(MachineFixtures.apiKey))
+        #expect(e.route?.name == "default")
+        #expect(e.decision.action != .proxy, "an unmatched path took an API key: \(e.decision.explanation)")
+    }
 }
