@@ -3,6 +3,7 @@ import Foundation
 import GatehouseConfig
 @testable import GatehouseCore
 @testable import GatehouseEngine
+import GatehouseDevIssuer
 import GatehouseFetch
 import NIOCore
 import NIOPosix
@@ -196,5 +197,34 @@ final class StallHandler: ChannelInboundHandler {
         let e = await g.evaluate("/unlisted/admin", headers: bearer(MachineFixtures.apiKey))
         #expect(e.route?.name == "default")
         #expect(e.decision.action != .proxy, "an unmatched path took an API key: \(e.decision.explanation)")
+    }
+
+    static let mixedClaimsYAML = """
+        clerk:
+          publishable_key: pk_live_Y2xlcmsuZXhhbXBsZS5jb20k
+          secret_key: sk_live_machinetests
+          jwks_file: jwks.json
+        sign_in_url: /sign-in
+        routes:
+          - name: admin-api
+            match: ["/api/admin(.*)"]
+            accepts: [session_token, m2m_token]
+            require: {claims: {"metadata.role": admin}}
+        default: protected
+        """
+
+    /// One `claims:` rule, two trust levels: for a session, `metadata.role` comes from the app's session-token
+    /// template (the user cannot set it); for an M2M token the claims are whatever the minting machine passed
+    /// to Clerk's `createToken({ claims })`. On a route that takes both, any machine of the instance grants
+    /// itself `metadata.role: admin`. (Clerk signs what the machine asked for; the issuer here plays Clerk.)
+    @Test func sessionClaimRuleOnAMixedRouteCannotBeMetBySelfAssertedMachineClaims() async throws {
+        let issues = Fixtures.configIssues(Self.mixedClaimsYAML)
+        if !issues.isEmpty { return }  // refusing claims: on routes that mix session and machine types is a fine fix
+        var payload = MachineFixtures.m2mPayload()
+        payload.set("metadata", .object(JSONObject([("role", "admin")])))
+        let selfGranted = Fixtures.issuer.sign(payload, header: JSONObject([("cat", "cl_B7d4PD333AAA")]))
+        let g = try MachineFixtures.gatekeeper(Self.mixedClaimsYAML)
+        let e = await g.evaluate("/api/admin/users", headers: bearer(selfGranted))
+        #expect(e.decision.action != .proxy, "a machine's own claims met the session rule: \(e.decision.explanation)")
     }
 }
