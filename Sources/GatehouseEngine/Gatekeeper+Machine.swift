@@ -137,7 +137,7 @@ extension Gatekeeper {
             // Clerk's codes: a token that does not decode (or has a wrong category) is token-invalid, every
             // other failure token-verification-failed.
             let code = error.reason == .invalid ? "token-invalid" : "token-verification-failed"
-            return (.machine(.rejected(reason: code, message: "\(error.message) (code=\(code), status=n/a)"), tokenType: type), needsKeys)
+            return (.machine(.rejected(reason: code, message: "\(error.message) (code=\(code), status=n/a)"), tokenType: type, detail: error.detail), needsKeys)
         }
     }
 
@@ -173,7 +173,8 @@ extension Gatekeeper {
             }
             var extra: [(String, String)] = [("X-Clerk-Auth-Status", "signed-out"), ("X-Clerk-Auth-Reason", reason)]
             if !message.isEmpty { extra.append(("X-Clerk-Auth-Message", message)) }
-            let why = "\(typeName) refused (\(reason)\(message.isEmpty ? "" : ": " + message)); route '\(route.name)' accepts \(accepts.description)"
+            let said = auth.detail ?? message
+            let why = "\(typeName) refused (\(reason)\(said.isEmpty ? "" : ": " + said)); route '\(route.name)' accepts \(accepts.description)"
             if route.onUnauthenticated == .notFound {
                 return .deny(status: 404, error: "not_found", message: "Not found.", extraHeaders: extra, explanation: why)
             }
