@@ -112,6 +112,11 @@ extension Gatekeeper {
     }
 
     private func lookupOpaque(_ token: String, type: TokenType, client: String, now: Double) -> Either<AuthResult, Task<MachineAuthState, Never>> {
+        if let problem = OpaqueTokenShape.problem(token, type: type) {
+            // Refused without a call; the caller sees Clerk's "token-invalid" only, explain the reason.
+            return .left(.machine(.rejected(reason: "token-invalid", message: "The token is malformed (code=token-invalid, status=n/a)"), tokenType: type,
+                                  detail: "malformed: \(problem); no Backend API call made"))
+        }
         guard let verifier = machineVerifier else {
             return .left(.machine(.unavailable(reason: "backend-api-not-configured", message: "No Backend API verifier is configured."), tokenType: type))
         }
