@@ -397,7 +397,7 @@ public enum ConfigLoader {
             keySettings: KeyStore.Settings(allowedAlgorithms: algorithms, rsaDefault: rsaDefault, refreshInterval: refresh, unknownKidCooldown: cooldown),
             policy: VerificationPolicy(allowedAlgorithms: algorithms, clockSkew: clockSkew, authorizedParties: authorizedParties, audiences: audiences, issuer: issuer),
             signInURL: signInURL ?? "/sign-in", browser: browser, apiURL: apiURL, frontendAPIProxy: frontendAPIProxy,
-            routes: RouteTable(rules: rules, fallback: RouteRule(name: "default", patterns: [], access: fallbackAccess)),
+            routes: RouteTable(rules: rules, fallback: RouteRule(name: RouteTable.fallbackName, patterns: [], access: fallbackAccess)),
             identity: identity, tokenCacheSize: tokenCacheSize, server: server, proxy: proxy, adminListen: adminListen, forwardAuthPath: forwardAuthPath,
             accessLog: accessLog, logLevel: logLevel, warnings: warnings, machine: machine)
     }
@@ -410,6 +410,10 @@ public enum ConfigLoader {
         if name.isEmpty { reader.fail(path + ".name", node, "every route needs a name") }
         else if !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
             reader.fail(path + ".name", map["name"], "use letters, digits, '-', '_' or '.' (the name appears in headers and metrics)")
+        } else if name.lowercased() == RouteTable.fallbackName {
+            // The fallback is called "default": a route of that name would share its per-route settings
+            // (accepts:, machine requirements, reverification are looked up by name) and its log lines.
+            reader.fail(path + ".name", map["name"], "'\(name)' is reserved for the fallback (default:); choose another name")
         }
         let label = name.isEmpty ? path : "\(path) (\(name))"
         var patterns: [RoutePattern] = []
