@@ -183,19 +183,26 @@ extension Gatekeeper {
             if route.onUnauthenticated == .notFound {
                 return .deny(status: 404, error: "not_found", message: "Not found.", extraHeaders: extra, explanation: why)
             }
-            var challenge = "Bearer realm=\"gatehouse\""
-            // Clerk points OAuth callers at the resource metadata (RFC 9728, what MCP clients read) when the token
-            // was an OAuth token; Gatehouse also does when no token came to a route that takes OAuth tokens
-            // (an MCP client's first, discovery request).
-            if let metadata = settings.machine.resourceMetadataURL,
-                auth.tokenType == .oauthToken || (auth.tokenType == nil && accepts.types.contains(.oauthToken))
-            {
-                challenge = "Bearer resource_metadata=\"\(metadata)\""
-            }
+            var challenge = bearerChallenge(route: route, presented: auth.tokenType)
             if auth.tokenType != nil { challenge += ", error=\"invalid_token\"" }
             return .deny(status: 401, error: "unauthenticated", message: "A valid \(accepts.description) token is required.",
                          extraHeaders: [("WWW-Authenticate", challenge)] + extra, explanation: why)
         }
+    }
+}
+
+extension Gatekeeper {
+    /// The `WWW-Authenticate` of a 401, without `error=`. Clerk points OAuth callers at the resource metadata
+    /// (RFC 9728, what MCP clients read) when the token was an OAuth token; Gatehouse does whenever the route
+    /// takes OAuth tokens (whatever came, and on the session path too: an MCP client's first, discovery request
+    /// carries no token, and on a route that also takes sessions it is answered there).
+    func bearerChallenge(route: RouteRule, presented: TokenType?) -> String {
+        if let metadata = settings.machine.resourceMetadataURL,
+            presented == .oauthToken || settings.machine.acceptance(for: route).types.contains(.oauthToken)
+        {
+            return "Bearer resource_metadata=\"\(metadata)\""
+        }
+        return "Bearer realm=\"gatehouse\""
     }
 }
 
