@@ -55,8 +55,8 @@ extension Gatekeeper {
         return .decided(.machine(.rejected(reason: "token-type-mismatch", message: ""), tokenType: type))
     }
 
-    /// The machine decision without waiting; `.wait` when a call is under way (it is started here, and the
-    /// async `machineAuthentication` joins it).
+    /// The machine decision without waiting; `.wait` when a call is under way or would be made (the async
+    /// `machineAuthentication` starts or joins it).
     func machineAuthenticationWithoutFetching(_ request: CanonicalRequest, route: RouteRule, now: Double) -> MachineOutcome {
         switch machinePath(request, accepts: settings.machine.acceptance(for: route)) {
         case .session: return .session
@@ -66,7 +66,8 @@ extension Gatekeeper {
             if needsKeys, authenticator.keyStore.isRemote, authenticator.keyStore.unknownKidWouldFetch { return .wait }
             return .decided(auth)
         case .opaque(let token, let type):
-            switch lookupOpaque(token, type: type, client: request.clientAddress, now: now) {
+            // Peek only: a call is started by the waiting path alone, so one request costs at most one call.
+            switch lookupOpaque(token, type: type, client: request.clientAddress, now: now, startingCall: false) {
             case .left(let auth): return .decided(auth)
             case .right: return .wait
             }
@@ -87,7 +88,8 @@ extension Gatekeeper {
         case .opaque(let token, let type):
             switch lookupOpaque(token, type: type, client: request.clientAddress, now: now) {
             case .left(let auth): return auth
-            case .right(let task): return .machine(await task.value, tokenType: type)
+            case .right(let task?): return .machine(await task.value, tokenType: type)
+            case .right(nil): return .machine(.unavailable(reason: "unexpected-error", message: "No verification was started."), tokenType: type)
             }
         }
     }
@@ -111,7 +113,9 @@ extension Gatekeeper {
         case right(Right)
     }
 
-    private func lookupOpaque(_ token: String, type: TokenType, client: String, now: Double) -> Either<AuthResult, Task<MachineAuthState, Never>> {
+    /// `.right(nil)`: not decided yet, and `startingCall` was false (nothing was started).
+    private func lookupOpaque(_ token: String, type: TokenType, client: String, now: Double,
+                              startingCall: Bool = true) -> Either<AuthResult, Task<MachineAuthState, Never>?> {
         if let problem = OpaqueTokenShape.problem(token, type: type) {
             // Refused without a call; the caller sees Clerk's "token-invalid" only, explain the reason.
             return .left(.machine(.rejected(reason: "token-invalid", message: "The token is malformed (code=token-invalid, status=n/a)"), tokenType: type,
@@ -120,11 +124,13 @@ extension Gatekeeper {
         guard let verifier = machineVerifier else {
             return .left(.machine(.unavailable(reason: "backend-api-not-configured", message: "No Backend API verifier is configured."), tokenType: type))
         }
-        switch verifier.lookup(type, token: token, client: client, now: now) {
-        case .ready(let state): return .left(.machine(state, tokenType: type))
-        case .shed:
+        let found = startingCall ? verifier.lookup(type, token: token, client: client, now: now) : verifier.peek(type, token: token, client: client, now: now)
+        switch found {
+        case nil: return .right(nil)
+        case .ready(let state)?: return .left(.machine(state, tokenType: type))
+        case .shed?:
             return .left(.machine(.unavailable(reason: "verification-rate-limited", message: "Too many token verifications right now."), tokenType: type))
-        case .pending(let task): return .right(task)
+        case .pending(let task)?: return .right(task)
         }
     }
 
