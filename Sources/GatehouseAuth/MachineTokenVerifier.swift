@@ -31,6 +31,9 @@ public final class MachineTokenVerifier: Sendable {
         public var clientPerSecond: Double
         public var maxClients: Int
         public var maxCached: Int
+        /// Seconds one Backend API call may take, whatever the source does (`machine_auth.timeout`): past it
+        /// the call counts as unreachable (503) and every request waiting on it is answered.
+        public var callTimeout: Double = 3
 
         /// Clerk's production Backend API allows 1000 requests per 10 s per instance (development 100): at most
         /// 50 + 10 × 20 = 250 verify calls in any 10 s, leaving the rest to the application.
@@ -154,7 +157,7 @@ public final class MachineTokenVerifier: Sendable {
             let task = Task { [self] in
                 let outcome: MachineAuthState
                 do {
-                    let answer = try await source.verify(type, token: token)
+                    let answer = try await Deadline.run(seconds: self.limits.callTimeout) { try await source.verify(type, token: token) }
                     outcome = MachineTokenResponse.interpret(answer, type: type, now: wallClock())
                 } catch {
                     // The error text may describe the request; it never contains the token.

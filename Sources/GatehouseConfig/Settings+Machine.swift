@@ -126,6 +126,7 @@ enum MachineConfig {
             settings.limits.revocationWindow = duration("revocation_window") ?? settings.limits.revocationWindow
             settings.limits.negativeSeconds = duration("negative_cache") ?? settings.limits.negativeSeconds
             settings.timeout = duration("timeout") ?? settings.timeout
+            settings.limits.callTimeout = settings.timeout
             settings.limits.burst = integer("burst") ?? settings.limits.burst
             settings.limits.clientBurst = integer("client_burst") ?? settings.limits.clientBurst
             settings.limits.perSecond = rate("per_second") ?? settings.limits.perSecond

@@ -6,7 +6,7 @@ import NIOHTTP1
 
 /// Exchanges a handshake nonce for its cookie directives at the Backend API
 /// (`GET {api}/v1/clients/handshake_payload?nonce=…`, `Authorization: Bearer <secret key>`), as Clerk's backend
-/// does. Redirects refused, body bounded, time bounded; the secret key never appears in errors.
+/// does. Redirects refused, body bounded, time (head and body together) bounded; the secret key never appears in errors.
 public struct HTTPHandshakePayloadSource: HandshakePayloadSource {
     let apiURL: String
     let secretKey: String
@@ -30,17 +30,22 @@ public struct HTTPHandshakePayloadSource: HandshakePayloadSource {
         request.headers.add(name: "User-Agent", value: "gatehouse")
         request.headers.add(name: "Clerk-API-Version", value: "2026-05-12")
         request.headers.add(name: "Authorization", value: "Bearer " + secretKey)
-        let response: HTTPClientResponse
+        let request_ = request
+        let timeout = self.timeout
+        let answer: (status: UInt, body: [UInt8]?)
         do {
-            response = try await HTTPJWKSSource.client.execute(request, timeout: timeout)
+            // One deadline for head and body: AsyncHTTPClient's own ends at the head.
+            answer = try await Deadline.run(seconds: Double(timeout.nanoseconds) / 1e9) {
+                let response = try await HTTPJWKSSource.client.execute(request_, timeout: timeout)
+                guard response.status == .ok else { return (response.status.code, nil) }
+                let body = try await response.body.collect(upTo: 64 * 1024)
+                return (response.status.code, Array(body.readableBytesView))
+            }
         } catch {
             throw PayloadError(description: "handshake payload request failed: \(NetworkErrorDescription.describe(error))")
         }
-        guard response.status == .ok else {
-            throw PayloadError(description: "handshake payload request answered \(response.status.code)")
-        }
-        let body = try await response.body.collect(upTo: 64 * 1024)
-        guard case .object(let object) = try JSONParser.parse(Array(body.readableBytesView)),
+        guard let body = answer.body else { throw PayloadError(description: "handshake payload request answered \(answer.status)") }
+        guard case .object(let object) = try JSONParser.parse(body),
             case .array(let values)? = object["directives"]
         else { throw PayloadError(description: "handshake payload has no directives array") }
         return values.compactMap(\.stringValue)

@@ -4,7 +4,7 @@ import NIOCore
 import NIOHTTP1
 
 /// Fetches a JWKS over HTTP(S) with async-http-client: redirects refused (a secret key must not follow a
-/// redirect elsewhere), body bounded to 256 KiB, time bounded by `timeout`.
+/// redirect elsewhere), body bounded to 256 KiB, time (head and body together) bounded by `timeout`.
 /// The secret key, when present, is sent as a bearer token and never appears in `description` or errors.
 public struct HTTPJWKSSource: JWKSSource {
     public let url: String
@@ -33,16 +33,21 @@ public struct HTTPJWKSSource: JWKSSource {
         request.headers.add(name: "Accept", value: "application/json")
         request.headers.add(name: "User-Agent", value: "gatehouse")
         if let bearer { request.headers.add(name: "Authorization", value: "Bearer " + bearer) }
-        let response: HTTPClientResponse
+        let request_ = request
+        let (timeout, url) = (self.timeout, self.url)
+        let answer: (status: UInt, body: [UInt8]?)
         do {
-            response = try await HTTPJWKSSource.client.execute(request, timeout: timeout)
+            // One deadline for head and body: AsyncHTTPClient's own ends at the head.
+            answer = try await Deadline.run(seconds: Double(timeout.nanoseconds) / 1e9) {
+                let response = try await HTTPJWKSSource.client.execute(request_, timeout: timeout)
+                guard response.status == .ok else { return (response.status.code, nil) }
+                let body = try await response.body.collect(upTo: 256 * 1024)
+                return (response.status.code, Array(body.readableBytesView))
+            }
         } catch {
             throw FetchError(description: "JWKS fetch from \(url) failed: \(NetworkErrorDescription.describe(error))")
         }
-        guard response.status == .ok else {
-            throw FetchError(description: "JWKS fetch from \(url) answered \(response.status.code)")
-        }
-        let body = try await response.body.collect(upTo: 256 * 1024)
-        return Array(body.readableBytesView)
+        guard let body = answer.body else { throw FetchError(description: "JWKS fetch from \(url) answered \(answer.status)") }
+        return body
     }
 }

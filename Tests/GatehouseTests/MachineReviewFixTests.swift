@@ -1,5 +1,8 @@
 import Foundation
 @testable import GatehouseAuth
+import GatehouseFetch
+import NIOCore
+import Synchronization
 import GatehouseConfig
 @testable import GatehouseCore
 @testable import GatehouseEngine
@@ -54,5 +57,59 @@ import Testing
         #expect(badSession.decision.responseHeaders.first("www-authenticate")?.hasPrefix("Bearer resource_metadata=\"\(metadata)\"") == true)
         let app = await g.evaluate("/app", headers: [("Accept", "application/json")])
         #expect(app.decision.responseHeaders.first("www-authenticate") == #"Bearer realm="gatehouse""#)
+    }
+
+    /// Runs `work` and says whether it ended within `limit` seconds (a hang is reported, not waited for:
+    /// `stop` then ends what the work waits on, so the test itself never hangs).
+    func endsWithin(_ limit: Double, stop: @escaping @Sendable () async -> Void, _ work: @escaping @Sendable () async -> Void) async throws -> Bool {
+        let finished = Mutex(false)
+        let call = Task {
+            await work()
+            finished.withLock { $0 = true }
+        }
+        let start = Date()
+        while !finished.withLock({ $0 }), Date().timeIntervalSince(start) < limit {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let ended = finished.withLock { $0 }
+        await stop()
+        _ = await call.result
+        return ended
+    }
+
+    /// The JWKS and handshake-payload fetches read bodies the way the verify call did: one deadline must
+    /// cover head and body there too (the stalling server sends a head and one byte of body, then nothing).
+    @Test func jwksAndHandshakeFetchesAreBoundedWhenTheBodyStalls() async throws {
+        let jwks = try await StallingBackendAPI()
+        #expect(try await endsWithin(4, stop: { await jwks.stop() }) {
+            _ = try? await HTTPJWKSSource(url: jwks.origin + "/.well-known/jwks.json", bearer: nil, timeout: .milliseconds(500)).fetchJWKS()
+        }, "the JWKS fetch was still waiting for the body 4 s after a 0.5 s timeout")
+        let payload = try await StallingBackendAPI()
+        #expect(try await endsWithin(4, stop: { await payload.stop() }) {
+            _ = try? await HTTPHandshakePayloadSource(apiURL: payload.origin, secretKey: "sk_live_review", timeout: .milliseconds(500)).directives(nonce: "nonce")
+        }, "the handshake payload fetch was still waiting for the body 4 s after a 0.5 s timeout")
+    }
+
+    /// The verifier bounds a call itself, whatever its source does: a source that never answers gives
+    /// `unavailable` (503) after `callTimeout`, to the caller and to every request joined on that call.
+    @Test func verifierAnswersWhenItsSourceNeverDoes() async throws {
+        let source = FakeMachineSource()
+        source.hold()
+        var limits = MachineTokenVerifier.Limits()
+        limits.callTimeout = 0.3
+        let verifier = MachineTokenVerifier(source: source, limits: limits)
+        guard case .pending(let first) = verifier.lookup(.apiKey, token: MachineFixtures.apiKey, client: "a", now: Fixtures.now),
+            case .pending(let joined) = verifier.lookup(.apiKey, token: MachineFixtures.apiKey, client: "b", now: Fixtures.now)
+        else { Issue.record("no call started"); source.release(); return }
+        let outcomes = Mutex<[MachineAuthState]>([])
+        // Without the verifier's own deadline this waits until `release()` (after 4 s), and fails.
+        #expect(try await endsWithin(4, stop: { source.release() }) {
+            let both = [await first.value, await joined.value]
+            outcomes.withLock { $0 = both }
+        }, "the verifier was still waiting 4 s after a 0.3 s call timeout")
+        for outcome in outcomes.withLock({ $0 }) {
+            guard case .unavailable = outcome else { Issue.record("\(outcome)"); continue }
+        }
+        #expect(source.calls == 1)
     }
 }
