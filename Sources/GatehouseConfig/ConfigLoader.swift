@@ -454,20 +454,10 @@ public enum ConfigLoader {
                 requirements.features = reader.strings(require["feature"], path: p + ".feature") ?? []
                 requirements.plans = reader.strings(require["plan"], path: p + ".plan") ?? []
                 requirements.requireOrganization = reader.bool(require["org"], path: p + ".org") ?? false
-                if let claimsNode = require["claims"] {
-                    if case .mapping(let claims) = claimsNode {
-                        for (keyNode, valueNode) in claims {
-                            guard let claimPath = keyNode.string, !claimPath.isEmpty, !claimPath.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
-                                reader.fail(p + ".claims", keyNode, "claim paths are dotted names such as metadata.role")
-                                continue
-                            }
-                            if let matcher = parseClaimMatcher(valueNode, path: p + ".claims." + claimPath, reader: reader) {
-                                requirements.claims.append(ClaimRequirement(path: claimPath, matcher: matcher))
-                            }
-                        }
-                    } else {
-                        reader.fail(p + ".claims", claimsNode, "expected a mapping of claim path to matcher")
-                    }
+                // `claims:` and `session_claims:` are the session's (which one a route may use, and
+                // `machine_claims:`, is checked with `accepts:` in MachineConfig).
+                for key in ["claims", "session_claims"] {
+                    if let claimsNode = require[key] { requirements.claims += parseClaims(claimsNode, path: p + "." + key, reader: reader) }
                 }
             }
         }
@@ -492,6 +482,25 @@ public enum ConfigLoader {
         guard reader.issues.count == before else { return nil }
         return RouteRule(name: name, patterns: patterns, methods: methods, hosts: hosts, access: access, requirements: requirements,
                          forbiddenStatus: forbiddenStatus, onUnauthenticated: onUnauthenticated, upstream: upstream, csrf: csrf)
+    }
+
+    /// A mapping of dotted claim path to matcher (`require.claims`, `session_claims`, `machine_claims`).
+    static func parseClaims(_ node: Node, path: String, reader: ConfigReader) -> [ClaimRequirement] {
+        guard case .mapping(let claims) = node else {
+            reader.fail(path, node, "expected a mapping of claim path to matcher")
+            return []
+        }
+        var parsed: [ClaimRequirement] = []
+        for (keyNode, valueNode) in claims {
+            guard let claimPath = keyNode.string, !claimPath.isEmpty, !claimPath.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
+                reader.fail(path, keyNode, "claim paths are dotted names such as metadata.role")
+                continue
+            }
+            if let matcher = parseClaimMatcher(valueNode, path: path + "." + claimPath, reader: reader) {
+                parsed.append(ClaimRequirement(path: claimPath, matcher: matcher))
+            }
+        }
+        return parsed
     }
 
     /// `"admin"` (equals), `["a", "b"]` (one of), or `{equals|one_of|exists|contains: …}`.

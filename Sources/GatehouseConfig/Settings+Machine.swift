@@ -6,10 +6,14 @@ import Yams
 public struct MachineRouteRule: Sendable, Equatable {
     public let accepts: TokenAcceptance
     public let requirements: MachineRequirements
+    /// Claim conditions for machine tokens: `claims:` on a route that takes no session tokens,
+    /// `machine_claims:` on one that also does (there `claims:` is refused: a machine sets its own claims).
+    public let claims: [ClaimRequirement]
 
-    public init(accepts: TokenAcceptance, requirements: MachineRequirements = MachineRequirements()) {
+    public init(accepts: TokenAcceptance, requirements: MachineRequirements = MachineRequirements(), claims: [ClaimRequirement] = []) {
         self.accepts = accepts
         self.requirements = requirements
+        self.claims = claims
     }
 }
 
@@ -39,6 +43,10 @@ public struct MachineSettings: Sendable {
 
     public func requirements(for route: RouteRule) -> MachineRequirements {
         routes[route.name]?.requirements ?? MachineRequirements()
+    }
+
+    public func claims(for route: RouteRule) -> [ClaimRequirement] {
+        routes[route.name]?.claims ?? []
     }
 
     /// Does any route verify opaque tokens at the Backend API?
@@ -87,7 +95,7 @@ enum MachineConfig {
     /// Session requirements: they read a session's org, role and billing claims, which machine tokens lack.
     static let sessionOnlyRequireKeys = ["role", "org_role", "permission", "feature", "plan", "org"]
     /// The `require:` keys parsed here rather than in ConfigLoader.parseRoute.
-    static var routeRequireKeys: [String] { machineRequireKeys.map(\.key) + ["reverification"] }
+    static var routeRequireKeys: [String] { machineRequireKeys.map(\.key) + ["reverification", "session_claims", "machine_claims"] }
     /// Machine requirement keys and the token types each can apply to.
     static let machineRequireKeys: [(key: String, types: Set<TokenType>)] = [
         ("scopes", [.apiKey, .m2mToken, .oauthToken]), ("any_scope", [.apiKey, .m2mToken, .oauthToken]),
@@ -157,13 +165,14 @@ enum MachineConfig {
                 }
             }
             guard let acceptsNode = map["accepts"] else {
-                for (key, _) in machineRequireKeys where requireMap[key] != nil {
+                for key in machineRequireKeys.map(\.key) + ["machine_claims"] where requireMap[key] != nil {
                     reader.fail(label + ".require." + key, requireMap[key], "cannot apply to session_token tokens (the route accepts only those): add accepts: with the machine token types it is for")
                 }
                 continue
             }
             guard let accepts = parseAcceptance(acceptsNode, path: label + ".accepts", reader: reader) else { continue }
             let requirements = parseMachineRequirements(requireMap, accepts: accepts, label: label, reader: reader)
+            let claims = parseMachineClaims(requireMap, accepts: accepts, label: label, reader: reader)
             if accepts.acceptsMachine, case .mapping(let require)? = map["require"] {
                 let machineTypes = TokenType.allCases.filter { $0 != .sessionToken && accepts.types.contains($0) }.map(\.rawValue)
                 for key in sessionOnlyRequireKeys where require[key] != nil {
@@ -180,9 +189,33 @@ enum MachineConfig {
                 reader.fail(label + ".accepts", acceptsNode,
                             "opaque m2m_token tokens are verified at the Backend API: set clerk.machine_secret_key (CLERK_MACHINE_SECRET_KEY) or clerk.secret_key")
             }
-            if !accepts.isSessionOnly { settings.routes[name] = MachineRouteRule(accepts: accepts, requirements: requirements) }
+            if !accepts.isSessionOnly { settings.routes[name] = MachineRouteRule(accepts: accepts, requirements: requirements, claims: claims) }
         }
         return settings
+    }
+
+    /// The claim conditions machine tokens must meet. One `claims:` cannot serve both kinds of caller: for a
+    /// session the claims come from the app's session-token template, for an M2M token or API key from
+    /// whoever minted it (`createToken({ claims })`), so on a route taking both `claims:` would let any
+    /// machine grant itself a session's role. There the conditions are split: `session_claims:` and
+    /// `machine_claims:`.
+    static func parseMachineClaims(_ require: [String: Node], accepts: TokenAcceptance, label: String, reader: ConfigReader) -> [ClaimRequirement] {
+        let p = label + ".require"
+        let machineTypes = TokenType.allCases.filter { $0 != .sessionToken && accepts.types.contains($0) }.map(\.rawValue).joined(separator: ", ")
+        let mixed = accepts.acceptsSession && accepts.acceptsMachine
+        if mixed, let node = require["claims"] {
+            reader.fail(p + ".claims", node, "is ambiguous on a route that accepts session_token and \(machineTypes): machine tokens carry claims their minter chose, so a session's claim rule would be met by them; split it into session_claims: (session tokens) and machine_claims: (\(machineTypes))")
+        }
+        if !accepts.acceptsSession, let node = require["session_claims"] {
+            reader.fail(p + ".session_claims", node, "the route accepts no session_token: use claims:")
+        }
+        if !mixed, let node = require["machine_claims"] {
+            reader.fail(p + ".machine_claims", node, accepts.acceptsSession ? "the route accepts no machine tokens" : "only for routes that also accept session_token: use claims:")
+        }
+        let key = mixed ? "machine_claims" : "claims"
+        guard accepts.acceptsMachine, let node = require[key] else { return [] }
+        // `claims:` was parsed (and its errors reported) with the route already; `machine_claims:` is only here.
+        return ConfigLoader.parseClaims(node, path: p + "." + key, reader: mixed ? reader : ConfigReader(file: "", environment: [:]))
     }
 
     /// `strict | moderate | lax | strict_mfa` or `{level: first_factor|second_factor|multi_factor, after_minutes: N}`.

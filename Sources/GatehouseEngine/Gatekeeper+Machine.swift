@@ -159,7 +159,7 @@ extension Gatekeeper {
         switch state {
         case .verified(let identity):
             if route.access == .protected,
-                let failure = settings.machine.requirements(for: route).firstFailure(for: identity, claims: route.requirements.claims)
+                let failure = settings.machine.requirements(for: route).firstFailure(for: identity, claims: settings.machine.claims(for: route))
             {
                 let status = route.forbiddenStatus
                 return .deny(status: status, error: status == 404 ? "not_found" : "forbidden",
