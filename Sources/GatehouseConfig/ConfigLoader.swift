@@ -368,6 +368,7 @@ public enum ConfigLoader {
             warnings.append("no routes: every request gets the default access")
         }
         let machine = MachineConfig.parse(top: top, clerk: clerk, environment: environment, secretKey: secretKey, instance: instance, reader: reader)
+        warnings += MachineConfig.warnings(machine)
         var fallbackAccess = Access.protected
         if let text = reader.string(top["default"], path: "default") {
             if let access = Access(rawValue: text) { fallbackAccess = access } else {

@@ -23,6 +23,11 @@ public struct MachineSettings: Sendable {
     public var routes: [String: MachineRouteRule] = [:]
     /// `clerk.machine_secret_key` / `CLERK_MACHINE_SECRET_KEY`: the preferred key for `/m2m_tokens/verify`.
     public var machineSecretKey: String?
+    /// `machine_auth.machine_id`: this app's Clerk machine (`mch_…`). When set, an M2M token (JWT or opaque)
+    /// must be granted to it: the id in its `scopes` (and in `aud` when the JWT has one), as the Backend API
+    /// demands of opaque tokens verified with the machine secret key. M2M JWTs are verified locally, so
+    /// without it any machine's token for any other machine of the instance passes.
+    public var machineId: String?
     public var limits = MachineTokenVerifier.Limits()
     /// Time allowed for one Backend API verify call.
     public var timeout = 3.0
@@ -47,6 +52,22 @@ public struct MachineSettings: Sendable {
 
     public func claims(for route: RouteRule) -> [ClaimRequirement] {
         routes[route.name]?.claims ?? []
+    }
+
+    /// Nil when `identity` may call this app; otherwise why not. Only M2M tokens are scoped to machines.
+    public func grantFailure(_ identity: MachineIdentity) -> String? {
+        guard identity.tokenType == .m2mToken, let own = machineId else { return nil }
+        if !identity.scopes.contains(own) { return "the M2M token is not granted to this machine (\(own) is not in its scopes)" }
+        if let aud = identity.claims?["aud"] {
+            let audiences: [String]
+            switch aud {
+            case .string(let one): audiences = [one]
+            case .array(let many): audiences = many.compactMap(\.stringValue)
+            default: audiences = []
+            }
+            if !audiences.contains(own) { return "the M2M token is not granted to this machine (\(own) is not in its aud)" }
+        }
+        return nil
     }
 
     /// Does any route verify opaque tokens at the Backend API?
@@ -85,7 +106,7 @@ public struct ProtectedResource: Sendable, Equatable {
 enum MachineConfig {
     static let tuningKeys: Set<String> = [
         "revocation_window", "negative_cache", "timeout", "burst", "per_second", "client_burst", "client_per_second",
-        "protected_resource",
+        "protected_resource", "machine_id",
     ]
     static let durationBounds: [String: ClosedRange<Double>] = [
         "machine_auth.revocation_window": 0...3600, "machine_auth.negative_cache": 0...600, "machine_auth.timeout": 0.1...60,
@@ -139,6 +160,13 @@ enum MachineConfig {
             settings.limits.clientBurst = integer("client_burst") ?? settings.limits.clientBurst
             settings.limits.perSecond = rate("per_second") ?? settings.limits.perSecond
             settings.limits.clientPerSecond = rate("client_per_second") ?? settings.limits.clientPerSecond
+            if let node = map["machine_id"], let id = reader.string(node, path: "machine_auth.machine_id") {
+                if id.hasPrefix(TokenClassifier.m2mSubjectPrefix), id.count > 4, id.utf8.allSatisfy({ $0 < 0x80 && $0 > 0x20 }) {
+                    settings.machineId = id
+                } else {
+                    reader.fail("machine_auth.machine_id", node, "expected this app's Clerk machine id (mch_…)")
+                }
+            }
             if let node = map["protected_resource"] {
                 settings.protectedResource = parseProtectedResource(node, frontendAPI: frontendAPI, reader: reader)
                 if let served = settings.protectedResource { settings.resourceMetadataURL = served.metadataURL }
@@ -216,6 +244,17 @@ enum MachineConfig {
         guard accepts.acceptsMachine, let node = require[key] else { return [] }
         // `claims:` was parsed (and its errors reported) with the route already; `machine_claims:` is only here.
         return ConfigLoader.parseClaims(node, path: p + "." + key, reader: mixed ? reader : ConfigReader(file: "", environment: [:]))
+    }
+
+    /// Routes that take M2M tokens from any machine of the instance, for any machine.
+    static func warnings(_ settings: MachineSettings) -> [String] {
+        guard settings.machineId == nil else { return [] }
+        return settings.routes.sorted { $0.key < $1.key }.compactMap { name, rule in
+            guard rule.accepts.types.contains(.m2mToken), rule.requirements.allScopes.isEmpty, rule.requirements.anyScope.isEmpty,
+                rule.requirements.machineIds.isEmpty
+            else { return nil }
+            return "route '\(name)' accepts m2m_token with no scopes: or machine_ids: requirement and machine_auth.machine_id is not set: an M2M JWT any machine of the instance minted for any other machine passes (JWTs are verified locally; clerk.machine_secret_key only restricts opaque mt_ tokens)"
+        }
     }
 
     /// `strict | moderate | lax | strict_mfa` or `{level: first_factor|second_factor|multi_factor, after_minutes: N}`.

@@ -158,6 +158,13 @@ extension Gatekeeper {
         let typeName = auth.tokenType?.rawValue ?? "no token"
         switch state {
         case .verified(let identity):
+            if let failure = settings.machine.grantFailure(identity) {
+                // Refused like its opaque form, which the Backend API does not find for this machine's key.
+                var refused = auth
+                refused.detail = failure
+                return decideMachine(request: request, route: route, auth: refused,
+                                     state: .rejected(reason: "token-invalid", message: "Machine token not found (code=token-invalid, status=n/a)"))
+            }
             if route.access == .protected,
                 let failure = settings.machine.requirements(for: route).firstFailure(for: identity, claims: settings.machine.claims(for: route))
             {

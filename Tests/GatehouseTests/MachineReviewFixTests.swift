@@ -4,6 +4,7 @@ import GatehouseFetch
 import NIOCore
 import Synchronization
 import GatehouseConfig
+import GatehouseDevIssuer
 @testable import GatehouseCore
 @testable import GatehouseEngine
 import Testing
@@ -111,5 +112,59 @@ import Testing
             guard case .unavailable = outcome else { Issue.record("\(outcome)"); continue }
         }
         #expect(source.calls == 1)
+    }
+
+    static func machineYAML(_ machineAuth: String, require: String = "") -> String {
+        """
+        clerk:
+          publishable_key: pk_live_Y2xlcmsuZXhhbXBsZS5jb20k
+          secret_key: sk_live_machinetests
+          jwks_file: jwks.json
+        \(machineAuth)
+        sign_in_url: /sign-in
+        routes:
+          - name: m2m
+            match: ["/api/m2m(.*)"]
+            accepts: m2m_token
+            \(require)
+        default: protected
+        """
+    }
+
+    /// `machine_auth.machine_id`: an M2M JWT passes only when granted to this machine (its id in `scopes`,
+    /// and in `aud` when there is one); without the setting a route open to any machine's token warns.
+    @Test func m2mJWTsMustBeGrantedToThisMachine() async throws {
+        let g = try MachineFixtures.gatekeeper(Self.machineYAML("machine_auth: { machine_id: mch_1xxxxx }"), source: FakeMachineSource())
+        func jwt(aud: JSONValue?, scopes: String) -> String {
+            var payload = MachineFixtures.m2mPayload()
+            payload.set("scopes", .string(scopes))
+            if let aud { payload.set("aud", aud) } else { payload = JSONObject(payload.members.filter { $0.0 != "aud" }) }
+            return Fixtures.issuer.sign(payload, header: JSONObject([("cat", "cl_B7d4PD333AAA")]))
+        }
+        func bearer(_ token: String) -> [(String, String)] { [("Authorization", "Bearer " + token)] }
+        // The fixture's token: aud and scopes [mch_1xxxxx, mch_2xxxxx].
+        #expect(await g.evaluate("/api/m2m", headers: bearer(MachineFixtures.m2mJWT())).decision.action == .proxy)
+        #expect(await g.evaluate("/api/m2m", headers: bearer(jwt(aud: nil, scopes: "mch_1xxxxx"))).decision.action == .proxy)
+        let other = await g.evaluate("/api/m2m", headers: bearer(jwt(aud: .array(["mch_2xxxxx"]), scopes: "mch_2xxxxx")))
+        #expect(other.decision.status == 401)
+        #expect(other.decision.explanation.contains("not granted to this machine"))
+        #expect(!(other.decision.responseHeaders.map(\.value).joined().contains("mch_1xxxxx")))
+        let audMismatch = await g.evaluate("/api/m2m", headers: bearer(jwt(aud: .array(["mch_2xxxxx"]), scopes: "mch_1xxxxx")))
+        #expect(audMismatch.decision.status == 401)
+        // Opaque tokens too (with clerk.secret_key the Backend API verifies any token of the instance).
+        let source = FakeMachineSource()
+        source.answer("mt_other", MachineFixtures.m2mJSON.replacingOccurrences(of: #""scopes":["mch_1xxxxxxxxxxxxx","mch_2xxxxxxxxxxxxx"]"#, with: #""scopes":["mch_2xxxxx"]"#))
+        let g2 = try MachineFixtures.gatekeeper(Self.machineYAML("machine_auth: { machine_id: mch_1xxxxx }"), source: source)
+        #expect(await g2.evaluate("/api/m2m", headers: bearer("mt_other"), now: 1_753_743_316).decision.status == 401)
+    }
+
+    @Test func machineIdIsValidatedAndItsAbsenceWarns() throws {
+        #expect(Fixtures.configIssues(Self.machineYAML("machine_auth: { machine_id: ak_wrong }")).contains { $0.keyPath == "machine_auth.machine_id" })
+        let open = try Fixtures.settings(Self.machineYAML(""))
+        #expect(open.warnings.contains { $0.contains("route 'm2m'") && $0.contains("machine_auth.machine_id") })
+        let restricted = try Fixtures.settings(Self.machineYAML("", require: "require: { machine_ids: [mch_caller] }"))
+        #expect(!restricted.warnings.contains { $0.contains("machine_auth.machine_id") })
+        let scoped = try Fixtures.settings(Self.machineYAML("machine_auth: { machine_id: mch_1xxxxx }"))
+        #expect(!scoped.warnings.contains { $0.contains("machine_auth.machine_id") })
     }
 }
