@@ -36,7 +36,7 @@ public struct HTTPHandshakePayloadSource: HandshakePayloadSource {
         do {
             // One deadline for head and body: AsyncHTTPClient's own ends at the head.
             answer = try await Deadline.run(seconds: Double(timeout.nanoseconds) / 1e9) {
-                let response = try await HTTPJWKSSource.client.execute(request_, timeout: timeout)
+                let response = try await HTTPJWKSSource.client.execute(request_, timeout: HTTPJWKSSource.innerDeadline(timeout))
                 guard response.status == .ok else { return (response.status.code, nil) }
                 let body = try await response.body.collect(upTo: 64 * 1024)
                 return (response.status.code, Array(body.readableBytesView))

@@ -24,6 +24,13 @@ public struct HTTPJWKSSource: JWKSSource {
         eventLoopGroupProvider: .singleton,
         configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
 
+    /// AsyncHTTPClient's own deadline (connect and head), inside the whole call's: a little shorter, so when
+    /// it is what ends the call its precise error (e.g. "Connection refused", which it retries until then)
+    /// is the one reported rather than the outer "timed out".
+    static func innerDeadline(_ timeout: TimeAmount) -> TimeAmount {
+        .nanoseconds(timeout.nanoseconds * 4 / 5)
+    }
+
     struct FetchError: Error, CustomStringConvertible {
         let description: String
     }
@@ -39,7 +46,7 @@ public struct HTTPJWKSSource: JWKSSource {
         do {
             // One deadline for head and body: AsyncHTTPClient's own ends at the head.
             answer = try await Deadline.run(seconds: Double(timeout.nanoseconds) / 1e9) {
-                let response = try await HTTPJWKSSource.client.execute(request_, timeout: timeout)
+                let response = try await HTTPJWKSSource.client.execute(request_, timeout: HTTPJWKSSource.innerDeadline(timeout))
                 guard response.status == .ok else { return (response.status.code, nil) }
                 let body = try await response.body.collect(upTo: 256 * 1024)
                 return (response.status.code, Array(body.readableBytesView))

@@ -46,7 +46,7 @@ public struct HTTPMachineTokenSource: MachineTokenSource {
         do {
             // One deadline for head and body: AsyncHTTPClient's own ends at the head.
             return try await Deadline.run(seconds: Double(timeout.nanoseconds) / 1e9) {
-                let response = try await HTTPJWKSSource.client.execute(request_, timeout: timeout)
+                let response = try await HTTPJWKSSource.client.execute(request_, timeout: HTTPJWKSSource.innerDeadline(timeout))
                 let bytes = try await response.body.collect(upTo: 64 * 1024)
                 return BackendAPIAnswer(status: Int(response.status.code), body: Array(bytes.readableBytesView))
             }
