@@ -30,17 +30,9 @@ public struct HTTPHandshakePayloadSource: HandshakePayloadSource {
         request.headers.add(name: "User-Agent", value: "gatehouse")
         request.headers.add(name: "Clerk-API-Version", value: "2026-05-12")
         request.headers.add(name: "Authorization", value: "Bearer " + secretKey)
-        let request_ = request
-        let timeout = self.timeout
         let answer: (status: UInt, body: [UInt8]?)
         do {
-            // One deadline for head and body: AsyncHTTPClient's own ends at the head.
-            answer = try await Deadline.run(seconds: Double(timeout.nanoseconds) / 1e9) {
-                let response = try await HTTPJWKSSource.client.execute(request_, timeout: HTTPJWKSSource.innerDeadline(timeout))
-                guard response.status == .ok else { return (response.status.code, nil) }
-                let body = try await response.body.collect(upTo: 64 * 1024)
-                return (response.status.code, Array(body.readableBytesView))
-            }
+            answer = try await HTTPJWKSSource.fetch(request, timeout: timeout, maxBody: 64 * 1024, accept: { $0 == 200 })
         } catch {
             throw PayloadError(description: "handshake payload request failed: \(NetworkErrorDescription.describe(error))")
         }

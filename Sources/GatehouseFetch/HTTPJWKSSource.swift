@@ -24,11 +24,19 @@ public struct HTTPJWKSSource: JWKSSource {
         eventLoopGroupProvider: .singleton,
         configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
 
-    /// AsyncHTTPClient's own deadline (connect and head), inside the whole call's: a little shorter, so when
-    /// it is what ends the call its precise error (e.g. "Connection refused", which it retries until then)
-    /// is the one reported rather than the outer "timed out".
-    static func innerDeadline(_ timeout: TimeAmount) -> TimeAmount {
-        .nanoseconds(timeout.nanoseconds * 4 / 5)
+    /// One deadline for the whole call: AsyncHTTPClient's (connect and head; it reports precise errors such
+    /// as "Connection refused", which it retries until then), and what is left of it for the body, which
+    /// AsyncHTTPClient does not bound. `body` nil when the status is not `accept`ed (the body is not read).
+    static func fetch(_ request: HTTPClientRequest, timeout: TimeAmount, maxBody: Int,
+                      accept: @escaping @Sendable (UInt) -> Bool = { _ in true }) async throws -> (status: UInt, body: [UInt8]?) {
+        let deadline = NIODeadline.now() + timeout
+        let response = try await client.execute(request, deadline: deadline)
+        let status = response.status.code
+        guard accept(status) else { return (status, nil) }
+        let left = Double(max(0, (deadline - NIODeadline.now()).nanoseconds)) / 1e9
+        let body = response.body
+        let bytes = try await Deadline.run(seconds: left) { try await body.collect(upTo: maxBody) }
+        return (status, Array(bytes.readableBytesView))
     }
 
     struct FetchError: Error, CustomStringConvertible {
@@ -40,17 +48,9 @@ public struct HTTPJWKSSource: JWKSSource {
         request.headers.add(name: "Accept", value: "application/json")
         request.headers.add(name: "User-Agent", value: "gatehouse")
         if let bearer { request.headers.add(name: "Authorization", value: "Bearer " + bearer) }
-        let request_ = request
-        let (timeout, url) = (self.timeout, self.url)
         let answer: (status: UInt, body: [UInt8]?)
         do {
-            // One deadline for head and body: AsyncHTTPClient's own ends at the head.
-            answer = try await Deadline.run(seconds: Double(timeout.nanoseconds) / 1e9) {
-                let response = try await HTTPJWKSSource.client.execute(request_, timeout: HTTPJWKSSource.innerDeadline(timeout))
-                guard response.status == .ok else { return (response.status.code, nil) }
-                let body = try await response.body.collect(upTo: 256 * 1024)
-                return (response.status.code, Array(body.readableBytesView))
-            }
+            answer = try await HTTPJWKSSource.fetch(request, timeout: timeout, maxBody: 256 * 1024, accept: { $0 == 200 })
         } catch {
             throw FetchError(description: "JWKS fetch from \(url) failed: \(NetworkErrorDescription.describe(error))")
         }

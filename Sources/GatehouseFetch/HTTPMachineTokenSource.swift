@@ -41,15 +41,9 @@ public struct HTTPMachineTokenSource: MachineTokenSource {
         request.headers.add(name: "Authorization", value: "Bearer " + key)
         let body = JSONValue.object(JSONObject([(MachineTokenResponse.bodyKey(for: type), .string(token))])).serialized()
         request.body = .bytes(ByteBuffer(string: body))
-        let request_ = request
-        let timeout = self.timeout
         do {
-            // One deadline for head and body: AsyncHTTPClient's own ends at the head.
-            return try await Deadline.run(seconds: Double(timeout.nanoseconds) / 1e9) {
-                let response = try await HTTPJWKSSource.client.execute(request_, timeout: HTTPJWKSSource.innerDeadline(timeout))
-                let bytes = try await response.body.collect(upTo: 64 * 1024)
-                return BackendAPIAnswer(status: Int(response.status.code), body: Array(bytes.readableBytesView))
-            }
+            let answer = try await HTTPJWKSSource.fetch(request, timeout: timeout, maxBody: 64 * 1024)
+            return BackendAPIAnswer(status: Int(answer.status), body: answer.body ?? [])
         } catch {
             throw VerifyError(description: "token verification request failed: \(NetworkErrorDescription.describe(error))")
         }
