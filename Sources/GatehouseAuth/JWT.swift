@@ -23,10 +23,13 @@ public enum TokenFailure: String, Sendable, Equatable {
 public struct TokenVerificationError: Error, Equatable, Sendable, CustomStringConvertible {
     public let reason: TokenFailure
     public let message: String
+    /// What only `explain` and logs may see (e.g. the claim a route requires); nil when `message` says all.
+    public let detail: String?
 
-    public init(_ reason: TokenFailure, _ message: String) {
+    public init(_ reason: TokenFailure, _ message: String, detail: String? = nil) {
         self.reason = reason
         self.message = message
+        self.detail = detail
     }
 
     public var description: String { "\(message) (reason=\(reason.rawValue))" }

@@ -9,6 +9,9 @@ import GatehouseCore
 public enum MachineJWT {
     /// Payload members that are not custom claims (`M2M_RESERVED_JWT_CLAIMS`).
     static let reservedClaims: Set<String> = ["iss", "sub", "exp", "nbf", "iat", "jti"]
+    /// What the caller is told when a template claim requirement fails: which claim and value the route wants
+    /// is in the error's `detail` (explain, logs), never in the answer.
+    public static let templateClaimMessage = "The token does not meet the route's requirements."
 
     public static func verify(
         _ token: String, type: TokenType, keys: KeySet, policy: VerificationPolicy, template: TemplateRule? = nil, now: Double
@@ -44,7 +47,7 @@ public enum MachineJWT {
         if let template {
             // Template audiences are compared exactly: `aud` must be present (checkClaims demands it) and match.
             for claim in template.claims where !claim.holds(in: payload) {
-                throw TokenVerificationError(.verificationFailed, "claim \(claim.displayPath) \(claim.matcher.explanation)")
+                throw TokenVerificationError(.verificationFailed, templateClaimMessage, detail: "claim \(claim.displayPath) \(claim.matcher.explanation)")
             }
         }
         return identity(from: payload, type: type)
@@ -97,7 +100,7 @@ public enum MachineAuthState: Sendable, Equatable {
 extension AuthResult {
     /// A request decided on the machine path (a machine token on a route that accepts one, or a route that
     /// accepts only machine tokens).
-    public static func machine(_ state: MachineAuthState, tokenType: TokenType?) -> AuthResult {
+    public static func machine(_ state: MachineAuthState, tokenType: TokenType?, detail: String? = nil) -> AuthResult {
         var result: AuthResult
         switch state {
         case .verified:
@@ -110,6 +113,7 @@ extension AuthResult {
         }
         result.machine = state
         result.tokenType = tokenType
+        result.detail = detail
         return result
     }
 

@@ -19,7 +19,7 @@ public struct BackendAPIAnswer: Sendable {
 /// Reads a verify endpoint's answer (`api/resources/*.ts`, snake_case JSON, times in milliseconds) and
 /// maps failures to Clerk's codes and messages (§1.5 of the design notes). Stricter than Clerk's SDK, which
 /// trusts any 200: a 200 that says `revoked`, `expired` (or an `expiration` in the past), `active: false`,
-/// names another object type, or has no subject is a rejection.
+/// names no or another object type, has a non-boolean flag, or has no subject is a rejection.
 public enum MachineTokenResponse {
     /// The Backend API path of each opaque type (the SDK's bapi-proxy paths, without `/v1`).
     public static func path(for type: TokenType) -> String? {
@@ -73,13 +73,16 @@ public enum MachineTokenResponse {
         guard case .object(let object)? = try? JSONParser.parse(answer.body) else {
             return .unavailable(reason: "unexpected-error", message: "The Backend API's answer is not a JSON object.")
         }
-        if object["active"] == .bool(false) { return rejected("The token is not active") }
-        if let kind = object["object"], kind.stringValue != expectedObjects[type] {
-            return rejected("The Backend API verified another kind of object")
+        // Only Clerk's verified resource passes: `object` must be there and name the expected type, and the
+        // flags, when present, must be booleans (a string "false" or a 0 is not Clerk's answer).
+        guard let kind = object["object"] else { return rejected("The Backend API's answer names no object type") }
+        if kind.stringValue != expectedObjects[type] { return rejected("The Backend API verified another kind of object") }
+        for flag in ["active", "revoked", "expired"] {
+            if let value = object[flag], value.boolValue == nil { return rejected("The token's \(flag) flag is not a boolean") }
         }
+        if object["active"] == .bool(false) { return rejected("The token is not active") }
         if object["revoked"] == .bool(true) { return rejected("The token is revoked") }
         if object["expired"] == .bool(true) { return rejected("The token is expired") }
-        if let revoked = object["revoked"], revoked.boolValue == nil { return rejected("The token's revoked flag is not a boolean") }
         var expiresAt: Double? = nil
         if let expiration = object["expiration"], expiration != .null {
             guard let ms = expiration.doubleValue, ms.isFinite else { return rejected("The token's expiration is not a number") }

@@ -18,7 +18,8 @@ import Darwin
 /// - one call per token at a time (single-flight);
 /// - new calls draw from a bucket per client address, then from a global bucket; when either is empty the
 ///   call is not made (`shed`, counted) and the request gets 503;
-/// - `lookup` never waits, so cached results are decided on the event loop.
+/// - neither `lookup` nor `peek` waits, so cached results are decided on the event loop; `peek` never
+///   starts a call (the decision that does not wait uses it).
 public final class MachineTokenVerifier: Sendable {
     public struct Limits: Sendable, Equatable {
         public var revocationWindow: Double
@@ -30,6 +31,9 @@ public final class MachineTokenVerifier: Sendable {
         public var clientPerSecond: Double
         public var maxClients: Int
         public var maxCached: Int
+        /// Seconds one Backend API call may take, whatever the source does (`machine_auth.timeout`): past it
+        /// the call counts as unreachable (503) and every request waiting on it is answered.
+        public var callTimeout: Double = 3
 
         /// Clerk's production Backend API allows 1000 requests per 10 s per instance (development 100): at most
         /// 50 + 10 × 20 = 250 verify calls in any 10 s, leaving the rest to the application.
@@ -115,25 +119,31 @@ public final class MachineTokenVerifier: Sendable {
         SHA256.hash(data: Array((type.rawValue + "\u{0}" + token).utf8))
     }
 
+    /// `lookup` without starting a call: a cached result, the call under way, `.shed` when a new call would
+    /// be over the limits, or nil when a call would be made. The decision that does not wait uses this, so a
+    /// call is only ever started by a caller that waits for it: one started and left behind could finish
+    /// before the waiting caller looked and (when its result is not cached) make the waiting caller start a
+    /// second call for the same request.
+    public func peek(_ type: TokenType, token: String, client: String, now: Double) -> Lookup? {
+        let key = MachineTokenVerifier.key(type, token)
+        return state.withLock { state in
+            let tick = clock()
+            if let known = cachedOrInFlight(key, in: &state, tick: tick, now: now) { return known }
+            guard admittedBucket(client, in: &state, tick: tick) != nil else {
+                state.shed += 1
+                return .shed
+            }
+            return nil
+        }
+    }
+
     /// - Parameter now: Unix seconds of the request (a cached identity is never used past its expiry).
     public func lookup(_ type: TokenType, token: String, client: String, now: Double) -> Lookup {
         let key = MachineTokenVerifier.key(type, token)
         return state.withLock { state in
             let tick = clock()
-            if let hit = state.cached[key], hit.expiresAt > tick {
-                if case .verified(let identity) = hit.state, let exp = identity.expiresAt, exp <= now {
-                    state.cached[key] = nil
-                } else {
-                    state.hits += 1
-                    return .ready(hit.state)
-                }
-            }
-            if let task = state.inFlight[key] { return .pending(task) }
-            state.global.refill(now: tick, burst: limits.burst, perSecond: limits.perSecond)
-            var bucket = state.clients[client] ?? Bucket(tokens: Double(limits.clientBurst), refilledAt: tick)
-            bucket.refill(now: tick, burst: limits.clientBurst, perSecond: limits.clientPerSecond)
-            // The client's own bucket first: a client over its share spends nothing of the shared one.
-            guard bucket.tokens >= 1, state.global.tokens >= 1 else {
+            if let known = cachedOrInFlight(key, in: &state, tick: tick, now: now) { return known }
+            guard var bucket = admittedBucket(client, in: &state, tick: tick) else {
                 state.shed += 1
                 return .shed
             }
@@ -147,7 +157,7 @@ public final class MachineTokenVerifier: Sendable {
             let task = Task { [self] in
                 let outcome: MachineAuthState
                 do {
-                    let answer = try await source.verify(type, token: token)
+                    let answer = try await Deadline.run(seconds: self.limits.callTimeout) { try await source.verify(type, token: token) }
                     outcome = MachineTokenResponse.interpret(answer, type: type, now: wallClock())
                 } catch {
                     // The error text may describe the request; it never contains the token.
@@ -159,6 +169,30 @@ public final class MachineTokenVerifier: Sendable {
             state.inFlight[key] = task
             return .pending(task)
         }
+    }
+
+    private func cachedOrInFlight(_ key: SHA256Digest, in state: inout State, tick: Double, now: Double) -> Lookup? {
+        if let hit = state.cached[key], hit.expiresAt > tick {
+            if case .verified(let identity) = hit.state, let exp = identity.expiresAt, exp <= now {
+                state.cached[key] = nil
+            } else {
+                state.hits += 1
+                return .ready(hit.state)
+            }
+        }
+        if let task = state.inFlight[key] { return .pending(task) }
+        return nil
+    }
+
+    /// Refills the shared bucket and the client's; the client's bucket when both hold a call (nothing spent
+    /// here), nil when either is empty. The client's own bucket first: a client over its share spends nothing
+    /// of the shared one.
+    private func admittedBucket(_ client: String, in state: inout State, tick: Double) -> Bucket? {
+        state.global.refill(now: tick, burst: limits.burst, perSecond: limits.perSecond)
+        var bucket = state.clients[client] ?? Bucket(tokens: Double(limits.clientBurst), refilledAt: tick)
+        bucket.refill(now: tick, burst: limits.clientBurst, perSecond: limits.clientPerSecond)
+        guard bucket.tokens >= 1, state.global.tokens >= 1 else { return nil }
+        return bucket
     }
 
     private func rememberClient(_ client: String, _ bucket: Bucket, in state: inout State, now: Double) {

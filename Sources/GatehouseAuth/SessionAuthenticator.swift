@@ -46,6 +46,9 @@ public struct AuthResult: Sendable {
     public var tokenType: TokenType? = nil
     /// Set when the route's `accepts:` took the machine path (Gatekeeper+Machine).
     public var machine: MachineAuthState? = nil
+    /// Why a machine token was refused, in full (the claim and value a requirement wants, a malformed token's
+    /// fault): for `explain` and logs only, never sent to the caller (who gets `machine`'s generic message).
+    public var detail: String? = nil
 
     static func signedIn(_ session: SessionAuth, token: String, carrier: TokenCarrier) -> AuthResult {
         AuthResult(status: .signedIn, reason: nil, message: nil, carrier: carrier, session: session, verifiedToken: token,

@@ -368,6 +368,7 @@ public enum ConfigLoader {
             warnings.append("no routes: every request gets the default access")
         }
         let machine = MachineConfig.parse(top: top, clerk: clerk, environment: environment, secretKey: secretKey, instance: instance, reader: reader)
+        warnings += MachineConfig.warnings(machine)
         var fallbackAccess = Access.protected
         if let text = reader.string(top["default"], path: "default") {
             if let access = Access(rawValue: text) { fallbackAccess = access } else {
@@ -398,7 +399,7 @@ public enum ConfigLoader {
             keySettings: KeyStore.Settings(allowedAlgorithms: algorithms, rsaDefault: rsaDefault, refreshInterval: refresh, unknownKidCooldown: cooldown),
             policy: VerificationPolicy(allowedAlgorithms: algorithms, clockSkew: clockSkew, authorizedParties: authorizedParties, audiences: audiences, issuer: issuer),
             signInURL: signInURL ?? "/sign-in", browser: browser, apiURL: apiURL, frontendAPIProxy: frontendAPIProxy,
-            routes: RouteTable(rules: rules, fallback: RouteRule(name: "default", patterns: [], access: fallbackAccess)),
+            routes: RouteTable(rules: rules, fallback: RouteRule(name: RouteTable.fallbackName, patterns: [], access: fallbackAccess)),
             identity: identity, tokenCacheSize: tokenCacheSize, server: server, proxy: proxy, adminListen: adminListen, forwardAuthPath: forwardAuthPath,
             accessLog: accessLog, logLevel: logLevel, warnings: warnings, machine: machine, identityAssertion: identityAssertion)
     }
@@ -411,6 +412,10 @@ public enum ConfigLoader {
         if name.isEmpty { reader.fail(path + ".name", node, "every route needs a name") }
         else if !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
             reader.fail(path + ".name", map["name"], "use letters, digits, '-', '_' or '.' (the name appears in headers and metrics)")
+        } else if name.lowercased() == RouteTable.fallbackName {
+            // The fallback is called "default": a route of that name would share its per-route settings
+            // (accepts:, machine requirements, reverification are looked up by name) and its log lines.
+            reader.fail(path + ".name", map["name"], "'\(name)' is reserved for the fallback (default:); choose another name")
         }
         let label = name.isEmpty ? path : "\(path) (\(name))"
         var patterns: [RoutePattern] = []
@@ -451,20 +456,10 @@ public enum ConfigLoader {
                 requirements.features = reader.strings(require["feature"], path: p + ".feature") ?? []
                 requirements.plans = reader.strings(require["plan"], path: p + ".plan") ?? []
                 requirements.requireOrganization = reader.bool(require["org"], path: p + ".org") ?? false
-                if let claimsNode = require["claims"] {
-                    if case .mapping(let claims) = claimsNode {
-                        for (keyNode, valueNode) in claims {
-                            guard let claimPath = keyNode.string, !claimPath.isEmpty, !claimPath.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
-                                reader.fail(p + ".claims", keyNode, "claim paths are dotted names such as metadata.role")
-                                continue
-                            }
-                            if let matcher = parseClaimMatcher(valueNode, path: p + ".claims." + claimPath, reader: reader) {
-                                requirements.claims.append(ClaimRequirement(path: claimPath, matcher: matcher))
-                            }
-                        }
-                    } else {
-                        reader.fail(p + ".claims", claimsNode, "expected a mapping of claim path to matcher")
-                    }
+                // `claims:` and `session_claims:` are the session's (which one a route may use, and
+                // `machine_claims:`, is checked with `accepts:` in MachineConfig).
+                for key in ["claims", "session_claims"] {
+                    if let claimsNode = require[key] { requirements.claims += parseClaims(claimsNode, path: p + "." + key, reader: reader) }
                 }
                 if let paramsNode = require["params"] {
                     requirements.ownership = parseOwnership(paramsNode, path: p + ".params", patterns: patterns.count == sources.count ? patterns : nil, reader: reader)
@@ -494,6 +489,25 @@ public enum ConfigLoader {
         return RouteRule(name: name, patterns: patterns, methods: methods, hosts: hosts, access: access, requirements: requirements,
                          forbiddenStatus: forbiddenStatus, onUnauthenticated: onUnauthenticated, upstream: upstream, csrf: csrf,
                          conditions: conditions)
+    }
+
+    /// A mapping of dotted claim path to matcher (`require.claims`, `session_claims`, `machine_claims`).
+    static func parseClaims(_ node: Node, path: String, reader: ConfigReader) -> [ClaimRequirement] {
+        guard case .mapping(let claims) = node else {
+            reader.fail(path, node, "expected a mapping of claim path to matcher")
+            return []
+        }
+        var parsed: [ClaimRequirement] = []
+        for (keyNode, valueNode) in claims {
+            guard let claimPath = keyNode.string, !claimPath.isEmpty, !claimPath.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
+                reader.fail(path, keyNode, "claim paths are dotted names such as metadata.role")
+                continue
+            }
+            if let matcher = parseClaimMatcher(valueNode, path: path + "." + claimPath, reader: reader) {
+                parsed.append(ClaimRequirement(path: claimPath, matcher: matcher))
+            }
+        }
+        return parsed
     }
 
     /// `"admin"` (equals), `["a", "b"]` (one of), or `{equals|one_of|exists|contains: …}`.

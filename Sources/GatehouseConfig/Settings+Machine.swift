@@ -6,10 +6,14 @@ import Yams
 public struct MachineRouteRule: Sendable, Equatable {
     public let accepts: TokenAcceptance
     public let requirements: MachineRequirements
+    /// Claim conditions for machine tokens: `claims:` on a route that takes no session tokens,
+    /// `machine_claims:` on one that also does (there `claims:` is refused: a machine sets its own claims).
+    public let claims: [ClaimRequirement]
 
-    public init(accepts: TokenAcceptance, requirements: MachineRequirements = MachineRequirements()) {
+    public init(accepts: TokenAcceptance, requirements: MachineRequirements = MachineRequirements(), claims: [ClaimRequirement] = []) {
         self.accepts = accepts
         self.requirements = requirements
+        self.claims = claims
     }
 }
 
@@ -19,6 +23,11 @@ public struct MachineSettings: Sendable {
     public var routes: [String: MachineRouteRule] = [:]
     /// `clerk.machine_secret_key` / `CLERK_MACHINE_SECRET_KEY`: the preferred key for `/m2m_tokens/verify`.
     public var machineSecretKey: String?
+    /// `machine_auth.machine_id`: this app's Clerk machine (`mch_…`). When set, an M2M token (JWT or opaque)
+    /// must be granted to it: the id in its `scopes` (and in `aud` when the JWT has one), as the Backend API
+    /// demands of opaque tokens verified with the machine secret key. M2M JWTs are verified locally, so
+    /// without it any machine's token for any other machine of the instance passes.
+    public var machineId: String?
     public var limits = MachineTokenVerifier.Limits()
     /// Time allowed for one Backend API verify call.
     public var timeout = 3.0
@@ -39,6 +48,26 @@ public struct MachineSettings: Sendable {
 
     public func requirements(for route: RouteRule) -> MachineRequirements {
         routes[route.name]?.requirements ?? MachineRequirements()
+    }
+
+    public func claims(for route: RouteRule) -> [ClaimRequirement] {
+        routes[route.name]?.claims ?? []
+    }
+
+    /// Nil when `identity` may call this app; otherwise why not. Only M2M tokens are scoped to machines.
+    public func grantFailure(_ identity: MachineIdentity) -> String? {
+        guard identity.tokenType == .m2mToken, let own = machineId else { return nil }
+        if !identity.scopes.contains(own) { return "the M2M token is not granted to this machine (\(own) is not in its scopes)" }
+        if let aud = identity.claims?["aud"] {
+            let audiences: [String]
+            switch aud {
+            case .string(let one): audiences = [one]
+            case .array(let many): audiences = many.compactMap(\.stringValue)
+            default: audiences = []
+            }
+            if !audiences.contains(own) { return "the M2M token is not granted to this machine (\(own) is not in its aud)" }
+        }
+        return nil
     }
 
     /// Does any route verify opaque tokens at the Backend API?
@@ -77,7 +106,7 @@ public struct ProtectedResource: Sendable, Equatable {
 enum MachineConfig {
     static let tuningKeys: Set<String> = [
         "revocation_window", "negative_cache", "timeout", "burst", "per_second", "client_burst", "client_per_second",
-        "protected_resource",
+        "protected_resource", "machine_id",
     ]
     static let durationBounds: [String: ClosedRange<Double>] = [
         "machine_auth.revocation_window": 0...3600, "machine_auth.negative_cache": 0...600, "machine_auth.timeout": 0.1...60,
@@ -88,7 +117,7 @@ enum MachineConfig {
     /// `params` too: ownership rules compare a session's identity (a machine token has no session to own a path).
     static let sessionOnlyRequireKeys = ["role", "org_role", "permission", "feature", "plan", "org", "params"]
     /// The `require:` keys parsed here rather than in ConfigLoader.parseRoute.
-    static var routeRequireKeys: [String] { machineRequireKeys.map(\.key) + ["reverification"] }
+    static var routeRequireKeys: [String] { machineRequireKeys.map(\.key) + ["reverification", "session_claims", "machine_claims"] }
     /// Machine requirement keys and the token types each can apply to.
     static let machineRequireKeys: [(key: String, types: Set<TokenType>)] = [
         ("scopes", [.apiKey, .m2mToken, .oauthToken]), ("any_scope", [.apiKey, .m2mToken, .oauthToken]),
@@ -127,10 +156,18 @@ enum MachineConfig {
             settings.limits.revocationWindow = duration("revocation_window") ?? settings.limits.revocationWindow
             settings.limits.negativeSeconds = duration("negative_cache") ?? settings.limits.negativeSeconds
             settings.timeout = duration("timeout") ?? settings.timeout
+            settings.limits.callTimeout = settings.timeout
             settings.limits.burst = integer("burst") ?? settings.limits.burst
             settings.limits.clientBurst = integer("client_burst") ?? settings.limits.clientBurst
             settings.limits.perSecond = rate("per_second") ?? settings.limits.perSecond
             settings.limits.clientPerSecond = rate("client_per_second") ?? settings.limits.clientPerSecond
+            if let node = map["machine_id"], let id = reader.string(node, path: "machine_auth.machine_id") {
+                if id.hasPrefix(TokenClassifier.m2mSubjectPrefix), id.count > 4, id.utf8.allSatisfy({ $0 < 0x80 && $0 > 0x20 }) {
+                    settings.machineId = id
+                } else {
+                    reader.fail("machine_auth.machine_id", node, "expected this app's Clerk machine id (mch_…)")
+                }
+            }
             if let node = map["protected_resource"] {
                 settings.protectedResource = parseProtectedResource(node, frontendAPI: frontendAPI, reader: reader)
                 if let served = settings.protectedResource { settings.resourceMetadataURL = served.metadataURL }
@@ -157,13 +194,14 @@ enum MachineConfig {
                 }
             }
             guard let acceptsNode = map["accepts"] else {
-                for (key, _) in machineRequireKeys where requireMap[key] != nil {
+                for key in machineRequireKeys.map(\.key) + ["machine_claims"] where requireMap[key] != nil {
                     reader.fail(label + ".require." + key, requireMap[key], "cannot apply to session_token tokens (the route accepts only those): add accepts: with the machine token types it is for")
                 }
                 continue
             }
             guard let accepts = parseAcceptance(acceptsNode, path: label + ".accepts", reader: reader) else { continue }
             let requirements = parseMachineRequirements(requireMap, accepts: accepts, label: label, reader: reader)
+            let claims = parseMachineClaims(requireMap, accepts: accepts, label: label, reader: reader)
             if accepts.acceptsMachine, case .mapping(let require)? = map["require"] {
                 let machineTypes = TokenType.allCases.filter { $0 != .sessionToken && accepts.types.contains($0) }.map(\.rawValue)
                 for key in sessionOnlyRequireKeys where require[key] != nil {
@@ -180,9 +218,44 @@ enum MachineConfig {
                 reader.fail(label + ".accepts", acceptsNode,
                             "opaque m2m_token tokens are verified at the Backend API: set clerk.machine_secret_key (CLERK_MACHINE_SECRET_KEY) or clerk.secret_key")
             }
-            if !accepts.isSessionOnly { settings.routes[name] = MachineRouteRule(accepts: accepts, requirements: requirements) }
+            if !accepts.isSessionOnly { settings.routes[name] = MachineRouteRule(accepts: accepts, requirements: requirements, claims: claims) }
         }
         return settings
+    }
+
+    /// The claim conditions machine tokens must meet. One `claims:` cannot serve both kinds of caller: for a
+    /// session the claims come from the app's session-token template, for an M2M token or API key from
+    /// whoever minted it (`createToken({ claims })`), so on a route taking both `claims:` would let any
+    /// machine grant itself a session's role. There the conditions are split: `session_claims:` and
+    /// `machine_claims:`.
+    static func parseMachineClaims(_ require: [String: Node], accepts: TokenAcceptance, label: String, reader: ConfigReader) -> [ClaimRequirement] {
+        let p = label + ".require"
+        let machineTypes = TokenType.allCases.filter { $0 != .sessionToken && accepts.types.contains($0) }.map(\.rawValue).joined(separator: ", ")
+        let mixed = accepts.acceptsSession && accepts.acceptsMachine
+        if mixed, let node = require["claims"] {
+            reader.fail(p + ".claims", node, "is ambiguous on a route that accepts session_token and \(machineTypes): machine tokens carry claims their minter chose, so a session's claim rule would be met by them; split it into session_claims: (session tokens) and machine_claims: (\(machineTypes))")
+        }
+        if !accepts.acceptsSession, let node = require["session_claims"] {
+            reader.fail(p + ".session_claims", node, "the route accepts no session_token: use claims:")
+        }
+        if !mixed, let node = require["machine_claims"] {
+            reader.fail(p + ".machine_claims", node, accepts.acceptsSession ? "the route accepts no machine tokens" : "only for routes that also accept session_token: use claims:")
+        }
+        let key = mixed ? "machine_claims" : "claims"
+        guard accepts.acceptsMachine, let node = require[key] else { return [] }
+        // `claims:` was parsed (and its errors reported) with the route already; `machine_claims:` is only here.
+        return ConfigLoader.parseClaims(node, path: p + "." + key, reader: mixed ? reader : ConfigReader(file: "", environment: [:]))
+    }
+
+    /// Routes that take M2M tokens from any machine of the instance, for any machine.
+    static func warnings(_ settings: MachineSettings) -> [String] {
+        guard settings.machineId == nil else { return [] }
+        return settings.routes.sorted { $0.key < $1.key }.compactMap { name, rule in
+            guard rule.accepts.types.contains(.m2mToken), rule.requirements.allScopes.isEmpty, rule.requirements.anyScope.isEmpty,
+                rule.requirements.machineIds.isEmpty
+            else { return nil }
+            return "route '\(name)' accepts m2m_token with no scopes: or machine_ids: requirement and machine_auth.machine_id is not set: an M2M JWT any machine of the instance minted for any other machine passes (JWTs are verified locally; clerk.machine_secret_key only restricts opaque mt_ tokens)"
+        }
     }
 
     /// `strict | moderate | lax | strict_mfa` or `{level: first_factor|second_factor|multi_factor, after_minutes: N}`.

@@ -124,8 +124,10 @@ public final class RouteRule: Sendable, Equatable {
 /// The ordered rule list; the first rule that matches wins, and unmatched requests get `fallback`.
 public struct RouteTable: Sendable, Equatable {
     public let rules: [RouteRule]
-    /// Applies when no rule matches (`default:` in the config); its name is "default".
+    /// Applies when no rule matches (`default:` in the config); its name is `fallbackName`.
     public let fallback: RouteRule
+    /// The fallback's name, reserved: no route of the config may be called so (settings are keyed by name).
+    public static let fallbackName = "default"
 
     public init(rules: [RouteRule], fallback: RouteRule) {
         self.rules = rules

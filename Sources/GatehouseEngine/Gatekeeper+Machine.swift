@@ -55,8 +55,8 @@ extension Gatekeeper {
         return .decided(.machine(.rejected(reason: "token-type-mismatch", message: ""), tokenType: type))
     }
 
-    /// The machine decision without waiting; `.wait` when a call is under way (it is started here, and the
-    /// async `machineAuthentication` joins it).
+    /// The machine decision without waiting; `.wait` when a call is under way or would be made (the async
+    /// `machineAuthentication` starts or joins it).
     func machineAuthenticationWithoutFetching(_ request: CanonicalRequest, route: RouteRule, now: Double) -> MachineOutcome {
         switch machinePath(request, accepts: settings.machine.acceptance(for: route)) {
         case .session: return .session
@@ -66,7 +66,8 @@ extension Gatekeeper {
             if needsKeys, authenticator.keyStore.isRemote, authenticator.keyStore.unknownKidWouldFetch { return .wait }
             return .decided(auth)
         case .opaque(let token, let type):
-            switch lookupOpaque(token, type: type, client: request.clientAddress, now: now) {
+            // Peek only: a call is started by the waiting path alone, so one request costs at most one call.
+            switch lookupOpaque(token, type: type, client: request.clientAddress, now: now, startingCall: false) {
             case .left(let auth): return .decided(auth)
             case .right: return .wait
             }
@@ -87,7 +88,8 @@ extension Gatekeeper {
         case .opaque(let token, let type):
             switch lookupOpaque(token, type: type, client: request.clientAddress, now: now) {
             case .left(let auth): return auth
-            case .right(let task): return .machine(await task.value, tokenType: type)
+            case .right(let task?): return .machine(await task.value, tokenType: type)
+            case .right(nil): return .machine(.unavailable(reason: "unexpected-error", message: "No verification was started."), tokenType: type)
             }
         }
     }
@@ -111,15 +113,24 @@ extension Gatekeeper {
         case right(Right)
     }
 
-    private func lookupOpaque(_ token: String, type: TokenType, client: String, now: Double) -> Either<AuthResult, Task<MachineAuthState, Never>> {
+    /// `.right(nil)`: not decided yet, and `startingCall` was false (nothing was started).
+    private func lookupOpaque(_ token: String, type: TokenType, client: String, now: Double,
+                              startingCall: Bool = true) -> Either<AuthResult, Task<MachineAuthState, Never>?> {
+        if let problem = OpaqueTokenShape.problem(token, type: type) {
+            // Refused without a call; the caller sees Clerk's "token-invalid" only, explain the reason.
+            return .left(.machine(.rejected(reason: "token-invalid", message: "The token is malformed (code=token-invalid, status=n/a)"), tokenType: type,
+                                  detail: "malformed: \(problem); no Backend API call made"))
+        }
         guard let verifier = machineVerifier else {
             return .left(.machine(.unavailable(reason: "backend-api-not-configured", message: "No Backend API verifier is configured."), tokenType: type))
         }
-        switch verifier.lookup(type, token: token, client: client, now: now) {
-        case .ready(let state): return .left(.machine(state, tokenType: type))
-        case .shed:
+        let found = startingCall ? verifier.lookup(type, token: token, client: client, now: now) : verifier.peek(type, token: token, client: client, now: now)
+        switch found {
+        case nil: return .right(nil)
+        case .ready(let state)?: return .left(.machine(state, tokenType: type))
+        case .shed?:
             return .left(.machine(.unavailable(reason: "verification-rate-limited", message: "Too many token verifications right now."), tokenType: type))
-        case .pending(let task): return .right(task)
+        case .pending(let task)?: return .right(task)
         }
     }
 
@@ -137,7 +148,7 @@ extension Gatekeeper {
             // Clerk's codes: a token that does not decode (or has a wrong category) is token-invalid, every
             // other failure token-verification-failed.
             let code = error.reason == .invalid ? "token-invalid" : "token-verification-failed"
-            return (.machine(.rejected(reason: code, message: "\(error.message) (code=\(code), status=n/a)"), tokenType: type), needsKeys)
+            return (.machine(.rejected(reason: code, message: "\(error.message) (code=\(code), status=n/a)"), tokenType: type, detail: error.detail), needsKeys)
         }
     }
 
@@ -147,6 +158,13 @@ extension Gatekeeper {
         let typeName = auth.tokenType?.rawValue ?? "no token"
         switch state {
         case .verified(let identity):
+            if let failure = settings.machine.grantFailure(identity) {
+                // Refused like its opaque form, which the Backend API does not find for this machine's key.
+                var refused = auth
+                refused.detail = failure
+                return decideMachine(request: request, route: route, auth: refused,
+                                     state: .rejected(reason: "token-invalid", message: "Machine token not found (code=token-invalid, status=n/a)"))
+            }
             // Ownership rules compare a session's identity; config refuses them beside machine types, and a
             // machine caller that reaches one anyway is refused, never waved past the comparison.
             if route.access == .protected, route.requirements.ownership != nil {
@@ -155,7 +173,7 @@ extension Gatekeeper {
                              explanation: "\(identity.tokenType.rawValue) for \(identity.subject) verified, but route '\(route.name)' has ownership rules, which only a session can meet")
             }
             if route.access == .protected,
-                let failure = settings.machine.requirements(for: route).firstFailure(for: identity, claims: route.requirements.claims)
+                let failure = settings.machine.requirements(for: route).firstFailure(for: identity, claims: settings.machine.claims(for: route))
             {
                 let status = route.forbiddenStatus
                 return .deny(status: status, error: status == 404 ? "not_found" : "forbidden",
@@ -180,23 +198,31 @@ extension Gatekeeper {
             }
             var extra: [(String, String)] = [("X-Clerk-Auth-Status", "signed-out"), ("X-Clerk-Auth-Reason", reason)]
             if !message.isEmpty { extra.append(("X-Clerk-Auth-Message", message)) }
-            let why = "\(typeName) refused (\(reason)\(message.isEmpty ? "" : ": " + message)); route '\(route.name)' accepts \(accepts.description)"
+            let said = auth.detail ?? message
+            let why = "\(typeName) refused (\(reason)\(said.isEmpty ? "" : ": " + said)); route '\(route.name)' accepts \(accepts.description)"
             if route.onUnauthenticated == .notFound {
                 return .deny(status: 404, error: "not_found", message: "Not found.", extraHeaders: extra, explanation: why)
             }
-            var challenge = "Bearer realm=\"gatehouse\""
-            // Clerk points OAuth callers at the resource metadata (RFC 9728, what MCP clients read) when the token
-            // was an OAuth token; Gatehouse also does when no token came to a route that takes OAuth tokens
-            // (an MCP client's first, discovery request).
-            if let metadata = settings.machine.resourceMetadataURL,
-                auth.tokenType == .oauthToken || (auth.tokenType == nil && accepts.types.contains(.oauthToken))
-            {
-                challenge = "Bearer resource_metadata=\"\(metadata)\""
-            }
+            var challenge = bearerChallenge(route: route, presented: auth.tokenType)
             if auth.tokenType != nil { challenge += ", error=\"invalid_token\"" }
             return .deny(status: 401, error: "unauthenticated", message: "A valid \(accepts.description) token is required.",
                          extraHeaders: [("WWW-Authenticate", challenge)] + extra, explanation: why)
         }
+    }
+}
+
+extension Gatekeeper {
+    /// The `WWW-Authenticate` of a 401, without `error=`. Clerk points OAuth callers at the resource metadata
+    /// (RFC 9728, what MCP clients read) when the token was an OAuth token; Gatehouse does whenever the route
+    /// takes OAuth tokens (whatever came, and on the session path too: an MCP client's first, discovery request
+    /// carries no token, and on a route that also takes sessions it is answered there).
+    func bearerChallenge(route: RouteRule, presented: TokenType?) -> String {
+        if let metadata = settings.machine.resourceMetadataURL,
+            presented == .oauthToken || settings.machine.acceptance(for: route).types.contains(.oauthToken)
+        {
+            return "Bearer resource_metadata=\"\(metadata)\""
+        }
+        return "Bearer realm=\"gatehouse\""
     }
 }
 

@@ -228,7 +228,7 @@ public final class Gatekeeper: Sendable {
             return .deny(status: 404, error: "not_found", message: "Not found.", extraHeaders: debug,
                          explanation: "\(why); route '\(route.name)' answers 404 to signed-out callers")
         case .unauthorized:
-            var challenge = "Bearer realm=\"gatehouse\""
+            var challenge = bearerChallenge(route: route, presented: auth.tokenType)
             if auth.invalidTokenPresented { challenge += ", error=\"invalid_token\"" }
             return .deny(status: 401, error: "unauthenticated", message: "A valid session token is required.",
                          extraHeaders: [("WWW-Authenticate", challenge)] + debug,

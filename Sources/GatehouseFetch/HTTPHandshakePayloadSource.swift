@@ -6,7 +6,7 @@ import NIOHTTP1
 
 /// Exchanges a handshake nonce for its cookie directives at the Backend API
 /// (`GET {api}/v1/clients/handshake_payload?nonce=…`, `Authorization: Bearer <secret key>`), as Clerk's backend
-/// does. Redirects refused, body bounded, time bounded; the secret key never appears in errors.
+/// does. Redirects refused, body bounded, time (head and body together) bounded; the secret key never appears in errors.
 public struct HTTPHandshakePayloadSource: HandshakePayloadSource {
     let apiURL: String
     let secretKey: String
@@ -30,17 +30,14 @@ public struct HTTPHandshakePayloadSource: HandshakePayloadSource {
         request.headers.add(name: "User-Agent", value: "gatehouse")
         request.headers.add(name: "Clerk-API-Version", value: "2026-05-12")
         request.headers.add(name: "Authorization", value: "Bearer " + secretKey)
-        let response: HTTPClientResponse
+        let answer: (status: UInt, body: [UInt8]?)
         do {
-            response = try await HTTPJWKSSource.client.execute(request, timeout: timeout)
+            answer = try await HTTPJWKSSource.fetch(request, timeout: timeout, maxBody: 64 * 1024, accept: { $0 == 200 })
         } catch {
             throw PayloadError(description: "handshake payload request failed: \(NetworkErrorDescription.describe(error))")
         }
-        guard response.status == .ok else {
-            throw PayloadError(description: "handshake payload request answered \(response.status.code)")
-        }
-        let body = try await response.body.collect(upTo: 64 * 1024)
-        guard case .object(let object) = try JSONParser.parse(Array(body.readableBytesView)),
+        guard let body = answer.body else { throw PayloadError(description: "handshake payload request answered \(answer.status)") }
+        guard case .object(let object) = try JSONParser.parse(body),
             case .array(let values)? = object["directives"]
         else { throw PayloadError(description: "handshake payload has no directives array") }
         return values.compactMap(\.stringValue)

@@ -7,7 +7,7 @@ import NIOHTTP1
 /// Verifies opaque machine tokens at the Backend API as Clerk's SDK does: `POST {api}/m2m_tokens/verify`,
 /// `/api_keys/verify` or `/oauth_applications/access_tokens/verify` (no `/v1`, the SDK's bapi-proxy paths),
 /// a JSON body with the token, `Clerk-API-Version`, and `Authorization: Bearer` the secret key (for M2M the
-/// machine secret key when configured). Time and body bounded; neither the token nor a key appears in errors.
+/// machine secret key when configured). Time (head and body together) and body size bounded; neither the token nor a key appears in errors.
 public struct HTTPMachineTokenSource: MachineTokenSource {
     let apiURL: String
     let secretKey: String?
@@ -41,13 +41,11 @@ public struct HTTPMachineTokenSource: MachineTokenSource {
         request.headers.add(name: "Authorization", value: "Bearer " + key)
         let body = JSONValue.object(JSONObject([(MachineTokenResponse.bodyKey(for: type), .string(token))])).serialized()
         request.body = .bytes(ByteBuffer(string: body))
-        let response: HTTPClientResponse
         do {
-            response = try await HTTPJWKSSource.client.execute(request, timeout: timeout)
+            let answer = try await HTTPJWKSSource.fetch(request, timeout: timeout, maxBody: 64 * 1024)
+            return BackendAPIAnswer(status: Int(answer.status), body: answer.body ?? [])
         } catch {
             throw VerifyError(description: "token verification request failed: \(NetworkErrorDescription.describe(error))")
         }
-        let bytes = try await response.body.collect(upTo: 64 * 1024)
-        return BackendAPIAnswer(status: Int(response.status.code), body: Array(bytes.readableBytesView))
     }
 }
