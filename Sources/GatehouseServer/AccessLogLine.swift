@@ -33,7 +33,6 @@ enum AccessLogLine {
     }
 
     static func render(_ entry: AccessLog.Entry, now: timespec, into out: inout [UInt8], clock: inout SecondClock) {
-        out.reserveCapacity(out.count + 512)
         out.append(contentsOf: #"{"time":""#.utf8)
         out.append(contentsOf: clock.text(for: Int(now.tv_sec)))
         out.append(UInt8(ascii: "."))
