@@ -52,22 +52,10 @@ public final class HandshakeNonceExchange: Sendable {
         let expiresAt: Double
     }
 
-    private struct Bucket {
-        var tokens: Double
-        var refilledAt: Double
-
-        mutating func refill(now: Double, burst: Int, perSecond: Double) {
-            tokens = min(Double(burst), tokens + max(0, now - refilledAt) * perSecond)
-            refilledAt = now
-        }
-    }
-
     private struct State {
         var cached: [String: Cached] = [:]
         var inFlight: [String: Task<[String], Never>] = [:]
-        var tokens: Double
-        var refilledAt: Double?
-        var clients: [String: Bucket] = [:]
+        var budget: CallBudget
         var calls = 0
         var refusals = 0
     }
@@ -81,7 +69,8 @@ public final class HandshakeNonceExchange: Sendable {
         self.source = source
         self.limits = limits
         self.clock = clock
-        self.state = Mutex(State(tokens: Double(limits.burst)))
+        self.state = Mutex(State(budget: CallBudget(burst: limits.burst, perSecond: limits.perSecond, clientBurst: limits.clientBurst,
+                                                    clientPerSecond: limits.clientPerSecond, maxClients: limits.maxClients, now: clock())))
     }
 
     /// Backend API calls made.
@@ -109,26 +98,12 @@ public final class HandshakeNonceExchange: Sendable {
             let now = clock()
             if let hit = state.cached[nonce], hit.expiresAt > now { return .ready(hit.directives) }
             if let task = state.inFlight[nonce] { return .pending(task) }
-            if admit(client, in: &state, now: now) == nil {
+            if !state.budget.allows(client, now: now) {
                 state.refusals += 1
                 return .refused
             }
             return nil
         }
-    }
-
-    /// Refills the shared bucket and the client's; returns the client's bucket when both hold a call (nothing
-    /// is spent here), nil when either is empty. The client's own bucket is checked first: a client over its
-    /// share spends nothing of the shared one.
-    private func admit(_ client: String, in state: inout State, now: Double) -> Bucket? {
-        if let last = state.refilledAt {
-            state.tokens = min(Double(limits.burst), state.tokens + max(0, now - last) * limits.perSecond)
-        }
-        state.refilledAt = now
-        var bucket = state.clients[client] ?? Bucket(tokens: Double(limits.clientBurst), refilledAt: now)
-        bucket.refill(now: now, burst: limits.clientBurst, perSecond: limits.clientPerSecond)
-        guard bucket.tokens >= 1, state.tokens >= 1 else { return nil }
-        return bucket
     }
 
     /// - Parameter client: who asks (`CanonicalRequest.clientAddress`); each address has its own small bucket.
@@ -138,13 +113,10 @@ public final class HandshakeNonceExchange: Sendable {
             let now = clock()
             if let hit = state.cached[nonce], hit.expiresAt > now { return .ready(hit.directives) }
             if let task = state.inFlight[nonce] { return .pending(task) }
-            guard var bucket = admit(client, in: &state, now: now) else {
+            guard state.budget.spend(client, now: now) else {
                 state.refusals += 1
                 return .refused
             }
-            bucket.tokens -= 1
-            rememberClient(client, bucket, in: &state, now: now)
-            state.tokens -= 1
             state.calls += 1
             let source = self.source
             // Created under the lock: its `finish` waits for the lock, so it always finds its entry.
@@ -157,18 +129,6 @@ public final class HandshakeNonceExchange: Sendable {
             state.inFlight[nonce] = task
             return .pending(task)
         }
-    }
-
-    private func rememberClient(_ client: String, _ bucket: Bucket, in state: inout State, now: Double) {
-        if state.clients[client] == nil, state.clients.count >= limits.maxClients {
-            // A bucket refilled to its burst is the same as a new one: forgetting it changes nothing.
-            state.clients = state.clients.filter { _, old in
-                old.tokens + max(0, now - old.refilledAt) * limits.clientPerSecond < Double(limits.clientBurst)
-            }
-            // Still full (a flood from as many addresses): start over; the shared bucket still holds.
-            if state.clients.count >= limits.maxClients { state.clients.removeAll(keepingCapacity: true) }
-        }
-        state.clients[client] = bucket
     }
 
     private func finish(_ nonce: String, _ directives: [String]) {

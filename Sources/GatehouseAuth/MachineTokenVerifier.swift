@@ -65,21 +65,10 @@ public final class MachineTokenVerifier: Sendable {
         let expiresAt: Double
     }
 
-    private struct Bucket {
-        var tokens: Double
-        var refilledAt: Double
-
-        mutating func refill(now: Double, burst: Int, perSecond: Double) {
-            tokens = min(Double(burst), tokens + max(0, now - refilledAt) * perSecond)
-            refilledAt = now
-        }
-    }
-
     private struct State {
         var cached: [SHA256Digest: Cached] = [:]
         var inFlight: [SHA256Digest: Task<MachineAuthState, Never>] = [:]
-        var global: Bucket
-        var clients: [String: Bucket] = [:]
+        var budget: CallBudget
         var calls = 0
         var shed = 0
         var hits = 0
@@ -99,7 +88,8 @@ public final class MachineTokenVerifier: Sendable {
         self.limits = limits
         self.clock = clock
         self.wallClock = wallClock
-        self.state = Mutex(State(global: Bucket(tokens: Double(limits.burst), refilledAt: clock())))
+        self.state = Mutex(State(budget: CallBudget(burst: limits.burst, perSecond: limits.perSecond, clientBurst: limits.clientBurst,
+                                                    clientPerSecond: limits.clientPerSecond, maxClients: limits.maxClients, now: clock())))
     }
 
     public static let unixSeconds: @Sendable () -> Double = {
@@ -129,7 +119,7 @@ public final class MachineTokenVerifier: Sendable {
         return state.withLock { state in
             let tick = clock()
             if let known = cachedOrInFlight(key, in: &state, tick: tick, now: now) { return known }
-            guard admittedBucket(client, in: &state, tick: tick) != nil else {
+            guard state.budget.allows(client, now: tick) else {
                 state.shed += 1
                 return .shed
             }
@@ -143,13 +133,10 @@ public final class MachineTokenVerifier: Sendable {
         return state.withLock { state in
             let tick = clock()
             if let known = cachedOrInFlight(key, in: &state, tick: tick, now: now) { return known }
-            guard var bucket = admittedBucket(client, in: &state, tick: tick) else {
+            guard state.budget.spend(client, now: tick) else {
                 state.shed += 1
                 return .shed
             }
-            bucket.tokens -= 1
-            rememberClient(client, bucket, in: &state, now: tick)
-            state.global.tokens -= 1
             state.calls += 1
             let source = self.source
             let wallClock = self.wallClock
@@ -182,27 +169,6 @@ public final class MachineTokenVerifier: Sendable {
         }
         if let task = state.inFlight[key] { return .pending(task) }
         return nil
-    }
-
-    /// Refills the shared bucket and the client's; the client's bucket when both hold a call (nothing spent
-    /// here), nil when either is empty. The client's own bucket first: a client over its share spends nothing
-    /// of the shared one.
-    private func admittedBucket(_ client: String, in state: inout State, tick: Double) -> Bucket? {
-        state.global.refill(now: tick, burst: limits.burst, perSecond: limits.perSecond)
-        var bucket = state.clients[client] ?? Bucket(tokens: Double(limits.clientBurst), refilledAt: tick)
-        bucket.refill(now: tick, burst: limits.clientBurst, perSecond: limits.clientPerSecond)
-        guard bucket.tokens >= 1, state.global.tokens >= 1 else { return nil }
-        return bucket
-    }
-
-    private func rememberClient(_ client: String, _ bucket: Bucket, in state: inout State, now: Double) {
-        if state.clients[client] == nil, state.clients.count >= limits.maxClients {
-            state.clients = state.clients.filter { _, old in
-                old.tokens + max(0, now - old.refilledAt) * limits.clientPerSecond < Double(limits.clientBurst)
-            }
-            if state.clients.count >= limits.maxClients { state.clients.removeAll(keepingCapacity: true) }
-        }
-        state.clients[client] = bucket
     }
 
     private func finish(_ key: SHA256Digest, _ outcome: MachineAuthState) {
