@@ -40,6 +40,9 @@ let package = Package(
         // Strict sans-IO HTTP/1.1 on bytes (request/response heads as byte ranges, body framing) for the coming
         // data plane (issue 11). No dependencies, no I/O; not yet used by the daemon.
         .target(name: "GatehouseHTTP1", swiftSettings: swiftSettings),
+        // The sans-IO connection state machine of the data plane: HTTP/1.1 exchanges on byte queues, decided by
+        // the caller, relayed to one upstream connection at a time. No sockets, no clock of its own.
+        .target(name: "GatehouseDataPlane", dependencies: ["GatehouseCore", "GatehouseHTTP1"], swiftSettings: swiftSettings),
         // YAML config: parse, validate, compile into an immutable snapshot.
         .target(
             name: "GatehouseConfig",
@@ -134,7 +137,7 @@ let package = Package(
             name: "GatehouseTests",
             dependencies: [
                 "GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer", "GatehouseServer",
-                "GatehouseFetch", "GatehouseDemo", "GatehouseHTTP1",
+                "GatehouseFetch", "GatehouseDemo", "GatehouseHTTP1", "GatehouseDataPlane",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,0 +1,297 @@
+import GatehouseCore
+import GatehouseHTTP1
+
+extension ConnectionMachine {
+    /// The upstream connection asked for is there (`reused`: from the pool). Ignored if the request is gone:
+    /// the loop then gets `.closeUpstream` back for it.
+    public mutating func upstreamAttached(reused: Bool, now: UInt64) {
+        guard case .connecting(var request, let plan, let connecting) = phase else {
+            actions.append(.closeUpstream)
+            return
+        }
+        upstreamIn.removeAll()
+        upstreamOut.removeAll()
+        upstreamOut.append(plan.head)
+        request.upstreamStarted = now
+        let response = Response(stage: .head(ResponseHeadParser(limits: settings.http1Limits, requestWasHead: request.isHeadMethod)),
+                                reused: reused, retried: connecting.retry, requestEndedAt: request.bodyEnded ? now : nil, lastProgress: now)
+        if request.bodyEnded, plan.chunkedBody { upstreamOut.append("0\r\n\r\n") }
+        phase = .relaying(request, plan, response)
+        advance(now)
+    }
+
+    public mutating func upstreamUnavailable(_ reason: UpstreamUnavailable, now: UInt64) {
+        guard case .connecting(var request, _, _) = phase else { return }
+        let decision: Decision
+        switch reason {
+        case .timedOut:
+            request.upstreamError = "connect_timeout"
+            decision = .deny(status: 504, error: "upstream_timeout", message: "The upstream could not be reached in time.",
+                             explanation: "upstream connect timed out")
+        case .refused:
+            request.upstreamError = "connect_failed"
+            decision = .deny(status: 502, error: "upstream_unavailable", message: "The upstream is not reachable.",
+                             explanation: "upstream connect failed")
+        case .tls(let why):
+            // A certificate that is untrusted or names another host: nothing was sent. Said as such, so
+            // operators do not look for a crashed upstream.
+            request.upstreamError = "tls_failed"
+            decision = .deny(status: 502, error: "upstream_unavailable", message: "The upstream's TLS certificate could not be verified.",
+                             explanation: "upstream TLS handshake failed: \(why)")
+        }
+        actions.append(.upstreamError(request.upstreamError!))
+        answer(&request, decision, label: "upstream_error", now)
+        advance(now)
+    }
+
+    /// Bytes from the upstream were added to `upstreamIn`.
+    public mutating func upstreamReceived(now: UInt64) {
+        relayResponse(now)
+        if case .awaitingHead = phase { advance(now) }
+    }
+
+    /// Relays what `upstreamIn` holds: the response head (rewritten), then the body, as far as the client
+    /// side takes it.
+    mutating func relayResponse(_ now: UInt64) {
+        switch phase {
+        case .tunnel:
+            if !upstreamIn.isEmpty, clientOut.count < Self.highWater {
+                upstreamIn.withReadable { clientOut.append($0) }
+                upstreamIn.removeAll()
+            }
+            return
+        case .relaying:
+            break
+        default:
+            return
+        }
+        guard case .relaying(var request, let plan, var response) = phase else { return }
+        if !upstreamIn.isEmpty { response.lastProgress = now }
+        while true {
+            switch response.stage {
+            case .head(var parser):
+                guard !upstreamIn.isEmpty else {
+                    phase = .relaying(request, plan, response)
+                    return
+                }
+                let parsed = upstreamIn.withReadable { parser.parse($0) }
+                switch parsed {
+                case .needMore:
+                    response.stage = .head(parser)
+                    phase = .relaying(request, plan, response)
+                    return
+                case .refused(let refusal):
+                    phase = .relaying(request, plan, response)
+                    upstreamBroken(explanation: "unreadable upstream response: \(refusal)", kind: "invalid_response", now)
+                    return
+                case .complete(let head):
+                    if case .interim = head.body {
+                        // 103 Early Hints go to HTTP/1.1 clients as they came; a 100 is Gatehouse's to give.
+                        if head.status != 100, request.head.version == .http11 {
+                            upstreamIn.withReadable { clientOut.append(UnsafeRawBufferPointer(rebasing: $0[0..<head.length])) }
+                        }
+                        upstreamIn.consume(head.length)
+                        parser.reset(requestWasHead: request.isHeadMethod)
+                        response.stage = .head(parser)
+                        continue
+                    }
+                    if case .switchingProtocols = head.body {
+                        guard let lifetime = plan.tunnelLifetime else {
+                            phase = .relaying(request, plan, response)
+                            upstreamBroken(explanation: "the upstream switched protocols unasked", kind: "invalid_response", now)
+                            return
+                        }
+                        startTunnel(request, head, lifetime: lifetime, now)
+                        return
+                    }
+                    if plan.tunnelLifetime != nil {
+                        // A refused upgrade: answered, then both connections end (an upstream that says 200 to an
+                        // upgrade must never be taken as having switched).
+                        request.closeAfter = true
+                        response.keepAlive = false
+                    }
+                    beginResponseBody(&request, &response, head, plan, now)
+                }
+            case .body(var decoder, let copyFraming):
+                while clientOut.count < Self.highWater {
+                    let event = upstreamIn.withReadable { decoder.decode($0, from: 0) }
+                    switch event {
+                    case .data(let range):
+                        request.bodyBytesSent += range.count
+                        if copyFraming {
+                            clientOut.append(from: upstreamIn, range: 0..<range.upperBound)
+                        } else {
+                            clientOut.append(from: upstreamIn, range: range)
+                        }
+                        upstreamIn.consume(range.upperBound)
+                    case .needMore:
+                        if copyFraming { clientOut.append(from: upstreamIn, range: 0..<upstreamIn.count) }
+                        upstreamIn.consume(upstreamIn.count)
+                        response.stage = .body(decoder, copyFraming: copyFraming)
+                        phase = .relaying(request, plan, response)
+                        return
+                    case .end(let at):
+                        if copyFraming { clientOut.append(from: upstreamIn, range: 0..<at) }
+                        upstreamIn.consume(at)
+                        phase = .relaying(request, plan, response)
+                        responseComplete(now)
+                        return
+                    case .refused(let refusal):
+                        phase = .relaying(request, plan, response)
+                        upstreamBroken(explanation: "unreadable upstream response body: \(refusal)", kind: "invalid_response", now)
+                        return
+                    }
+                }
+                response.stage = .body(decoder, copyFraming: copyFraming)
+                phase = .relaying(request, plan, response)
+                return
+            }
+        }
+    }
+
+    private mutating func beginResponseBody(_ request: inout Request, _ response: inout Response, _ head: ResponseHead, _ plan: ForwardPlan,
+                                            _ now: UInt64) {
+        let clientVersion = request.head.version
+        let framing: ResponseHeadRewriter.ClientFraming
+        var copyFraming = false
+        switch head.body {
+        case .chunked where clientVersion == .http11:
+            framing = .chunked
+            copyFraming = true
+        case .chunked, .untilClose:
+            // An HTTP/1.0 client gets the data close-delimited; a body that ends at the upstream's close ends
+            // the client's connection too.
+            framing = .untilClose
+            request.closeAfter = true
+        default:
+            framing = .asUpstream
+        }
+        if !head.keepAlive { response.keepAlive = false }
+        if quiescing { request.closeAfter = true }
+        request.status = head.status
+        if let started = request.upstreamStarted { request.upstreamNanoseconds = now - started }
+        upstreamIn.withReadable { b in
+            ResponseHeadRewriter.write(head, from: b, clientVersion: clientVersion, framing: framing, keepAlive: !request.closeAfter,
+                                       rewrite: plan.response, into: &clientOut)
+        }
+        upstreamIn.consume(head.length)
+        response.stage = .body(BodyDecoder(head.body, limits: settings.http1Limits), copyFraming: copyFraming)
+    }
+
+    /// The response is relayed to its end: the upstream connection goes back to the pool if it can carry
+    /// another request, and the exchange ends (or its body is drained first, after an early answer).
+    private mutating func responseComplete(_ now: UInt64) {
+        guard case .relaying(var request, _, let response) = phase else { return }
+        let reusable = response.keepAlive && upstreamIn.isEmpty && request.bodyEnded && upstreamOut.isEmpty
+        actions.append(reusable ? .releaseUpstream : .closeUpstream)
+        upstreamIn.removeAll()
+        upstreamOut.removeAll()
+        if request.bodyEnded {
+            finish(request, now)
+            return
+        }
+        // The upstream answered before reading the whole body: that connection is not reused, and the rest
+        // of the body is read and dropped within the budget.
+        request.discardLeft = settings.discardBudget
+        phase = .draining(request, since: now)
+        advance(now)
+    }
+
+    /// The upstream closed its side.
+    public mutating func upstreamEndedInput(now: UInt64) {
+        relayResponse(now)
+        switch phase {
+        case .relaying(let request, let plan, var response):
+            if case .body(var decoder, _) = response.stage, decoder.endOfInput() == nil {
+                // A close-delimited body ends here.
+                response.keepAlive = false
+                phase = .relaying(request, plan, response)
+                responseComplete(now)
+                return
+            }
+            upstreamLost(now)
+        case .tunnel:
+            // One side is done: let the client read what is queued, then end both.
+            actions.append(.closeUpstream)
+            startClosing(linger: false, now)
+        default:
+            break
+        }
+    }
+
+    /// The upstream connection failed (a reset, an error).
+    public mutating func upstreamFailed(now: UInt64) {
+        switch phase {
+        case .relaying:
+            upstreamLost(now)
+        case .tunnel:
+            actions.append(.closeUpstream)
+            startClosing(linger: false, now)
+        default:
+            break
+        }
+    }
+
+    /// The upstream connection ended before its response did.
+    private mutating func upstreamLost(_ now: UInt64) {
+        guard case .relaying(let request, let plan, let response) = phase else { return }
+        actions.append(.closeUpstream)
+        if case .head = response.stage, response.reused, plan.retryable, !response.retried, request.bodyEnded, request.bodyBytes == 0 {
+            // A pooled keep-alive connection the upstream had already closed: send the request once more on a
+            // new connection (it is bodiless and idempotent: nothing of it can have been processed twice).
+            actions.append(.upstreamError("stale_connection_retried"))
+            phase = .connecting(request, plan, Connecting(since: now, retry: true))
+            actions.append(.acquireUpstream(plan.upstream, fresh: true))
+            return
+        }
+        upstreamBroken(explanation: "upstream connection lost", kind: "connection_lost", now, alreadyClosed: true)
+    }
+
+    /// The exchange with the upstream cannot go on: 502 if nothing of the response was sent, else the only
+    /// honest signal left is closing the client's connection.
+    mutating func upstreamBroken(explanation: String, kind: String, _ now: UInt64, alreadyClosed: Bool = false) {
+        guard case .relaying(var request, _, let response) = phase else { return }
+        if !alreadyClosed { actions.append(.closeUpstream) }
+        actions.append(.upstreamError(kind))
+        upstreamIn.removeAll()
+        upstreamOut.removeAll()
+        request.upstreamError = kind
+        if response.headStarted {
+            actions.append(.finished(request.record))
+            phase = .closed
+            clientIn.removeAll()
+            actions.append(.closeClient)
+            return
+        }
+        let message = kind == "connection_lost" ? "The upstream closed the connection without answering." : "The upstream's response could not be read."
+        answer(&request, .deny(status: 502, error: "upstream_error", message: message, explanation: explanation), label: "upstream_error", now)
+        advance(now)
+    }
+
+    /// After the upstream's 101: forward it, then relay bytes both ways.
+    private mutating func startTunnel(_ request: Request, _ head: ResponseHead, lifetime: Double, _ now: UInt64) {
+        var request = request
+        request.status = 101
+        request.label = "upgrade"
+        if let started = request.upstreamStarted { request.upstreamNanoseconds = now - started }
+        upstreamIn.withReadable { b in
+            clientOut.append("HTTP/1.1 101 Switching Protocols\r\n")
+            var upgrade: Range<Int>?
+            for field in head.fields {
+                let name = UnsafeRawBufferPointer(rebasing: b[field.name])
+                if FieldName.equal(name, "upgrade") { upgrade = field.value }
+                if FieldName.isHopByHop(name) { continue }
+                clientOut.append(UnsafeRawBufferPointer(rebasing: b[field.line]))
+            }
+            clientOut.append("Connection: Upgrade\r\nUpgrade: ")
+            if let upgrade { clientOut.append(UnsafeRawBufferPointer(rebasing: b[upgrade])) } else { clientOut.append("websocket") }
+            clientOut.append("\r\n\r\n")
+        }
+        upstreamIn.consume(head.length)
+        actions.append(.finished(request.record))
+        phase = .tunnel(until: now + nanoseconds(lifetime))
+        // What either side sent after the handshake is the tunnel's.
+        relayResponse(now)
+        advance(now)
+    }
+}

@@ -1,0 +1,212 @@
+import GatehouseCore
+import GatehouseHTTP1
+
+/// What the loop driving a connection must do after an event. Only the loop touches sockets; the machine
+/// never does.
+public enum ConnectionAction: Sendable, Equatable {
+    /// Decide this request head (its bytes are the first `head.length` of `clientIn`), then call `decided`.
+    case decide(RequestHead)
+    /// Get a connection to this upstream (a pooled one unless `fresh`), then call `upstreamAttached` or
+    /// `upstreamUnavailable`.
+    case acquireUpstream(UpstreamTarget, fresh: Bool)
+    /// The exchange is over and the upstream connection can carry another request: back to the pool.
+    case releaseUpstream
+    /// Drop the upstream connection (or the attempt to get one); write what `upstreamOut` still holds first
+    /// if it can be done without waiting.
+    case closeUpstream
+    /// An upstream failure to count (`gatehouse_upstream_errors_total{kind}`).
+    case upstreamError(String)
+    case finished(ExchangeRecord)
+    /// Everything for the client is written: shut our sending side (the client's bytes are still read).
+    case shutdownClientWrite
+    case closeClient
+}
+
+/// The sans-IO state machine of one client connection of the data plane (issue 11): HTTP/1.1 requests parsed
+/// from `clientIn`, decided by the caller, answered locally or relayed to one upstream connection at a time,
+/// responses relayed back into `clientOut`, keep-alive, pipelining (responses leave in order because they are
+/// written to one queue in order), upgrades to a tunnel, and a deadline for every phase. Each event method
+/// takes the time (`now`, monotonic ns) and appends actions; it never blocks and never fails.
+public struct ConnectionMachine {
+    /// Bytes read from the client, not yet parsed or relayed. The loop fills it, then calls `clientReceived`.
+    public var clientIn = ByteQueue()
+    /// Bytes for the client. The loop writes from it, consumes what was written, then calls `clientWrote`.
+    public var clientOut = ByteQueue()
+    public var upstreamIn = ByteQueue()
+    public var upstreamOut = ByteQueue()
+    /// The limits for the next request (the loop sets it from the current config snapshot).
+    public var settings: ConnectionSettings
+    public internal(set) var actions: [ConnectionAction] = []
+
+    var phase: Phase
+    var parser: RequestHeadParser
+    var clientEnded = false
+    var quiescing = false
+    /// When the client's socket stopped taking bytes (reset by each write that empties `clientOut`).
+    var sendStalledSince: UInt64?
+
+    /// Bytes queued for one side before the other side is no longer read (backpressure both ways).
+    static let highWater = 256 * 1024
+    /// Bytes of request body held while a decision or an upstream connection is awaited.
+    static let holdLimit = 64 * 1024
+
+    public init(settings: ConnectionSettings, now: UInt64) {
+        self.settings = settings
+        self.parser = RequestHeadParser(limits: settings.http1Limits)
+        self.phase = .awaitingHead(HeadWait(since: now, firstByte: nil, fresh: true))
+        actions.reserveCapacity(4)
+    }
+
+    /// Hands the pending actions to the loop (and forgets them).
+    public mutating func takeActions() -> [ConnectionAction] {
+        guard !actions.isEmpty else { return [] }
+        var taken: [ConnectionAction] = []
+        taken.reserveCapacity(4)
+        swap(&taken, &actions)
+        return taken
+    }
+
+    public var isClosed: Bool {
+        if case .closed = phase { return true }
+        return false
+    }
+
+    // MARK: Client events
+
+    public mutating func clientReceived(now: UInt64) {
+        advance(now)
+    }
+
+    /// The client closed its sending side (a read of 0). What it sent before still counts: a request that is
+    /// complete is answered (half-close), one that is not ends the connection.
+    public mutating func clientEndedInput(now: UInt64) {
+        clientEnded = true
+        advance(now)
+        switch phase {
+        case .awaitingHead:
+            close(now)
+        case .deciding(let request), .connecting(let request, _, _), .relaying(let request, _, _), .draining(let request, _):
+            guard !request.bodyEnded else { return }
+            // Left mid-request: whatever the upstream holds of it can never be completed.
+            abandon(request, status: 499, now)
+        case .tunnel:
+            close(now)
+        case .closing(.lingering):
+            close(now)
+        case .closing(.afterFlush), .closed:
+            break
+        }
+    }
+
+    /// The client's connection failed (a reset, an error): nothing more can be sent to it.
+    public mutating func clientFailed(now: UInt64) {
+        clientEnded = true
+        clientOut.removeAll()
+        switch phase {
+        case .deciding(let request), .connecting(let request, _, _), .relaying(let request, _, _), .draining(let request, _):
+            abandon(request, status: 499, now)
+        default:
+            close(now)
+        }
+    }
+
+    /// Some of `clientOut` was written (and consumed by the loop).
+    public mutating func clientWrote(now: UInt64) {
+        // Progress: if the socket is full again, the client has `send_timeout` from now to take more.
+        sendStalledSince = clientOut.isEmpty ? nil : now
+        if case .closing(.afterFlush(let linger)) = phase, clientOut.isEmpty {
+            finishClosing(linger: linger, now)
+            return
+        }
+        relayResponse(now)
+        advance(now)
+    }
+
+    /// A write to the client took nothing (its socket is full): the send deadline runs from the first time.
+    public mutating func clientWriteBlocked(now: UInt64) {
+        if sendStalledSince == nil { sendStalledSince = now }
+    }
+
+    /// Some of `upstreamOut` was written: more of the request body may be relayed.
+    public mutating func upstreamWrote(now: UInt64) {
+        advance(now)
+    }
+
+    /// Graceful stop: an idle connection closes now, a busy one after its response.
+    public mutating func quiesce(now: UInt64) {
+        quiescing = true
+        if case .awaitingHead = phase, clientIn.isEmpty { close(now) }
+    }
+
+    // MARK: What the loop should read
+
+    /// Read the client's socket now (false: backpressure or nothing more to read).
+    public var wantsClientRead: Bool {
+        switch phase {
+        case .awaitingHead: return clientIn.count < settings.limits.maxHeadSize + 4096
+        case .deciding, .connecting: return clientIn.count < Self.holdLimit
+        case .relaying(let request, _, _):
+            return request.bodyEnded ? clientIn.count < Self.holdLimit : upstreamOut.count < Self.highWater && clientIn.count < Self.holdLimit
+        case .draining, .closing(.lingering): return true
+        case .tunnel: return upstreamOut.count < Self.highWater
+        case .closing(.afterFlush), .closed: return false
+        }
+    }
+
+    /// Read the upstream's socket now.
+    public var wantsUpstreamRead: Bool {
+        switch phase {
+        case .relaying: return clientOut.count < Self.highWater
+        case .tunnel: return clientOut.count < Self.highWater
+        default: return false
+        }
+    }
+
+    /// Whether an upstream connection belongs to this connection right now.
+    public var hasUpstream: Bool {
+        switch phase {
+        case .relaying, .tunnel: return true
+        default: return false
+        }
+    }
+
+    // MARK: Closing
+
+    mutating func close(_ now: UInt64) {
+        if case .closed = phase { return }
+        if hasUpstream { actions.append(.closeUpstream) }
+        if case .connecting = phase { actions.append(.closeUpstream) }
+        phase = .closed
+        clientIn.removeAll()
+        actions.append(.closeClient)
+    }
+
+    /// Once everything queued for the client is written: close, or shut our side and read until the client
+    /// closes too (`linger`, RFC 9112 §9.6: closing with unread bytes makes the kernel send a reset, which
+    /// can destroy the response before the client reads it).
+    mutating func startClosing(linger: Bool, _ now: UInt64) {
+        phase = .closing(.afterFlush(linger: linger && !clientEnded))
+        clientIn.removeAll()
+        if clientOut.isEmpty { finishClosing(linger: linger && !clientEnded, now) }
+    }
+
+    mutating func finishClosing(linger: Bool, _ now: UInt64) {
+        if linger {
+            phase = .closing(.lingering(until: now + nanoseconds(settings.lingerSeconds)))
+            actions.append(.shutdownClientWrite)
+        } else {
+            phase = .closed
+            actions.append(.closeClient)
+        }
+    }
+}
+
+extension ConnectionSettings {
+    var http1Limits: HTTP1Limits {
+        HTTP1Limits(maxHeadSize: limits.maxHeadSize, maxFieldCount: limits.maxFieldCount)
+    }
+}
+
+@inline(__always) func nanoseconds(_ seconds: Double) -> UInt64 {
+    seconds <= 0 ? 0 : seconds >= 1e9 ? UInt64(1e18) : UInt64(seconds * 1e9)
+}

@@ -1,0 +1,104 @@
+import GatehouseCore
+import GatehouseHTTP1
+
+/// Where a connection is. Each case carries what only that phase needs.
+enum Phase {
+    /// Waiting for (the rest of) a request head.
+    case awaitingHead(HeadWait)
+    /// A head is parsed; its decision is awaited. Body bytes wait in `clientIn`.
+    case deciding(Request)
+    /// Allowed; an upstream connection is awaited.
+    case connecting(Request, ForwardPlan, Connecting)
+    /// The request goes to the upstream and its response comes back.
+    case relaying(Request, ForwardPlan, Response)
+    /// Answered (locally, or early by the upstream) while the request body is still coming: it is read and
+    /// dropped within `discardBudget`.
+    case draining(Request, since: UInt64)
+    /// After a 101: bytes both ways until either side closes or the lifetime ends.
+    case tunnel(until: UInt64)
+    case closing(Closing)
+    case closed
+}
+
+struct HeadWait {
+    var since: UInt64
+    /// When the head's first byte arrived: from then on the header timeout runs, not the idle timeout.
+    var firstByte: UInt64?
+    /// A new connection (header timeout) rather than an idle keep-alive one (idle timeout).
+    var fresh: Bool
+}
+
+struct Connecting {
+    var since: UInt64
+    /// This is the one retry on a fresh connection after a pooled one failed.
+    var retry: Bool
+}
+
+enum Closing {
+    /// Close (or shut our side and linger) once `clientOut` is written.
+    case afterFlush(linger: Bool)
+    /// Our side is shut; the client's bytes are read and dropped until it closes or the time is up.
+    case lingering(until: UInt64)
+}
+
+/// One request, from its head to the end of its answer.
+struct Request {
+    var head: RequestHead
+    /// Bytes of the head still at the front of `clientIn` (they stay until the decision has read them).
+    var unconsumedHead: Int
+    var body: BodyDecoder
+    var bodyEnded: Bool
+    var bodyBytes = 0
+    var started: UInt64
+    var lastBodyProgress: UInt64
+    /// This exchange is the connection's last.
+    var closeAfter: Bool
+    var requestID: String?
+    var status = 0
+    var label = "proxy"
+    var bodyBytesSent = 0
+    var upstreamStarted: UInt64?
+    var upstreamNanoseconds: UInt64?
+    var upstreamError: String?
+    /// Left to drop of the body after an answer.
+    var discardLeft = 0
+    var refusedBeforeDecision = false
+
+    var isHeadMethod: Bool { head.knownMethod == .head }
+
+    var record: ExchangeRecord {
+        ExchangeRecord(status: status, label: label, bodyBytesSent: bodyBytesSent, upstreamNanoseconds: upstreamNanoseconds,
+                       upstreamError: upstreamError, refusedBeforeDecision: refusedBeforeDecision)
+    }
+
+    /// Does the unread rest of the body fit the discard budget? A chunked body's end is unknown.
+    var restFits: Bool {
+        switch head.body {
+        case .none: return true
+        case .contentLength(let n): return n - bodyBytes <= discardLeft
+        case .chunked: return false
+        }
+    }
+}
+
+/// The upstream's side of a relayed exchange.
+struct Response {
+    var stage: Stage
+    /// The connection came from the pool (it may have been closed by the upstream meanwhile).
+    var reused: Bool
+    var retried: Bool
+    var requestEndedAt: UInt64?
+    var lastProgress: UInt64
+    var keepAlive = true
+
+    enum Stage {
+        case head(ResponseHeadParser)
+        /// `copyFraming`: the body is copied with its chunked framing; otherwise only its data is.
+        case body(BodyDecoder, copyFraming: Bool)
+    }
+
+    var headStarted: Bool {
+        if case .body = stage { return true }
+        return false
+    }
+}
