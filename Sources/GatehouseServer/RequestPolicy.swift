@@ -1,0 +1,177 @@
+import Foundation
+import GatehouseAuth
+import GatehouseConfig
+import GatehouseCore
+import GatehouseDataPlane
+import GatehouseEngine
+import GatehouseHTTP1
+
+/// The data plane's way from a parsed request head to a verdict: what ClientHandler decided on its own
+/// (forward-auth endpoints and answers, the cross-site WebSocket check, `Expect`, the retry choice, the
+/// upstream head) in one place, on top of the engine's evaluation, so the connection machine only carries
+/// verdicts out.
+enum RequestPolicy {
+    /// What the head says that the verdict and the access log need, read once.
+    struct Prepared: Sendable {
+        var raw: RawRequest
+        var requestID: String
+        var trusted: Bool
+        var forwardAuth: ForwardAuth.Dialect?
+        var webSocket: Bool
+        var origin: String?
+        var chunked: Bool
+        var expectsContinue: Bool
+        var http11: Bool
+        var host: String?
+        var userAgent: String?
+    }
+
+    enum Step: Sendable {
+        /// Decided without the engine (forward-auth path errors).
+        case answered(ExchangeVerdict)
+        /// For the engine: now if it can (`evaluateWithoutFetching`), else in a task.
+        case evaluate
+    }
+
+    /// Reads the head's bytes (`b`: the head from its first byte) into the engine's request.
+    static func prepare(_ head: RequestHead, _ b: UnsafeRawBufferPointer, peer: String, snapshot: GatewaySnapshot,
+                        newRequestID: () -> String) -> (Prepared, Step) {
+        var fields: [(name: String, value: String)] = []
+        fields.reserveCapacity(head.fields.count)
+        for field in head.fields {
+            fields.append((text(b, field.name), text(b, field.value)))
+        }
+        let headers = HeaderList(fields)
+        let trusted = snapshot.isTrusted(peer: peer)
+        let requestID = (trusted ? UpstreamRequest.trustedRequestID(headers) : nil) ?? newRequestID()
+        let method = text(b, head.method), target = text(b, head.target)
+        var raw = RawRequest(method: method, target: target, headers: headers, scheme: "http", fromTrustedProxy: trusted, peer: peer,
+                             trustedProxies: snapshot.settings.trustedProxies)
+        let connection = headers.values("connection").map { $0.lowercased() }
+        let upgrade = headers.values("upgrade").map { $0.lowercased() }
+        var prepared = Prepared(
+            raw: raw, requestID: requestID, trusted: trusted, forwardAuth: nil,
+            webSocket: connection.contains { $0.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "upgrade" } }
+                && upgrade == ["websocket"],
+            origin: headers.first("origin"), chunked: head.body == .chunked, expectsContinue: head.expectsContinue,
+            http11: head.version == .http11, host: head.host.map { text(b, head.fields[$0].value) }, userAgent: headers.first("user-agent"))
+
+        if let path = snapshot.settings.forwardAuthPath,
+            let requested = ClientHandler.reservedForwardAuthPath(target, configured: path, options: snapshot.settings.canonicalization)
+        {
+            guard let strict = requested.strict, let dialect = ForwardAuth.dialect(path: strict, configured: path, headers: headers) else {
+                return (prepared, .answered(.answer(withID(.deny(status: 404, error: "not_found",
+                    message: "No forward-auth endpoint here: ask at \(path) or \(ForwardAuth.nginxPath(path)).",
+                    explanation: "under the forward-auth path, not an endpoint"), requestID), label: "deny", closeConnection: false)))
+            }
+            prepared.forwardAuth = dialect
+            guard trusted, let original = ForwardAuth.originalRequest(headers, dialect: dialect) else {
+                let message = trusted
+                    ? dialect == .nginx ? "Forward-auth for nginx needs one X-Original-URI and one X-Original-Method."
+                        : "Forward-auth needs one X-Forwarded-Uri, one X-Forwarded-Method and no X-Original-URI (nginx asks at the /nginx path)."
+                    : "Forward-auth is only answered for trusted proxies."
+                return (prepared, .answered(.answer(withID(ForwardAuth.denial(.deny(status: 403, error: "forbidden", message: message,
+                    explanation: "forward-auth request without a trusted original request"), dialect: dialect), requestID),
+                    label: "deny", closeConnection: false)))
+            }
+            raw = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: raw.scheme, fromTrustedProxy: true,
+                             peer: peer, trustedProxies: snapshot.settings.trustedProxies)
+            prepared.raw = raw
+        }
+        return (prepared, .evaluate)
+    }
+
+    /// The verdict for an evaluated request (ClientHandler.decided's rules).
+    static func verdict(_ evaluation: Evaluation, _ prepared: Prepared, snapshot: GatewaySnapshot, peer: String, now: Double) -> ExchangeVerdict {
+        let decision = evaluation.decision
+        guard decision.action == .proxy, let request = evaluation.request, let upstreamHeaders = decision.upstreamHeaders else {
+            let local = prepared.forwardAuth.map { ForwardAuth.denial(decision, dialect: $0) } ?? decision
+            // Refused before routing (ambiguous or malformed head): a peer that disagreed about this head may
+            // also disagree about where the next request starts, so nothing after it is read.
+            return .answer(withID(local, prepared.requestID), label: evaluation.request == nil ? "reject" : decision.action.rawValue,
+                           closeConnection: evaluation.request == nil)
+        }
+        if prepared.forwardAuth != nil {
+            // Cookies from a resolved handshake ride along for the proxy to pass to the client.
+            let answer = ForwardAuth.allowed(evaluation, policy: snapshot.settings.identity, cookies: decision.responseHeaders.values("set-cookie"))
+            return .answer(withID(answer, prepared.requestID), label: "proxy", closeConnection: false)
+        }
+        let target = decision.upstreamOverride?.target ?? evaluation.route?.upstream ?? snapshot.settings.upstream
+        var head = UpstreamRequest.head(for: request, headers: upstreamHeaders, peer: peer, trustedPeer: prepared.trusted,
+                                        requestID: prepared.requestID, chunked: prepared.chunked)
+        var location: (from: [UInt8], to: [UInt8])?
+        if let override = decision.upstreamOverride {
+            head.target = override.requestTarget
+            location = (Array(override.locationPrefix.utf8), Array(override.publicPrefix.utf8))
+        }
+        var tunnelLifetime: Double?
+        if prepared.webSocket {
+            // Cross-site WebSocket hijacking: a browser attaches cookies to a socket opened by any site.
+            if evaluation.auth?.carrier == .cookie, let origin = prepared.origin,
+                !snapshot.gatekeeper.isAllowedOrigin(origin, own: [request.host.map { request.scheme + "://" + $0 }, snapshot.settings.publicOrigin])
+            {
+                return .answer(withID(.deny(status: 403, error: "forbidden", message: "Cross-origin WebSocket requests with cookies are refused.",
+                                            explanation: "WebSocket upgrade from foreign origin \(origin) with a cookie session"), prepared.requestID),
+                               label: "deny", closeConnection: true)
+            }
+            head.headers.append("Connection", "Upgrade")
+            head.headers.append("Upgrade", "websocket")
+            tunnelLifetime = lifetime(evaluation, settings: snapshot.settings, now: now)
+        }
+        let method = request.method
+        return .forward(ForwardPlan(
+            upstream: target, head: render(head), chunkedBody: prepared.chunked,
+            retryable: method == "GET" || method == "HEAD" || method == "OPTIONS",
+            sendContinue: prepared.expectsContinue && prepared.http11,
+            tunnelLifetime: tunnelLifetime, response: ResponseRewrite(extraFields: render(decision.responseHeaders), location: location),
+            label: "proxy", requestID: prepared.requestID))
+    }
+
+    /// A tunnel closes at the session token's expiry (if configured) or the maximum lifetime; a machine
+    /// token's at its expiry, an opaque one's also after the revocation window.
+    static func lifetime(_ evaluation: Evaluation, settings: GatehouseSettings, now: Double) -> Double {
+        let proxy = settings.proxy
+        var lifetime = proxy.websocketMaxLifetime
+        guard proxy.websocketCloseAtTokenExpiry else { return lifetime }
+        if let exp = evaluation.auth?.activeSession?.claims["exp"]?.doubleValue { lifetime = min(lifetime, max(0, exp - now)) }
+        if let machine = evaluation.auth?.machineIdentity {
+            if let exp = machine.expiresAt { lifetime = min(lifetime, max(0, exp - now)) }
+            if machine.form == .opaque { lifetime = min(lifetime, settings.machine.limits.revocationWindow) }
+        }
+        return lifetime
+    }
+
+    static func withID(_ decision: Decision, _ requestID: String) -> Decision {
+        var decision = decision
+        decision.responseHeaders.append("X-Request-Id", requestID)
+        return decision
+    }
+
+    /// The upstream request head as bytes, in one buffer.
+    static func render(_ head: UpstreamRequest.Head) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        out.append(contentsOf: head.method.utf8)
+        out.append(0x20)
+        out.append(contentsOf: head.target.utf8)
+        out.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        out.append(contentsOf: render(head.headers))
+        out.append(contentsOf: "\r\n".utf8)
+        return out
+    }
+
+    static func render(_ fields: HeaderList) -> [UInt8] {
+        var out: [UInt8] = []
+        for field in fields {
+            out.append(contentsOf: field.name.utf8)
+            out.append(contentsOf: ": ".utf8)
+            out.append(contentsOf: field.value.utf8)
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        return out
+    }
+
+    @inline(__always) static func text(_ b: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: b[range]), as: UTF8.self)
+    }
+}
