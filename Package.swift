@@ -40,6 +40,11 @@ let package = Package(
         // Strict sans-IO HTTP/1.1 on bytes (request/response heads as byte ranges, body framing) for the coming
         // data plane (issue 11). No dependencies, no I/O; not yet used by the daemon.
         .target(name: "GatehouseHTTP1", swiftSettings: swiftSettings),
+        // What Swift's Glibc lacks (epoll, eventfd, accept4, SO_REUSEPORT, MSG_NOSIGNAL…): a thin C shim.
+        .target(name: "CGatehouseSys"),
+        // The data plane's I/O layer (issue 11): edge-triggered epoll loops, a timer wheel, non-blocking sockets.
+        // No NIO, no Foundation.
+        .target(name: "GatehouseLoop", dependencies: ["CGatehouseSys"], swiftSettings: swiftSettings),
         // YAML config: parse, validate, compile into an immutable snapshot.
         .target(
             name: "GatehouseConfig",
@@ -134,7 +139,7 @@ let package = Package(
             name: "GatehouseTests",
             dependencies: [
                 "GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer", "GatehouseServer",
-                "GatehouseFetch", "GatehouseDemo", "GatehouseHTTP1",
+                "GatehouseFetch", "GatehouseDemo", "GatehouseHTTP1", "GatehouseLoop",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
