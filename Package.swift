@@ -43,6 +43,11 @@ let package = Package(
         // The sans-IO connection state machine of the data plane: HTTP/1.1 exchanges on byte queues, decided by
         // the caller, relayed to one upstream connection at a time. No sockets, no clock of its own.
         .target(name: "GatehouseDataPlane", dependencies: ["GatehouseCore", "GatehouseHTTP1"], swiftSettings: swiftSettings),
+        // What Swift's Glibc lacks (epoll, eventfd, accept4, SO_REUSEPORT, MSG_NOSIGNAL…): a thin C shim.
+        .target(name: "CGatehouseSys"),
+        // The data plane's I/O layer (issue 11): edge-triggered epoll loops, a timer wheel, non-blocking sockets.
+        // No NIO, no Foundation.
+        .target(name: "GatehouseLoop", dependencies: ["CGatehouseSys"], swiftSettings: swiftSettings),
         // YAML config: parse, validate, compile into an immutable snapshot.
         .target(
             name: "GatehouseConfig",
@@ -71,7 +76,7 @@ let package = Package(
             name: "GatehouseServer",
             dependencies: [
                 "GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseFetch", "GatehouseHTTP1",
-                "GatehouseDataPlane",
+                "GatehouseDataPlane", "GatehouseLoop",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -138,7 +143,7 @@ let package = Package(
             name: "GatehouseTests",
             dependencies: [
                 "GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer", "GatehouseServer",
-                "GatehouseFetch", "GatehouseDemo", "GatehouseHTTP1", "GatehouseDataPlane",
+                "GatehouseFetch", "GatehouseDemo", "GatehouseHTTP1", "GatehouseDataPlane", "GatehouseLoop",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

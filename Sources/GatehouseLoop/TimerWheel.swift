@@ -1,0 +1,131 @@
+/// A hashed timing wheel: at most one deadline per key (a connection slot), O(1) set and cancel.
+///
+/// Sans-IO: time only comes in through `set`/`expire`, so tests drive it with a mock clock. Each key lives in the
+/// bucket of its deadline's tick (modulo `slots`) on an intrusive doubly linked list; deadlines more than one
+/// revolution away simply stay in their bucket until a pass finds them due. Expiry compares the exact deadline,
+/// so a key never fires early, whatever the tick size.
+public struct TimerWheel {
+    private struct Node {
+        var deadline: UInt64 = 0
+        var bucket: Int32 = -1  // -1: no deadline
+        var previous: Int32 = -1
+        var next: Int32 = -1
+    }
+
+    public let tickNanoseconds: UInt64
+    public let slots: Int
+    private var nodes: [Node] = []
+    private var heads: [Int32]
+    /// The tick the last `expire` reached; buckets before it hold nothing due.
+    private var currentTick: UInt64
+    public private(set) var count = 0
+    /// A lower bound of the earliest deadline (nil: unknown, recompute). Cancels leave it as is: still a lower bound.
+    private var cachedNext: UInt64?
+
+    public init(start now: UInt64, tickNanoseconds: UInt64 = 10_000_000, slots: Int = 512) {
+        precondition(tickNanoseconds > 0 && slots > 0)
+        self.tickNanoseconds = tickNanoseconds
+        self.slots = slots
+        self.heads = Array(repeating: -1, count: slots)
+        self.currentTick = now / tickNanoseconds
+    }
+
+    /// The key's deadline, if it has one.
+    public func deadline(of key: Int) -> UInt64? {
+        guard key >= 0, key < nodes.count, nodes[key].bucket >= 0 else { return nil }
+        return nodes[key].deadline
+    }
+
+    /// Sets, replaces or (nil) cancels the key's deadline.
+    public mutating func set(key: Int, deadline: UInt64?) {
+        precondition(key >= 0 && key < Int(Int32.max))
+        if key >= nodes.count {
+            guard deadline != nil else { return }
+            nodes.append(contentsOf: repeatElement(Node(), count: Swift.max(key + 1 - nodes.count, nodes.count)))
+        }
+        if nodes[key].bucket >= 0 { unlink(key) }
+        guard let deadline else { return }
+        // A deadline already past goes in the current bucket, which the next expire visits first.
+        let tick = Swift.max(deadline / tickNanoseconds, currentTick)
+        let bucket = Int(tick % UInt64(slots))
+        nodes[key].deadline = deadline
+        link(key, bucket: bucket)
+        if let next = cachedNext, deadline < next { cachedNext = deadline }
+    }
+
+    /// Appends every key whose deadline is <= now (each once; it is then forgotten).
+    public mutating func expire(now: UInt64, into expired: inout [Int]) {
+        let nowTick = now / tickNanoseconds
+        guard count > 0 else {
+            currentTick = Swift.max(currentTick, nowTick)
+            return
+        }
+        cachedNext = nil
+        let first = currentTick
+        let last = Swift.max(nowTick, currentTick)
+        // More than a revolution behind: every bucket once is enough.
+        let span = Swift.min(last - first, UInt64(slots - 1))
+        for step in 0...span {
+            var key = heads[Int((first + step) % UInt64(slots))]
+            while key >= 0 {
+                let next = nodes[Int(key)].next
+                if nodes[Int(key)].deadline <= now {
+                    unlink(Int(key))
+                    expired.append(Int(key))
+                }
+                key = next
+            }
+        }
+        currentTick = last
+    }
+
+    /// Never later than the earliest deadline (exact after an expire or set; cancels may leave it earlier).
+    public var nextDeadline: UInt64? {
+        mutating get {
+            guard count > 0 else { return nil }
+            if let cachedNext { return cachedNext }
+            let found = scanEarliest()
+            cachedNext = found
+            return found
+        }
+    }
+
+    /// The first tick from the current one whose bucket holds a deadline of that tick (or a past one).
+    private func scanEarliest() -> UInt64 {
+        for step in 0..<UInt64(slots) {
+            let tick = currentTick + step
+            var earliest = UInt64.max
+            var key = heads[Int(tick % UInt64(slots))]
+            while key >= 0 {
+                let node = nodes[Int(key)]
+                if node.deadline / tickNanoseconds <= tick { earliest = Swift.min(earliest, node.deadline) }
+                key = node.next
+            }
+            if earliest != .max { return earliest }
+        }
+        // Everything is at least a revolution away.
+        return (currentTick + UInt64(slots)) * tickNanoseconds
+    }
+
+    private mutating func link(_ key: Int, bucket: Int) {
+        let head = heads[bucket]
+        nodes[key].bucket = Int32(bucket)
+        nodes[key].previous = -1
+        nodes[key].next = head
+        if head >= 0 { nodes[Int(head)].previous = Int32(key) }
+        heads[bucket] = Int32(key)
+        count += 1
+    }
+
+    private mutating func unlink(_ key: Int) {
+        let node = nodes[key]
+        if node.previous >= 0 {
+            nodes[Int(node.previous)].next = node.next
+        } else {
+            heads[Int(node.bucket)] = node.next
+        }
+        if node.next >= 0 { nodes[Int(node.next)].previous = node.previous }
+        nodes[key].bucket = -1
+        count -= 1
+    }
+}
