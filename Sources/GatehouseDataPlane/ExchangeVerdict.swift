@@ -103,4 +103,14 @@ public struct ExchangeRecord: Sendable, Equatable {
     public var upstreamError: String?
     /// Refused before the decision (unparseable, limits): no evaluation belongs to it.
     public var refusedBeforeDecision: Bool
+
+    public init(status: Int, label: String, bodyBytesSent: Int, upstreamNanoseconds: UInt64?, upstreamError: String?,
+                refusedBeforeDecision: Bool) {
+        self.status = status
+        self.label = label
+        self.bodyBytesSent = bodyBytesSent
+        self.upstreamNanoseconds = upstreamNanoseconds
+        self.upstreamError = upstreamError
+        self.refusedBeforeDecision = refusedBeforeDecision
+    }
 }

@@ -3,6 +3,7 @@ import GatehouseAuth
 import GatehouseConfig
 import GatehouseCore
 import GatehouseEngine
+import struct GatehouseLoop.SocketEndpoint
 import NIOCore
 import NIOExtras
 import NIOHTTP1
@@ -28,6 +29,10 @@ public final class GatewayServer: Sendable {
     /// Set by the first `shutdown`: a second call returns at once (its work would be scheduled on loops that
     /// are gone, and never complete).
     private let shutDown = Atomic<Bool>(false)
+    /// Which engine serves the public listener.
+    let engine: DataPlaneEngine
+    /// The public listener on Gatehouse's own data plane (when `engine` is `.epoll`).
+    private let dataPlane = Mutex<DataPlaneServer?>(nil)
 
     public convenience init(state: GatewayState) {
         self.init(state: state, extraChildOption: nil)
@@ -38,7 +43,9 @@ public final class GatewayServer: Sendable {
         self.state = state
         let settings = state.snapshot.settings
         let threads = settings.server.threads > 0 ? settings.server.threads : System.coreCount
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        self.engine = DataPlaneEngine.chosen(for: settings)
+        // On the epoll data plane, NIO serves only the admin listener and its probes: one thread is plenty.
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: engine == .epoll ? 1 : threads)
         self.pools = UpstreamPools(group: group, settings: settings.proxy)
         self.quiesceHelper = Mutex(ServerQuiescingHelper(group: group))
         self.counter = ConnectionCounter(metrics: state.metrics)
@@ -62,7 +69,10 @@ public final class GatewayServer: Sendable {
     }
 
     /// Addresses actually bound (port 0 in the config picks a free port).
-    public var publicAddress: SocketAddress? { channels.withLock { $0.public?.localAddress } }
+    public var publicAddress: SocketAddress? {
+        if let plane = dataPlane.withLock({ $0 }) { return try? SocketAddress(ipAddress: plane.address.ip, port: plane.address.port) }
+        return channels.withLock { $0.public?.localAddress }
+    }
     public var adminAddress: SocketAddress? { channels.withLock { $0.admin?.localAddress } }
     public var publicURL: String? { publicAddress.map(GatewayServer.url) }
     public var adminURL: String? { adminAddress.map(GatewayServer.url) }
@@ -88,6 +98,16 @@ public final class GatewayServer: Sendable {
             return l
         }()
         guard let quiesce = quiesceHelper.withLock({ $0 }) else { throw ChannelError.ioOnClosedChannel }
+        if engine == .epoll {
+            let threads = limits.threads > 0 ? limits.threads : System.coreCount
+            let shared = DataPlaneShared(state: state, accessLog: accessLog, counter: counter, listenerHealth: listenerHealth,
+                                         extraSocketOption: extraChildOption.map { (Int32($0.level), Int32($0.name)) })
+            let plane = try DataPlaneServer(shared: shared, threads: threads, host: host, port: port)
+            dataPlane.withLock { $0 = plane }
+            listenerHealth.listening(at: publicAddress)
+            try await startAdmin(settings)
+            return
+        }
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -125,7 +145,12 @@ public final class GatewayServer: Sendable {
         try await publicChannel.pipeline.addHandler(ListenerHealthHandler(health: listenerHealth, metrics: state.metrics)).get()
         listenerHealth.listening(at: publicChannel.localAddress)
         channels.withLock { $0.public = publicChannel }
+        try await startAdmin(settings)
+    }
 
+    private func startAdmin(_ settings: GatehouseSettings) async throws {
+        let state = self.state
+        let listenerHealth = self.listenerHealth
         if let admin = settings.adminListen {
             let (adminHost, adminPort) = try GatewayServer.split(admin)
             let adminChannel = try await ServerBootstrap(group: group)
@@ -145,6 +170,11 @@ public final class GatewayServer: Sendable {
     /// force-closes whatever is left after `gracePeriod` seconds.
     public func shutdown(gracePeriod: Double) async {
         guard !shutDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        if let plane = dataPlane.withLock({ $0 }) {
+            let admin = channels.withLock { $0.admin }
+            try? await admin?.close()
+            await plane.shutdown(gracePeriod: gracePeriod)
+        }
         await quiesceConnections(gracePeriod: gracePeriod)
         state.stopBackgroundWork()
         await pools.closeAll()

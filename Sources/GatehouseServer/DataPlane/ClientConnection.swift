@@ -1,0 +1,412 @@
+import Foundation
+import GatehouseAuth
+import GatehouseConfig
+import GatehouseCore
+import GatehouseDataPlane
+import GatehouseEngine
+import GatehouseHTTP1
+import GatehouseLoop
+
+/// A client connection of the data plane: the thin loop around a `ConnectionMachine`. It is the only code
+/// that touches this connection's sockets; every choice is the machine's (framing, deadlines, relaying) or
+/// the policy's (the verdict).
+final class ClientConnection: LoopHandler, @unchecked Sendable {
+    private let fd: Int32
+    private var registration: Registration?
+    private unowned let plane: LoopPlane
+    private var machine: ConnectionMachine
+    private let peer: String
+    private var upstream: UpstreamLink?
+    /// Edge-triggered readiness not yet used up.
+    private var readable = false
+    private var writable = true
+    /// The client shut its side: read to the end even after a short read (the FIN may have come with data).
+    private var peerClosing = false
+    private var closed = false
+    private var pumping = false
+    private var pumpAgain = false
+    /// The request being decided or relayed, for the access log.
+    private var exchange: ExchangeLog?
+    /// Bumped when an asynchronous decision or address lookup is no longer wanted.
+    private var ticket: UInt64 = 0
+    /// Request ids: a random 64-bit prefix per connection and a counter (no syscall per request).
+    private let idPrefix = UInt64.random(in: 0...UInt64.max)
+    private var idCounter: UInt64 = 0
+
+    init(fd: Int32, plane: LoopPlane, peer: String, settings: ConnectionSettings, now: UInt64) throws {
+        self.fd = fd
+        self.plane = plane
+        self.peer = peer
+        self.machine = ConnectionMachine(settings: settings, now: now)
+        registration = try plane.loop.register(fd: fd, handler: self, readable: true, writable: true)
+        if let registration { plane.loop.setDeadline(registration, at: machine.deadline) }
+    }
+
+    // MARK: Loop events
+
+    func ready(_ events: ReadyEvents) {
+        if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { readable = true }
+        if !events.isDisjoint(with: [.readHangup, .hangup, .error]) { peerClosing = true }
+        if events.contains(.writable) { writable = true }
+        pump()
+    }
+
+    func deadlinePassed() {
+        machine.deadlinePassed(now: plane.loop.now)
+        pump()
+    }
+
+    func quiesce() {
+        machine.quiesce(now: plane.loop.now)
+        pump()
+    }
+
+    func forceClose() {
+        if let exchange, exchange.open {
+            finished(ExchangeRecord(status: 499, label: "shutdown", bodyBytesSent: 0, upstreamNanoseconds: nil, upstreamError: nil,
+                                    refusedBeforeDecision: false))
+        }
+        closeClient()
+    }
+
+    /// Moves bytes and carries out actions until nothing more can happen without a new event.
+    func pump() {
+        if pumping {
+            pumpAgain = true
+            return
+        }
+        pumping = true
+        repeat {
+            pumpAgain = false
+            var progress = true
+            while progress && !closed {
+                progress = false
+                runActions()
+                if closed { break }
+                if flushUpstream() { progress = true }
+                if flushClient() { progress = true }
+                if readClient() { progress = true }
+                runActions()
+                if closed { break }
+                if readUpstream() { progress = true }
+            }
+        } while pumpAgain && !closed
+        pumping = false
+        if !closed, let registration { plane.loop.setDeadline(registration, at: machine.deadline) }
+    }
+
+    // MARK: Bytes
+
+    private func readClient() -> Bool {
+        guard readable, machine.wantsClientRead else { return false }
+        var result = IOResult.wouldBlock
+        var offered = 0
+        let fd = self.fd
+        machine.clientIn.fill(minimum: 16 * 1024) { buffer in
+            offered = buffer.count
+            result = Socket.read(fd, into: buffer)
+            if case .bytes(let n) = result { return n }
+            return 0
+        }
+        let now = plane.loop.now
+        switch result {
+        case .bytes(let n):
+            // A short read drained the socket (the edge-triggered rule nginx uses): no read just to see EAGAIN.
+            if n < offered && !peerClosing { readable = false }
+            machine.clientReceived(now: now)
+        case .wouldBlock:
+            readable = false
+            return false
+        case .endOfFile:
+            readable = false
+            machine.clientEndedInput(now: now)
+        case .failed:
+            readable = false
+            machine.clientFailed(now: now)
+        }
+        return true
+    }
+
+    private func flushClient() -> Bool {
+        guard writable, !machine.clientOut.isEmpty, !closed else { return false }
+        let fd = self.fd
+        let result = machine.clientOut.withReadable { Socket.write(fd, $0) }
+        let now = plane.loop.now
+        switch result {
+        case .bytes(let n):
+            machine.clientOut.consume(n)
+            if !machine.clientOut.isEmpty { writable = false }
+            machine.clientWrote(now: now)
+            return true
+        case .wouldBlock, .endOfFile:
+            writable = false
+            machine.clientWriteBlocked(now: now)
+            return false
+        case .failed:
+            writable = false
+            machine.clientFailed(now: now)
+            return true
+        }
+    }
+
+    private func readUpstream() -> Bool {
+        guard let link = upstream, case .open = link.state, link.readable, machine.wantsUpstreamRead else { return false }
+        var result = IOResult.wouldBlock
+        var offered = 0
+        let fd = link.fd
+        machine.upstreamIn.fill(minimum: 16 * 1024) { buffer in
+            offered = buffer.count
+            result = Socket.read(fd, into: buffer)
+            if case .bytes(let n) = result { return n }
+            return 0
+        }
+        let now = plane.loop.now
+        switch result {
+        case .bytes(let n):
+            if n < offered { link.readable = false }
+            machine.upstreamReceived(now: now)
+        case .wouldBlock:
+            link.readable = false
+            return false
+        case .endOfFile:
+            link.readable = false
+            machine.upstreamEndedInput(now: now)
+        case .failed:
+            link.readable = false
+            machine.upstreamFailed(now: now)
+        }
+        return true
+    }
+
+    private func flushUpstream() -> Bool {
+        guard let link = upstream, case .open = link.state, link.writable, !machine.upstreamOut.isEmpty else { return false }
+        let fd = link.fd
+        let result = machine.upstreamOut.withReadable { Socket.write(fd, $0) }
+        switch result {
+        case .bytes(let n):
+            machine.upstreamOut.consume(n)
+            if !machine.upstreamOut.isEmpty { link.writable = false }
+            machine.upstreamWrote(now: plane.loop.now)
+            return true
+        case .wouldBlock, .endOfFile:
+            link.writable = false
+            return false
+        case .failed:
+            link.writable = false
+            // Reading will tell the machine (a reset, or an end); a write error alone says the same.
+            machine.upstreamFailed(now: plane.loop.now)
+            return true
+        }
+    }
+
+    // MARK: Actions
+
+    private func runActions() {
+        while !closed {
+            let actions = machine.takeActions()
+            if actions.isEmpty { return }
+            for action in actions { perform(action) }
+        }
+    }
+
+    private func perform(_ action: ConnectionAction) {
+        switch action {
+        case .decide(let head):
+            decide(head)
+        case .acquireUpstream(let target, let fresh):
+            acquire(target, fresh: fresh)
+        case .releaseUpstream:
+            guard let link = upstream else { return }
+            upstream = nil
+            link.carriedRequest = true
+            let proxy = plane.shared.state.snapshot.settings.proxy
+            plane.pool.release(link, maxIdle: proxy.maxIdleConnections, idleTimeout: proxy.idleTimeout, now: plane.loop.now)
+        case .closeUpstream:
+            ticket &+= 1
+            guard let link = upstream else { return }
+            upstream = nil
+            if case .open = link.state, !machine.upstreamOut.isEmpty {
+                // What the client sent last (a tunnel's closing frame) goes out if the socket takes it now.
+                _ = machine.upstreamOut.withReadable { Socket.write(link.fd, $0) }
+            }
+            link.close()
+        case .upstreamError(let kind):
+            plane.shared.state.metrics.recordUpstreamError(kind)
+        case .finished(let record):
+            finished(record)
+        case .shutdownClientWrite:
+            _ = Socket.shutdownWrite(fd)
+        case .closeClient:
+            closeClient()
+        }
+    }
+
+    private func closeClient() {
+        guard !closed else { return }
+        closed = true
+        ticket &+= 1
+        upstream?.close()
+        upstream = nil
+        if let registration { plane.loop.deregister(registration) }
+        registration = nil
+        Socket.close(fd)
+        plane.closed(self)
+    }
+
+    // MARK: Deciding
+
+    private func decide(_ head: RequestHead) {
+        let snapshot = plane.shared.state.snapshot
+        machine.settings = plane.settings(snapshot)
+        let now = plane.loop.now
+        let (prepared, step) = machine.clientIn.withReadable { bytes in
+            RequestPolicy.prepare(head, bytes, peer: peer, snapshot: snapshot, newRequestID: nextRequestID)
+        }
+        exchange = ExchangeLog(prepared: prepared, started: now, version: head.version)
+        switch step {
+        case .answered(let verdict):
+            machine.decided(verdict, now: now)
+        case .evaluate:
+            let wall = Date().timeIntervalSince1970
+            let gatekeeper = snapshot.gatekeeper
+            // The common case decides right here on the loop; only a key fetch or a Backend API call needs a task.
+            if let evaluation = gatekeeper.evaluateWithoutFetching(prepared.raw, now: wall) {
+                exchange?.evaluation = evaluation
+                machine.decided(RequestPolicy.verdict(evaluation, prepared, snapshot: snapshot, peer: peer, now: wall), now: now)
+                return
+            }
+            ticket &+= 1
+            let wanted = ticket
+            let loop = plane.loop
+            let raw = prepared.raw
+            let peer = self.peer
+            Task {
+                let evaluation = await gatekeeper.evaluate(raw, now: wall)
+                let verdict = RequestPolicy.verdict(evaluation, prepared, snapshot: snapshot, peer: peer, now: wall)
+                loop.execute { [self] in
+                    guard !closed, ticket == wanted else { return }
+                    exchange?.evaluation = evaluation
+                    machine.decided(verdict, now: loop.now)
+                    pump()
+                }
+            }
+        }
+    }
+
+    private func nextRequestID() -> String {
+        idCounter &+= 1
+        return RequestID.hex(idPrefix, idCounter)
+    }
+
+    // MARK: Upstream connections
+
+    private func acquire(_ target: UpstreamTarget, fresh: Bool) {
+        let now = plane.loop.now
+        if !fresh, let link = plane.pool.takeIdle(target) {
+            link.owner = self
+            link.state = .open
+            link.writable = true
+            upstream = link
+            machine.upstreamAttached(reused: true, now: now)
+            return
+        }
+        if let addresses = plane.pool.cachedAddresses(target, now: now) {
+            connect(target, addresses)
+            return
+        }
+        // getaddrinfo blocks: off the loop, then back.
+        ticket &+= 1
+        let wanted = ticket
+        let loop = plane.loop
+        DispatchQueue.global().async { [self] in
+            let resolved = Socket.resolve(host: target.host, port: target.port)
+            loop.execute { [self] in
+                guard !closed, ticket == wanted else { return }
+                plane.pool.remember(resolved, for: target, now: loop.now)
+                connect(target, resolved)
+                pump()
+            }
+        }
+    }
+
+    private func connect(_ target: UpstreamTarget, _ addresses: [ResolvedAddress]) {
+        var rest = addresses
+        while !rest.isEmpty {
+            let address = rest.removeFirst()
+            let start = Socket.connect(address)
+            let fd: Int32, state: UpstreamLink.State
+            switch start {
+            case .connected(let newFD):
+                (fd, state) = (newFD, .open)
+            case .inProgress(let newFD):
+                (fd, state) = (newFD, .connecting(remaining: rest))
+            case .failed:
+                continue
+            }
+            guard let link = try? UpstreamLink(fd: fd, target: target, plane: plane, state: state) else {
+                Socket.close(fd)
+                continue
+            }
+            link.owner = self
+            upstream = link
+            if case .open = state { machine.upstreamAttached(reused: false, now: plane.loop.now) }
+            return
+        }
+        machine.upstreamUnavailable(.refused, now: plane.loop.now)
+    }
+
+    func upstreamConnected(_ link: UpstreamLink) {
+        guard link === upstream else { return }
+        machine.upstreamAttached(reused: false, now: plane.loop.now)
+        pump()
+    }
+
+    func upstreamConnectFailed(_ link: UpstreamLink) {
+        guard link === upstream else { return }
+        upstream = nil
+        machine.upstreamUnavailable(.refused, now: plane.loop.now)
+        pump()
+    }
+
+    // MARK: Access log and metrics
+
+    private func finished(_ record: ExchangeRecord) {
+        let shared = plane.shared
+        guard var log = exchange, log.open else {
+            shared.state.metrics.recordRejected(status: record.status)
+            return
+        }
+        log.open = false
+        exchange = nil
+        let seconds = Double(plane.loop.now - log.started) / 1e9
+        let evaluation = log.evaluation
+        let route = evaluation?.route?.name
+        if evaluation?.request == nil && log.prepared.forwardAuth == nil && record.refusedBeforeDecision {
+            shared.state.metrics.recordRejected(status: record.status)
+        } else if evaluation?.request == nil {
+            shared.state.metrics.recordRejected(status: record.status)
+        } else {
+            shared.state.metrics.recordRequest(route: route ?? "none", decision: record.label, status: record.status, seconds: seconds)
+        }
+        guard shared.accessLog.enabled else { return }
+        var entry = AccessLog.Entry(
+            requestID: log.prepared.requestID, method: log.prepared.raw.method, path: evaluation?.request?.path.value,
+            route: route, decision: record.label, status: record.status,
+            userID: evaluation?.auth?.activeSession?.userId, authReason: evaluation?.auth?.reason,
+            upstreamMilliseconds: record.upstreamNanoseconds.map { Double($0) / 1e6 }, durationMilliseconds: seconds * 1000,
+            bytesSent: record.bodyBytesSent, clientAddress: peer, host: evaluation?.request?.host ?? log.prepared.host,
+            userAgent: log.prepared.userAgent, protocolVersion: log.version == .http11 ? "HTTP/1.1" : "HTTP/1.0")
+        entry.tokenType = evaluation?.auth?.tokenType?.rawValue
+        entry.machineSubject = evaluation?.auth?.machineIdentity?.subject
+        shared.accessLog.write(entry)
+    }
+}
+
+/// What the access log needs of the request in flight.
+struct ExchangeLog {
+    var prepared: RequestPolicy.Prepared
+    var started: UInt64
+    var version: GatehouseHTTP1.HTTPVersion
+    var evaluation: Evaluation?
+    var open = true
+}

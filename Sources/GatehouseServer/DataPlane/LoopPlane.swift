@@ -1,0 +1,110 @@
+import Foundation
+import GatehouseConfig
+import GatehouseDataPlane
+import GatehouseLoop
+
+/// What every loop of the data plane shares: the config, the access log, the counters.
+final class DataPlaneShared: Sendable {
+    let state: GatewayState
+    let accessLog: AccessLog
+    let counter: ConnectionCounter
+    let listenerHealth: ListenerHealth
+    /// Tests only: one more socket option on every accepted connection, to make its setup fail for real.
+    let extraSocketOption: (level: Int32, name: Int32)?
+
+    init(state: GatewayState, accessLog: AccessLog, counter: ConnectionCounter, listenerHealth: ListenerHealth,
+         extraSocketOption: (level: Int32, name: Int32)?) {
+        self.state = state
+        self.accessLog = accessLog
+        self.counter = counter
+        self.listenerHealth = listenerHealth
+        self.extraSocketOption = extraSocketOption
+    }
+}
+
+/// One loop's part of the data plane: its listener, its client connections and its upstream pool. Touched
+/// only on its loop's thread (other threads go through `loop.execute`).
+final class LoopPlane: @unchecked Sendable {
+    let loop: EventLoop
+    let shared: DataPlaneShared
+    let pool = LoopUpstreamPool()
+    private var connections: [ObjectIdentifier: ClientConnection] = [:]
+    var acceptor: Acceptor?
+    private(set) var quiescing = false
+    private var cachedSettings: (generation: Int, settings: ConnectionSettings)?
+
+    init(loop: EventLoop, shared: DataPlaneShared) {
+        self.loop = loop
+        self.shared = shared
+    }
+
+    var openConnections: Int { connections.count }
+
+    func accepted(fd: Int32, peer: SocketEndpoint) {
+        let snapshot = shared.state.snapshot
+        guard !quiescing, shared.counter.admit(limit: snapshot.settings.server.maxConnections) else {
+            Socket.close(fd)
+            return
+        }
+        if let option = shared.extraSocketOption {
+            var one: Int32 = 1
+            if setsockopt(fd, option.level, option.name, &one, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+                let failure = errno
+                shared.listenerHealth.recordFailure(SystemError("setsockopt on an accepted connection", errno: failure))
+                shared.state.metrics.connectionSetupFailed()
+                shared.counter.release()
+                Socket.close(fd)
+                return
+            }
+        }
+        Socket.setNoDelay(fd)
+        do {
+            let connection = try ClientConnection(fd: fd, plane: self, peer: peer.ip, settings: settings(snapshot), now: loop.now)
+            connections[ObjectIdentifier(connection)] = connection
+            shared.listenerHealth.recordServing()
+        } catch {
+            shared.listenerHealth.recordFailure(error)
+            shared.state.metrics.connectionSetupFailed()
+            shared.counter.release()
+            Socket.close(fd)
+        }
+    }
+
+    func closed(_ connection: ClientConnection) {
+        if connections.removeValue(forKey: ObjectIdentifier(connection)) != nil { shared.counter.release() }
+    }
+
+    /// The limits and deadlines of the snapshot in force, converted once per snapshot.
+    func settings(_ snapshot: GatewaySnapshot) -> ConnectionSettings {
+        if let cached = cachedSettings, cached.generation == snapshot.generation { return cached.settings }
+        let server = snapshot.settings.server, proxy = snapshot.settings.proxy
+        var s = ConnectionSettings()
+        s.headerTimeout = server.headerTimeout
+        s.idleTimeout = server.idleTimeout
+        s.bodyTimeout = server.bodyTimeout
+        s.sendTimeout = server.sendTimeout
+        s.maxBodyBytes = server.maxBodyBytes
+        s.connectTimeout = proxy.connectTimeout
+        s.responseTimeout = proxy.responseTimeout
+        s.readTimeout = proxy.readTimeout
+        s.limits.maxHeadSize = server.maxHeaderBytes
+        s.limits.maxFieldCount = server.maxHeaderCount
+        cachedSettings = (snapshot.generation, s)
+        return s
+    }
+
+    /// Graceful stop: no more accepting; idle connections close now, busy ones after their response.
+    func quiesce() {
+        quiescing = true
+        acceptor?.close()
+        acceptor = nil
+        for connection in Array(connections.values) { connection.quiesce() }
+    }
+
+    func closeAll() {
+        acceptor?.close()
+        acceptor = nil
+        for connection in Array(connections.values) { connection.forceClose() }
+        pool.closeAll()
+    }
+}
