@@ -144,6 +144,7 @@ extension ConnectionMachine {
         case .unsupportedVersion: return "unsupported HTTP version"
         case .targetTooLong: return "request target too long"
         case .unknownMethod: return "method not implemented"
+        case .lowercaseMethod: return "method names are case-sensitive"
         case .connectNotSupported: return "CONNECT is not supported"
         case .unsupportedExpectation: return "unsupported Expect"
         case .duplicateHost: return "more than one Host header"

@@ -17,6 +17,8 @@ public enum HTTP1Refusal: Error, Sendable, Equatable {
     // Request line
     /// Not a method this gateway relays (the llhttp list of safe methods), or not a token.
     case unknownMethod
+    /// A method token with lower-case letters: methods are case-sensitive, `post` is not POST (→ 400).
+    case lowercaseMethod
     case invalidRequestLine(at: Int)
     case targetTooLong
     /// A byte outside the request-target grammar (controls, space, '#', non-ASCII).

@@ -24,6 +24,8 @@ public enum HTTPVersion: Sendable, Equatable {
 public enum HTTPMethod: Sendable, Equatable {
     case get, head, post, put, delete, options, trace, patch
     case propfind, proppatch, mkcol, copy, move, lock, unlock
+    /// An extension method in llhttp's table (PURGE, REPORT, SEARCH…): relayed, and routes may name it.
+    case llhttpExtension
 }
 
 /// RFC 9112 §3.2's forms (authority-form exists only for CONNECT, which is refused).

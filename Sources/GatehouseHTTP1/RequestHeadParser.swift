@@ -163,8 +163,10 @@ public struct RequestHeadParser: Sendable {
             throw .invalidRequestLine(at: i)
         }
         let range = 0..<i
-        guard let known = method(b, range) else {
+        guard let known = method(b, range) ?? extensionMethod(b, range) else {
             if b.equalsExactly(range, "CONNECT") { throw .connectNotSupported }
+            // `post` is not POST (RFC 9110 §9.1): a malformed request, as llhttp reads it, not an unknown method.
+            if range.contains(where: { b[$0] >= UInt8(ascii: "a") && b[$0] <= UInt8(ascii: "z") }) { throw .lowercaseMethod }
             throw .unknownMethod
         }
         return (range, known)
@@ -190,6 +192,16 @@ public struct RequestHeadParser: Sendable {
         case 9: return eq("PROPPATCH") ? .proppatch : nil
         default: return nil
         }
+    }
+
+    /// llhttp's extension methods (all upper case): what an llhttp-based upstream reads as these methods.
+    static let extensionMethods: [[UInt8]] = [
+        "PURGE", "REPORT", "MKACTIVITY", "CHECKOUT", "MERGE", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE", "SEARCH", "LINK",
+        "UNLINK", "BIND", "REBIND", "UNBIND", "ACL", "MKCALENDAR", "M-SEARCH", "SOURCE",
+    ].map { Array($0.utf8) }
+
+    static func extensionMethod(_ b: UnsafeRawBufferPointer, _ r: Range<Int>) -> HTTPMethod? {
+        extensionMethods.contains { $0.count == r.count && $0.elementsEqual(b[r]) } ? .llhttpExtension : nil
     }
 
     /// `HTTP/1.1` or `HTTP/1.0`; another `HTTP/d.d` → 505; anything else → 400.

@@ -174,8 +174,11 @@ public final class GatewayServer: Sendable {
             let admin = channels.withLock { $0.admin }
             try? await admin?.close()
             await plane.shutdown(gracePeriod: gracePeriod)
+            // No NIO server channel to quiesce: the helper only has to go while the loops still run.
+            quiesceHelper.withLock { $0 = nil }
+        } else {
+            await quiesceConnections(gracePeriod: gracePeriod)
         }
-        await quiesceConnections(gracePeriod: gracePeriod)
         state.stopBackgroundWork()
         await pools.closeAll()
         // Connections still open after the grace period are closed as the loops stop.

@@ -302,6 +302,11 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
 
     private func acquire(_ target: UpstreamTarget, fresh: Bool) {
         let now = plane.loop.now
+        guard !target.tls else {
+            // Never plain HTTP to an `https://` upstream (see DataPlaneEngine.needsUpstreamTLS).
+            machine.upstreamUnavailable(.tls("TLS to upstreams is not available on the epoll data plane yet"), now: now)
+            return
+        }
         if !fresh, let link = plane.pool.takeIdle(target) {
             link.owner = self
             link.state = .open
