@@ -88,7 +88,15 @@ public enum JWKSParser {
             }
         case "EC":
             let crv = jwk["crv"]?.stringValue
-            let x = try bytes("x"), y = try bytes("y")
+            // RFC 7518 §6.2.1.2 wants each coordinate at the curve's full length, but some issuers (PyJWT before
+            // 2.8, for one) drop leading zero bytes, about one key in 128: the same integer, so left-padded here.
+            func coordinate(_ member: String, length: Int) throws -> [UInt8] {
+                let value = try bytes(member)
+                guard value.count <= length else { throw KeyError("invalid \(member): longer than the curve allows") }
+                return [UInt8](repeating: 0, count: length - value.count) + value
+            }
+            let size = crv == "P-384" ? 48 : 32
+            let x = try coordinate("x", length: size), y = try coordinate("y", length: size)
             switch crv {
             case "P-256":
                 let algorithm = try pin(.es256) { $0 == .es256 }
