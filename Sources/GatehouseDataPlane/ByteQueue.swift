@@ -10,8 +10,28 @@ public struct ByteQueue: Sendable {
     private var start = 0
     private var end = 0
 
-    public init(capacity: Int = 16 * 1024) {
-        storage = [UInt8](repeating: 0, count: capacity)
+    /// No storage until bytes arrive (or `adopt` gives some): an idle connection holds none.
+    public init(capacity: Int = 0) {
+        storage = capacity > 0 ? [UInt8](repeating: 0, count: capacity) : []
+    }
+
+    public var capacity: Int { storage.count }
+
+    /// Takes storage to use (a loop's spare buffer) when this queue has none.
+    public mutating func adopt(_ spare: [UInt8]) {
+        guard storage.isEmpty else { return }
+        storage = spare
+        start = 0
+        end = 0
+    }
+
+    /// Gives the storage back (for a loop's spare buffers) when nothing is queued; nil otherwise.
+    public mutating func releaseStorage() -> [UInt8]? {
+        guard isEmpty, !storage.isEmpty else { return nil }
+        defer { storage = [] }
+        start = 0
+        end = 0
+        return storage
     }
 
     public var count: Int { end - start }

@@ -66,6 +66,12 @@ public struct ConnectionMachine {
         return taken
     }
 
+    /// Between requests with nothing queued: its buffers can go back to the loop.
+    public var isIdle: Bool {
+        guard case .awaitingHead = phase else { return false }
+        return clientIn.isEmpty && clientOut.isEmpty
+    }
+
     public var isClosed: Bool {
         if case .closed = phase { return true }
         return false

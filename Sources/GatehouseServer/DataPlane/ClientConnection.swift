@@ -76,6 +76,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
             return
         }
         pumping = true
+        lendBuffers()
         repeat {
             pumpAgain = false
             var progress = true
@@ -92,7 +93,23 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
             }
         } while pumpAgain && !closed
         pumping = false
-        if !closed, let registration { plane.loop.setDeadline(registration, at: machine.deadline) }
+        guard !closed else { return }
+        if let registration { plane.loop.setDeadline(registration, at: machine.deadline) }
+        if machine.isIdle && upstream == nil { takeBuffersBack() }
+    }
+
+    private func lendBuffers() {
+        if machine.clientIn.capacity == 0 { machine.clientIn.adopt(plane.borrowBuffer()) }
+        if machine.clientOut.capacity == 0 { machine.clientOut.adopt(plane.borrowBuffer()) }
+        if machine.upstreamIn.capacity == 0 { machine.upstreamIn.adopt(plane.borrowBuffer()) }
+        if machine.upstreamOut.capacity == 0 { machine.upstreamOut.adopt(plane.borrowBuffer()) }
+    }
+
+    private func takeBuffersBack() {
+        if let b = machine.clientIn.releaseStorage() { plane.returnBuffer(b) }
+        if let b = machine.clientOut.releaseStorage() { plane.returnBuffer(b) }
+        if let b = machine.upstreamIn.releaseStorage() { plane.returnBuffer(b) }
+        if let b = machine.upstreamOut.releaseStorage() { plane.returnBuffer(b) }
     }
 
     // MARK: Bytes
@@ -102,7 +119,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         var result = IOResult.wouldBlock
         var offered = 0
         let fd = self.fd
-        machine.clientIn.fill(minimum: 16 * 1024) { buffer in
+        machine.clientIn.fill(minimum: 4096) { buffer in
             offered = buffer.count
             result = Socket.read(fd, into: buffer)
             if case .bytes(let n) = result { return n }
@@ -154,7 +171,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         var result = IOResult.wouldBlock
         var offered = 0
         let fd = link.fd
-        machine.upstreamIn.fill(minimum: 16 * 1024) { buffer in
+        machine.upstreamIn.fill(minimum: 4096) { buffer in
             offered = buffer.count
             result = Socket.read(fd, into: buffer)
             if case .bytes(let n) = result { return n }
@@ -250,6 +267,11 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         if let registration { plane.loop.deregister(registration) }
         registration = nil
         Socket.close(fd)
+        machine.clientIn.removeAll()
+        machine.clientOut.removeAll()
+        machine.upstreamIn.removeAll()
+        machine.upstreamOut.removeAll()
+        takeBuffersBack()
         plane.closed(self)
     }
 

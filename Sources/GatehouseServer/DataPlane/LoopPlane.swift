@@ -32,6 +32,21 @@ final class LoopPlane: @unchecked Sendable {
     var acceptor: Acceptor?
     private(set) var quiescing = false
     private var cachedSettings: (generation: Int, settings: ConnectionSettings)?
+    /// Buffers lent to busy connections and given back when they go idle: 1,000 idle keep-alive connections
+    /// hold none, and a busy loop allocates none per request.
+    private var spareBuffers: [[UInt8]] = []
+    static let bufferSize = 16 * 1024
+    static let maxSpareBuffers = 1024
+
+    func borrowBuffer() -> [UInt8] {
+        spareBuffers.popLast() ?? [UInt8](repeating: 0, count: Self.bufferSize)
+    }
+
+    func returnBuffer(_ buffer: [UInt8]) {
+        // Grown ones (a large head, a burst of body) are let go rather than kept at their size.
+        guard buffer.count == Self.bufferSize, spareBuffers.count < Self.maxSpareBuffers else { return }
+        spareBuffers.append(buffer)
+    }
 
     init(loop: EventLoop, shared: DataPlaneShared) {
         self.loop = loop
