@@ -88,6 +88,44 @@ struct LoopEventLoopTests {
         #expect(first.events.count + second.events.count == 1, "the deregistered one got its batched event")
     }
 
+    /// Whichever of two batched handlers runs first deregisters the other and hands its slot to a third one on
+    /// an idle fd: the batched event of the old owner must not reach the new one (the generation check).
+    @Test func aBatchedEventForAReusedSlotGoesNowhere() throws {
+        let running = try RunningLoop()
+        defer { running.stop() }
+        let loop = running.loop
+        let (a1, b1) = try makeSocketPair()
+        let (a2, b2) = try makeSocketPair()
+        let (idle, idlePeer) = try makeSocketPair()
+        defer { for fd in [a1, b1, a2, b2, idle, idlePeer] { close(fd) } }
+        let first = RecordingHandler()
+        let second = RecordingHandler()
+        let newcomer = RecordingHandler()
+        let state = Mutex<(registrations: [Registration], reused: Registration?)>(([], nil))
+        func takeOver(_ victim: Int) {
+            state.withLock { state in
+                guard state.reused == nil else { return }
+                loop.deregister(state.registrations[victim])
+                state.reused = try? loop.register(fd: idle, handler: newcomer)
+            }
+        }
+        first.onReady = { _ in takeOver(1) }
+        second.onReady = { _ in takeOver(0) }
+        try onLoop(loop) {
+            let one = try loop.register(fd: a1, handler: first)
+            let two = try loop.register(fd: a2, handler: second)
+            state.withLock { $0.registrations = [one, two] }
+            writeByte(b1)
+            writeByte(b2)
+        }
+        #expect(waitUntil { state.withLock { $0.reused } != nil })
+        usleep(50_000)
+        let (registrations, reused) = state.withLock { ($0.registrations, $0.reused!) }
+        #expect(registrations.map(\.slot).contains(reused.slot), "the victim's slot was reused")
+        #expect(newcomer.events.isEmpty, "the old owner's batched event reached the new one: \(newcomer.events)")
+        #expect(first.events.count + second.events.count == 1)
+    }
+
     @Test func staleRegistrationIsIgnoredAfterSlotReuse() throws {
         let running = try RunningLoop()
         defer { running.stop() }
