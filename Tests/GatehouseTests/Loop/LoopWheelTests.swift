@@ -149,9 +149,13 @@ struct LoopWheelTests {
         #expect(wheel.nextDeadline! <= start + 40 * ms + 3)
         #expect(expire(&wheel, at: start + 50 * ms) == [2])
         #expect(wheel.nextDeadline == start + 300 * ms + 7)
-        // Beyond one revolution the answer is a lower bound: the end of the revolution.
+        // Moved a minute out: the old answer (300 ms) may stand as a bound until it has passed…
         wheel.set(key: 1, deadline: start + 60_000 * ms)
         _ = expire(&wheel, at: start + 51 * ms)
+        #expect(wheel.nextDeadline! <= start + 60_000 * ms)
+        _ = expire(&wheel, at: start + 301 * ms)
+        // …then it is recomputed (never left in the past, where the loop would spin): beyond one revolution it is
+        // the end of the revolution.
         let bound = wheel.nextDeadline!
         #expect(bound <= start + 60_000 * ms && bound >= start + 5_000 * ms)
     }
@@ -188,6 +192,7 @@ struct LoopWheelTests {
                 let expected = model.expire(now: now)
                 #expect(fired == expected, "seed \(seed) at \(now)")
                 if fired != expected { return }
+                if let next = wheel.nextDeadline { #expect(next > now, "a bound in the past would spin the loop") }
             }
             #expect(wheel.count == model.deadlines.count)
             let next = wheel.nextDeadline
