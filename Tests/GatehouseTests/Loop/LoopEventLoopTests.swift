@@ -61,6 +61,23 @@ struct LoopEventLoopTests {
         #expect(try onLoop(loop) { loop.registrationCount } == 0)
     }
 
+    @Test func deregisterAndCloseClosesAfterRemoving() throws {
+        let running = try RunningLoop()
+        defer { running.stop() }
+        let loop = running.loop
+        let (a, b) = try makeSocketPair()
+        defer { close(b) }
+        let handler = RecordingHandler()
+        let registration = try onLoop(loop) { try loop.register(fd: a, handler: handler) }
+        try onLoop(loop) { loop.deregisterAndClose(registration) }
+        #expect(fcntl(a, F_GETFD) == -1, "closed")
+        var byte: UInt8 = 0
+        let written = withUnsafeBytes(of: &byte) { Socket.write(b, $0) }  // MSG_NOSIGNAL: SIGPIPE is not ignored here
+        #expect(written == .failed(errno: EPIPE), "the peer sees the close")
+        #expect(handler.events.isEmpty)
+        #expect(try onLoop(loop) { loop.registrationCount } == 0)
+    }
+
     /// Both fds are ready in the same epoll_wait batch; whichever runs first deregisters the other, whose event
     /// from that same batch must then be dropped.
     @Test func deregisteringMidBatchDropsTheRestOfTheBatch() throws {
