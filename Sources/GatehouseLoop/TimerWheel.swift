@@ -95,7 +95,8 @@ public struct TimerWheel {
         if count != countBefore || (cachedNext ?? 0) <= now { cachedNext = nil }
     }
 
-    /// Never later than the earliest deadline (exact after an expire or set; cancels may leave it earlier).
+    /// Never later than the earliest deadline. Exact, except that a cancel or a later re-set may leave an earlier
+    /// bound, recomputed once an expire passes it (one spare wake-up, never a spin).
     public var nextDeadline: UInt64? {
         mutating get {
             guard count > 0 else { return nil }
