@@ -46,7 +46,7 @@ struct LoopAcceptorTests {
         let running = try RunningLoop()
         defer { running.stop() }
         let (a, b) = try makeSocketPair()
-        defer { close(b) }
+        defer { close(a); close(b) }
         // EMFILE forever, then (once the test lets it) connections again.
         let scripted = ScriptedAccept([], then: .outOfDescriptors(errno: EMFILE))
         writeByte(b)
@@ -65,7 +65,7 @@ struct LoopAcceptorTests {
         let running = try RunningLoop()
         defer { running.stop() }
         let (a, b) = try makeSocketPair()
-        defer { close(b) }
+        defer { close(a); close(b) }
         let script: [AcceptResult] =
             [.outOfDescriptors(errno: ENFILE)] + (0..<3).map { .accepted(fd: 100 + $0, peer: fakePeer) }
         let scripted = ScriptedAccept(script, then: .wouldBlock)
@@ -83,7 +83,7 @@ struct LoopAcceptorTests {
         let running = try RunningLoop()
         defer { running.stop() }
         let (a, b) = try makeSocketPair()
-        defer { close(b) }
+        defer { close(a); close(b) }
         let backlog = 3 * Acceptor.acceptsPerWake + 5
         let scripted = ScriptedAccept(
             (0..<backlog).map { .accepted(fd: Int32(1000 + $0), peer: fakePeer) }, then: .wouldBlock)
@@ -125,7 +125,16 @@ struct LoopAcceptorTests {
         #expect(peers.withLock { $0 }.allSatisfy { $0.ip == "127.0.0.1" })
         try onLoop(loop) { acceptor.value.close(); acceptor.value.close() }
         #expect(try onLoop(loop) { loop.registrationCount } == 0)
-        #expect(fcntl(listener, F_GETFD) == -1, "the listener is closed")
+        // Closed: the port refuses now (the fd number itself may already be reused by a parallel test).
+        switch Socket.connect(address) {
+        case .failed(let failure):
+            #expect(failure == ECONNREFUSED)
+        case .inProgress(let fd), .connected(let fd):
+            var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&entry, 1, 2000)
+            #expect(Socket.connectOutcome(fd) == ECONNREFUSED, "the listener is closed")
+            Socket.close(fd)
+        }
     }
 }
 
