@@ -123,6 +123,7 @@ let package = Package(
             name: "gatehouse-microbench",
             dependencies: [
                 "GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer", "GatehouseHTTP1", "GatehouseServer",
+                "GatehouseLoop",
             ],
             path: "Sources/GatehouseMicrobench",
             swiftSettings: swiftSettings

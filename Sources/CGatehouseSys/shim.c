@@ -28,3 +28,5 @@ ssize_t ghsys_sendv(int fd, struct iovec *iov, int count) {
 }
 
 int ghsys_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
+
+int ghsys_get_thread_name(char *name, size_t size) { return pthread_getname_np(pthread_self(), name, size); }

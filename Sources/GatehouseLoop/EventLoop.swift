@@ -145,7 +145,7 @@ public final class EventLoop: @unchecked Sendable {
         return true
     }
 
-    /// Removes the registration (call before closing its fd). The handler gets nothing more, not even events
+    /// Removes the registration (before its fd is closed: see `deregisterAndClose`). The handler gets nothing more, not even events
     /// already fetched in the current batch: the slot's generation moves on.
     public func deregister(_ r: Registration) {
         guard isRegistered(r) else { return }
@@ -154,6 +154,15 @@ public final class EventLoop: @unchecked Sendable {
         wheel.set(key: r.slot, deadline: nil)
         entries[r.slot] = Entry(generation: entries[r.slot].generation &+ 1)
         freeSlots.append(r.slot)
+    }
+
+    /// Deregisters, then closes the fd, in the only safe order: a DEL after the close could hit another socket
+    /// that has meanwhile been given the same descriptor number.
+    public func deregisterAndClose(_ r: Registration) {
+        guard isRegistered(r) else { return }
+        let fd = entries[r.slot].fd
+        deregister(r)
+        Glibc.close(fd)
     }
 
     /// Sets (or with nil cancels) the registration's one deadline; `deadlinePassed()` is called once when due.

@@ -55,6 +55,13 @@ public final class LoopGroup: Sendable {
         }
     }
 
+    /// The calling thread's name as the kernel keeps it (for logs and tests).
+    public static func currentThreadName() -> String {
+        var name = [CChar](repeating: 0, count: 32)
+        guard ghsys_get_thread_name(&name, name.count) == 0 else { return "" }
+        return String(cString: name)
+    }
+
     /// Queues work on loop `index` (any thread).
     public func run(on index: Int, _ work: @escaping @Sendable () -> Void) {
         loops[index].execute(work)

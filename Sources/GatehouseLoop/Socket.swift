@@ -157,13 +157,20 @@ public enum Socket {
                     iov_base: UnsafeMutableRawPointer(mutating: buffers[index].baseAddress),
                     iov_len: buffers[index].count)
             }
-            while true {
-                let n = ghsys_sendv(fd, vectors.baseAddress, Int32(count))
-                if n >= 0 { return .bytes(n) }
-                let failure = errno
-                if failure == EINTR { continue }
-                return failure == EAGAIN || failure == EWOULDBLOCK ? .wouldBlock : .failed(errno: failure)
-            }
+            return writev(fd, vectors)
+        }
+    }
+
+    /// The same over caller-owned iovecs (no array to build per call on the hot path).
+    public static func writev(_ fd: Int32, _ vectors: UnsafeMutableBufferPointer<iovec>) -> IOResult {
+        let count = min(vectors.count, Int(ghsys_iov_max()))
+        guard count > 0, let base = vectors.baseAddress else { return .bytes(0) }
+        while true {
+            let n = ghsys_sendv(fd, base, Int32(count))
+            if n >= 0 { return .bytes(n) }
+            let failure = errno
+            if failure == EINTR { continue }
+            return failure == EAGAIN || failure == EWOULDBLOCK ? .wouldBlock : .failed(errno: failure)
         }
     }
 

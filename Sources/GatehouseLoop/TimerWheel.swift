@@ -16,6 +16,10 @@ public struct TimerWheel {
     public let slots: Int
     private var nodes: [Node] = []
     private var heads: [Int32]
+    /// Each bucket's earliest deadline (UInt64.max: empty), exact unless `minimumStale` says its owner left;
+    /// lets `nextDeadline` look at buckets, not at every key.
+    private var bucketMinimum: [UInt64]
+    private var minimumStale: [Bool]
     /// The tick the last `expire` reached; buckets before it hold nothing due.
     private var currentTick: UInt64
     public private(set) var count = 0
@@ -27,6 +31,8 @@ public struct TimerWheel {
         self.tickNanoseconds = tickNanoseconds
         self.slots = slots
         self.heads = Array(repeating: -1, count: slots)
+        self.bucketMinimum = Array(repeating: .max, count: slots)
+        self.minimumStale = Array(repeating: false, count: slots)
         self.currentTick = now / tickNanoseconds
     }
 
@@ -60,26 +66,37 @@ public struct TimerWheel {
             currentTick = Swift.max(currentTick, nowTick)
             return
         }
-        cachedNext = nil
+        let countBefore = count
         let first = currentTick
         let last = Swift.max(nowTick, currentTick)
         // More than a revolution behind: every bucket once is enough.
         let span = Swift.min(last - first, UInt64(slots - 1))
         for step in 0...span {
-            var key = heads[Int((first + step) % UInt64(slots))]
+            let bucket = Int((first + step) % UInt64(slots))
+            var key = heads[bucket]
+            var minimum = UInt64.max
             while key >= 0 {
                 let next = nodes[Int(key)].next
-                if nodes[Int(key)].deadline <= now {
+                let deadline = nodes[Int(key)].deadline
+                if deadline <= now {
                     unlink(Int(key))
                     expired.append(Int(key))
+                } else {
+                    minimum = Swift.min(minimum, deadline)
                 }
                 key = next
             }
+            // The walk saw every key left in the bucket: its minimum is exact again.
+            bucketMinimum[bucket] = minimum
+            minimumStale[bucket] = false
         }
         currentTick = last
+        // Nothing left, or a bound now in the past (a cancelled key): recompute, else the loop would spin.
+        if count != countBefore || (cachedNext ?? 0) <= now { cachedNext = nil }
     }
 
-    /// Never later than the earliest deadline (exact after an expire or set; cancels may leave it earlier).
+    /// Never later than the earliest deadline. Exact, except that a cancel or a later re-set may leave an earlier
+    /// bound, recomputed once an expire passes it (one spare wake-up, never a spin).
     public var nextDeadline: UInt64? {
         mutating get {
             guard count > 0 else { return nil }
@@ -90,21 +107,29 @@ public struct TimerWheel {
         }
     }
 
-    /// The first tick from the current one whose bucket holds a deadline of that tick (or a past one).
-    private func scanEarliest() -> UInt64 {
+    /// The first tick from the current one whose bucket's earliest deadline falls in that tick (or before: a
+    /// past deadline). Later revolutions' keys in the same bucket have larger deadlines, so the minimum decides.
+    private mutating func scanEarliest() -> UInt64 {
         for step in 0..<UInt64(slots) {
             let tick = currentTick + step
-            var earliest = UInt64.max
-            var key = heads[Int(tick % UInt64(slots))]
-            while key >= 0 {
-                let node = nodes[Int(key)]
-                if node.deadline / tickNanoseconds <= tick { earliest = Swift.min(earliest, node.deadline) }
-                key = node.next
-            }
-            if earliest != .max { return earliest }
+            let bucket = Int(tick % UInt64(slots))
+            if minimumStale[bucket] { refreshMinimum(bucket) }
+            let minimum = bucketMinimum[bucket]
+            if minimum != .max && minimum / tickNanoseconds <= tick { return minimum }
         }
         // Everything is at least a revolution away.
         return (currentTick + UInt64(slots)) * tickNanoseconds
+    }
+
+    private mutating func refreshMinimum(_ bucket: Int) {
+        var minimum = UInt64.max
+        var key = heads[bucket]
+        while key >= 0 {
+            minimum = Swift.min(minimum, nodes[Int(key)].deadline)
+            key = nodes[Int(key)].next
+        }
+        bucketMinimum[bucket] = minimum
+        minimumStale[bucket] = false
     }
 
     private mutating func link(_ key: Int, bucket: Int) {
@@ -114,6 +139,7 @@ public struct TimerWheel {
         nodes[key].next = head
         if head >= 0 { nodes[Int(head)].previous = Int32(key) }
         heads[bucket] = Int32(key)
+        bucketMinimum[bucket] = Swift.min(bucketMinimum[bucket], nodes[key].deadline)  // stale stays stale
         count += 1
     }
 
@@ -125,6 +151,13 @@ public struct TimerWheel {
             heads[Int(node.bucket)] = node.next
         }
         if node.next >= 0 { nodes[Int(node.next)].previous = node.previous }
+        let bucket = Int(node.bucket)
+        if heads[bucket] < 0 {
+            bucketMinimum[bucket] = .max
+            minimumStale[bucket] = false
+        } else if node.deadline == bucketMinimum[bucket] {
+            minimumStale[bucket] = true  // the earliest left; find the next one only when asked
+        }
         nodes[key].bucket = -1
         count -= 1
     }

@@ -1,6 +1,7 @@
 // Micro-benchmarks for the hot parts of a request, run by scripts/bench (release build):
 //   swift run -c release gatehouse-microbench
-// Each line is the median of 5 timed batches, in nanoseconds per operation. HTTP/1.1 parsing: HTTP1Bench.swift.
+// Each line is the median of 5 timed batches, in nanoseconds per operation. HTTP/1.1 parsing: HTTP1Bench.swift; the
+// event loop and timer wheel: LoopBench.swift.
 import Foundation
 import GatehouseAuth
 import GatehouseConfig
@@ -23,6 +24,13 @@ func measure(_ name: String, iterations: Int, _ body: () -> Void) {
     }
     samples.sort()
     print(String(format: "%-58@ %10.0f ns/op", name as NSString, samples[2]))
+}
+
+// `gatehouse-microbench loop`: only the I/O layer's numbers (LoopBench.swift).
+if CommandLine.arguments.dropFirst().first == "loop" {
+    print("gatehouse micro-benchmarks: GatehouseLoop")
+    benchLoop()
+    exit(0)
 }
 
 // A realistic 50-rule table: literal prefixes, (.*) suffixes, :params, hosts and methods.
@@ -103,6 +111,7 @@ let logEntry = AccessLog.Entry(requestID: "5f0c6a1e-8d1b-4c2e-9a57-1b2c3d4e5f60"
 measure("access log line (render into the thread's buffer)", iterations: 200_000) { accessLog.write(logEntry) }
 print("access log lines dropped during that run (output kept up if 0): \(accessLog.droppedLines)")
 benchHTTP1()
+benchLoop()
 // Identity assertions (`identity_assertion:`): a new ES256 signature per binding, and a binding reused
 // within `reuse` seconds (what a repeated request costs).
 let assertionKey = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-bench-\(getpid()).pem").path

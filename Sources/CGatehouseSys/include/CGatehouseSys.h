@@ -23,6 +23,7 @@ int ghsys_accept4(int fd, struct sockaddr *address, socklen_t *length);
 // sendmsg(MSG_NOSIGNAL) over an iovec array: writev itself cannot suppress SIGPIPE.
 ssize_t ghsys_sendv(int fd, struct iovec *iov, int count);
 int ghsys_set_thread_name(const char *name);
+int ghsys_get_thread_name(char *name, size_t size);
 
 static inline int ghsys_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 static inline int ghsys_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
