@@ -53,6 +53,9 @@ enum PEMFile {
 
     static func privateKey(inFile path: String) throws(TLSConfigError) -> OwnedPrivateKey {
         let bytes = try read(path)
+        // OpenSSL 3's decoders say only "unsupported" for a file with no key block; name it here instead.
+        // Covers "PRIVATE KEY", "EC PRIVATE KEY" and "RSA PRIVATE KEY".
+        guard contains(bytes, "PRIVATE KEY-----") else { throw .noPrivateKeyInFile(path: path) }
         if contains(bytes, "ENCRYPTED") {
             throw .openSSL(operation: "reading the private key in \(path)", reason: "encrypted private keys are not supported")
         }
