@@ -25,6 +25,12 @@ let package = Package(
     targets: [
         // PCRE2 (Debian's libpcre2-dev), the regex engine behind route patterns that are not plain literals.
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-16", providers: [.apt(["libpcre2-dev"])]),
+        // OpenSSL 3 (Debian's libssl-dev) for the data plane's own TLS. swift-nio-ssl's BoringSSL is a separate,
+        // symbol-prefixed copy (CNIOBoringSSL_*), so both link into one binary.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // Sans-IO TLS over OpenSSL memory BIOs: server contexts with SNI and reload, client contexts that verify,
+        // and a per-socket connection fed and drained with bytes (issue 11). No sockets.
+        .target(name: "GatehouseTLS", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
         // Pure request model, route matching, claims and decisions: no I/O, no crypto.
         .target(name: "GatehouseCore", dependencies: ["CPCRE2"], swiftSettings: swiftSettings),
         // JWT verification, keys and Clerk's session rules: no sockets (fetching is injected).
@@ -76,7 +82,7 @@ let package = Package(
             name: "GatehouseServer",
             dependencies: [
                 "GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseFetch", "GatehouseHTTP1",
-                "GatehouseDataPlane", "GatehouseLoop",
+                "GatehouseDataPlane", "GatehouseLoop", "GatehouseTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -144,7 +150,9 @@ let package = Package(
             name: "GatehouseTests",
             dependencies: [
                 "GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer", "GatehouseServer",
-                "GatehouseFetch", "GatehouseDemo", "GatehouseHTTP1", "GatehouseDataPlane", "GatehouseLoop",
+                "GatehouseFetch", "GatehouseDemo", "GatehouseHTTP1", "GatehouseDataPlane", "GatehouseLoop", "GatehouseTLS",
+                // Raw OpenSSL for test peers the public API refuses to build (a TLS 1.1-only client).
+                "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

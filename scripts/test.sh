@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine with the Swift toolchain.
-# Installs libpcre2-dev (route patterns), nginx and caddy (forward-auth tests), chromium and python3-websocket
+# Installs libpcre2-dev (route patterns), libssl-dev (GatehouseTLS), nginx and caddy (forward-auth tests), chromium and python3-websocket
 # (browser check), python3-h11 (HTTP/1.1 differential tests) from Debian's packages;
 # everything else runs in-process on 127.0.0.1.
 set -euo pipefail
@@ -11,7 +11,8 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
-# Route patterns compile to PCRE2 (GatehouseCore links libpcre2-16 through the CPCRE2 system library).
+# Route patterns compile to PCRE2 (GatehouseCore links libpcre2-16 through the CPCRE2 system library);
+# GatehouseTLS links OpenSSL 3 (libssl, libcrypto) through the COpenSSL system library.
 source scripts/build-deps.sh
 
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
