@@ -61,7 +61,8 @@ public final class GatewayServer: Sendable {
         case .failure(let error):
             return .failed(error)
         case .success(let next):
-            let trustProblem = pools.update(settings: next.settings.proxy)
+            var trustProblem = pools.update(settings: next.settings.proxy)
+            if let plane = dataPlane.withLock({ $0 }) { trustProblem = plane.updateTrust(caFile: next.settings.proxy.tlsCAFile) }
             accessLog.setEnabled(next.settings.accessLog)
             return .applied(next, needsRestart: RestartOnlySettings.changed(from: startedWith, to: next.settings),
                             problems: trustProblem.map { [$0] } ?? [])

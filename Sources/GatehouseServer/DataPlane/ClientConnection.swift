@@ -6,6 +6,7 @@ import GatehouseDataPlane
 import GatehouseEngine
 import GatehouseHTTP1
 import GatehouseLoop
+import GatehouseTLS
 
 /// A client connection of the data plane: the thin loop around a `ConnectionMachine`. It is the only code
 /// that touches this connection's sockets; every choice is the machine's (framing, deadlines, relaying) or
@@ -16,6 +17,8 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     private unowned let plane: LoopPlane
     private var machine: ConnectionMachine
     private let peer: String
+    /// Plain, or TLS terminated here.
+    private let transport: SocketTransport
     private var upstream: UpstreamLink?
     /// Edge-triggered readiness not yet used up.
     private var readable = false
@@ -33,10 +36,11 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     private let idPrefix = UInt64.random(in: 0...UInt64.max)
     private var idCounter: UInt64 = 0
 
-    init(fd: Int32, plane: LoopPlane, peer: String, settings: ConnectionSettings, now: UInt64) throws {
+    init(fd: Int32, plane: LoopPlane, peer: String, transport: SocketTransport, settings: ConnectionSettings, now: UInt64) throws {
         self.fd = fd
         self.plane = plane
         self.peer = peer
+        self.transport = transport
         self.machine = ConnectionMachine(settings: settings, now: now)
         registration = try plane.loop.register(fd: fd, handler: self, readable: true, writable: true)
         if let registration { plane.loop.setDeadline(registration, at: machine.deadline) }
@@ -116,20 +120,12 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
 
     private func readClient() -> Bool {
         guard readable, machine.wantsClientRead else { return false }
-        var result = IOResult.wouldBlock
-        var offered = 0
-        let fd = self.fd
-        machine.clientIn.fill(minimum: 4096) { buffer in
-            offered = buffer.count
-            result = Socket.read(fd, into: buffer)
-            if case .bytes(let n) = result { return n }
-            return 0
-        }
+        let (result, drained) = transport.read(fd, into: &machine.clientIn)
         let now = plane.loop.now
         switch result {
-        case .bytes(let n):
+        case .bytes:
             // A short read drained the socket (the edge-triggered rule nginx uses): no read just to see EAGAIN.
-            if n < offered && !peerClosing { readable = false }
+            if drained && !peerClosing { readable = false }
             machine.clientReceived(now: now)
         case .wouldBlock:
             readable = false
@@ -145,14 +141,12 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     }
 
     private func flushClient() -> Bool {
-        guard writable, !machine.clientOut.isEmpty, !closed else { return false }
-        let fd = self.fd
-        let result = machine.clientOut.withReadable { Socket.write(fd, $0) }
+        guard writable, !closed, !machine.clientOut.isEmpty || transport.needsFlush else { return false }
+        let result = transport.write(fd, from: &machine.clientOut)
         let now = plane.loop.now
         switch result {
-        case .bytes(let n):
-            machine.clientOut.consume(n)
-            if !machine.clientOut.isEmpty { writable = false }
+        case .bytes:
+            if !machine.clientOut.isEmpty || transport.needsFlush { writable = false }
             machine.clientWrote(now: now)
             return true
         case .wouldBlock, .endOfFile:
@@ -168,19 +162,11 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
 
     private func readUpstream() -> Bool {
         guard let link = upstream, case .open = link.state, link.readable, machine.wantsUpstreamRead else { return false }
-        var result = IOResult.wouldBlock
-        var offered = 0
-        let fd = link.fd
-        machine.upstreamIn.fill(minimum: 4096) { buffer in
-            offered = buffer.count
-            result = Socket.read(fd, into: buffer)
-            if case .bytes(let n) = result { return n }
-            return 0
-        }
+        let (result, drained) = link.transport.read(link.fd, into: &machine.upstreamIn)
         let now = plane.loop.now
         switch result {
-        case .bytes(let n):
-            if n < offered { link.readable = false }
+        case .bytes:
+            if drained { link.readable = false }
             machine.upstreamReceived(now: now)
         case .wouldBlock:
             link.readable = false
@@ -196,13 +182,12 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     }
 
     private func flushUpstream() -> Bool {
-        guard let link = upstream, case .open = link.state, link.writable, !machine.upstreamOut.isEmpty else { return false }
-        let fd = link.fd
-        let result = machine.upstreamOut.withReadable { Socket.write(fd, $0) }
+        guard let link = upstream, case .open = link.state, link.writable, !machine.upstreamOut.isEmpty || link.transport.needsFlush
+        else { return false }
+        let result = link.transport.write(link.fd, from: &machine.upstreamOut)
         switch result {
-        case .bytes(let n):
-            machine.upstreamOut.consume(n)
-            if !machine.upstreamOut.isEmpty { link.writable = false }
+        case .bytes:
+            if !machine.upstreamOut.isEmpty || link.transport.needsFlush { link.writable = false }
             machine.upstreamWrote(now: plane.loop.now)
             return true
         case .wouldBlock, .endOfFile:
@@ -244,7 +229,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
             upstream = nil
             if case .open = link.state, !machine.upstreamOut.isEmpty {
                 // What the client sent last (a tunnel's closing frame) goes out if the socket takes it now.
-                _ = machine.upstreamOut.withReadable { Socket.write(link.fd, $0) }
+                _ = link.transport.write(link.fd, from: &machine.upstreamOut)
             }
             link.close()
         case .upstreamError(let kind):
@@ -324,12 +309,8 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
 
     private func acquire(_ target: UpstreamTarget, fresh: Bool) {
         let now = plane.loop.now
-        guard !target.tls else {
-            // Never plain HTTP to an `https://` upstream (see DataPlaneEngine.needsUpstreamTLS).
-            machine.upstreamUnavailable(.tls("TLS to upstreams is not available on the epoll data plane yet"), now: now)
-            return
-        }
-        if !fresh, let link = plane.pool.takeIdle(target) {
+        let trust = target.tls ? plane.shared.trust : nil
+        if !fresh, let link = plane.pool.takeIdle(target, trustGeneration: trust?.generation ?? 0) {
             link.owner = self
             link.state = .open
             link.writable = true
@@ -357,29 +338,56 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     }
 
     private func connect(_ target: UpstreamTarget, _ addresses: [ResolvedAddress]) {
+        let now = plane.loop.now
+        var transport = SocketTransport()
+        var generation = 0
+        if target.tls {
+            // https:// upstreams (the Frontend API): certificates verified against the system roots or
+            // proxy.tls_ca_file, and the name (SNI too, for names) checked.
+            let trust = plane.shared.trust
+            generation = trust.generation
+            switch trust.context {
+            case .success(let context):
+                guard let tls = try? TLSConnection(client: context, serverName: target.host) else {
+                    machine.upstreamUnavailable(.tls("cannot start a TLS connection to \(target.host)"), now: now)
+                    return
+                }
+                transport = SocketTransport(tls: tls)
+            case .failure(let problem):
+                machine.upstreamUnavailable(.tls(problem.message), now: now)
+                return
+            }
+        }
         var rest = addresses
         while !rest.isEmpty {
             let address = rest.removeFirst()
-            let start = Socket.connect(address)
-            let fd: Int32, state: UpstreamLink.State
-            switch start {
-            case .connected(let newFD):
-                (fd, state) = (newFD, .open)
-            case .inProgress(let newFD):
-                (fd, state) = (newFD, .connecting(remaining: rest))
-            case .failed:
-                continue
+            let fd: Int32, connected: Bool
+            switch Socket.connect(address) {
+            case .connected(let newFD): (fd, connected) = (newFD, true)
+            case .inProgress(let newFD): (fd, connected) = (newFD, false)
+            case .failed: continue
             }
-            guard let link = try? UpstreamLink(fd: fd, target: target, plane: plane, state: state) else {
+            guard let link = try? UpstreamLink(fd: fd, target: target, plane: plane, connected: false, remaining: rest,
+                                               transport: transport, trustGeneration: generation)
+            else {
                 Socket.close(fd)
                 continue
             }
             link.owner = self
             upstream = link
-            if case .open = state { machine.upstreamAttached(reused: false, now: plane.loop.now) }
+            if connected {
+                guard link.connected() else {
+                    upstream = nil
+                    let reason = link.transport.failure?.reason ?? "TLS handshake failed"
+                    link.close()
+                    machine.upstreamUnavailable(.tls(reason), now: now)
+                    return
+                }
+                if case .open = link.state { machine.upstreamAttached(reused: false, now: now) }
+            }
             return
         }
-        machine.upstreamUnavailable(.refused, now: plane.loop.now)
+        machine.upstreamUnavailable(.refused, now: now)
     }
 
     func upstreamConnected(_ link: UpstreamLink) {
@@ -388,10 +396,10 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         pump()
     }
 
-    func upstreamConnectFailed(_ link: UpstreamLink) {
+    func upstreamConnectFailed(_ link: UpstreamLink, reason: UpstreamUnavailable) {
         guard link === upstream else { return }
         upstream = nil
-        machine.upstreamUnavailable(.refused, now: plane.loop.now)
+        machine.upstreamUnavailable(reason, now: plane.loop.now)
         pump()
     }
 

@@ -42,6 +42,11 @@ final class DataPlaneServer: Sendable {
         group.start()
     }
 
+    /// A reload: the upstream trust store read again (see `DataPlaneShared.updateTrust`).
+    func updateTrust(caFile: String?) -> String? {
+        shared.updateTrust(caFile: caFile)
+    }
+
     /// Stops accepting, lets in-flight requests finish (idle keep-alive connections close at once), closes
     /// whatever is left after `gracePeriod` seconds, then stops the loops.
     func shutdown(gracePeriod: Double) async {

@@ -2,6 +2,7 @@ import Foundation
 import GatehouseConfig
 import GatehouseDataPlane
 import GatehouseLoop
+import Synchronization
 
 /// What every loop of the data plane shares: the config, the access log, the counters.
 final class DataPlaneShared: Sendable {
@@ -11,6 +12,21 @@ final class DataPlaneShared: Sendable {
     let listenerHealth: ListenerHealth
     /// Tests only: one more socket option on every accepted connection, to make its setup fail for real.
     let extraSocketOption: (level: Int32, name: Int32)?
+    private let trustStore: Mutex<DataPlaneTrust>
+
+    /// The trust store for `https://` upstreams in force (replaced on reload).
+    var trust: DataPlaneTrust { trustStore.withLock { $0 } }
+
+    /// A reload: `proxy.tls_ca_file` read again. What went wrong, if the new store cannot be built
+    /// (`https://` upstreams then fail closed, 502).
+    func updateTrust(caFile: String?) -> String? {
+        let trust = DataPlaneTrust.load(caFile: caFile)
+        trustStore.withLock { $0 = trust }
+        if case .failure(let problem) = trust.context {
+            return "proxy.tls_ca_file: \(problem.message); https:// upstreams answer 502 until it is fixed"
+        }
+        return nil
+    }
 
     init(state: GatewayState, accessLog: AccessLog, counter: ConnectionCounter, listenerHealth: ListenerHealth,
          extraSocketOption: (level: Int32, name: Int32)?) {
@@ -19,6 +35,7 @@ final class DataPlaneShared: Sendable {
         self.counter = counter
         self.listenerHealth = listenerHealth
         self.extraSocketOption = extraSocketOption
+        self.trustStore = Mutex(DataPlaneTrust.load(caFile: state.snapshot.settings.proxy.tlsCAFile))
     }
 }
 
@@ -74,7 +91,8 @@ final class LoopPlane: @unchecked Sendable {
         }
         Socket.setNoDelay(fd)
         do {
-            let connection = try ClientConnection(fd: fd, plane: self, peer: peer.ip, settings: settings(snapshot), now: loop.now)
+            let connection = try ClientConnection(fd: fd, plane: self, peer: peer.ip, transport: SocketTransport(),
+                                                  settings: settings(snapshot), now: loop.now)
             connections[ObjectIdentifier(connection)] = connection
             shared.listenerHealth.recordServing()
         } catch {

@@ -10,11 +10,20 @@ final class LoopUpstreamPool {
     /// How long a resolved address is used before it is looked up again.
     static let addressLifetime: UInt64 = 30_000_000_000
 
-    func takeIdle(_ target: UpstreamTarget) -> UpstreamLink? {
-        guard var links = idle[target], let link = links.popLast() else { return nil }
-        idle[target] = links
-        link.setIdleDeadline(nil)
-        return link
+    /// The warmest idle connection to `target`; TLS ones verified against an older trust store are closed.
+    func takeIdle(_ target: UpstreamTarget, trustGeneration: Int) -> UpstreamLink? {
+        guard var links = idle[target] else { return nil }
+        while let link = links.popLast() {
+            if target.tls && link.trustGeneration != trustGeneration {
+                link.close()
+                continue
+            }
+            idle[target] = links
+            link.setIdleDeadline(nil)
+            return link
+        }
+        idle[target] = nil
+        return nil
     }
 
     /// Keeps `link` for the next request to `target` unless the pool for it is full.

@@ -1,5 +1,7 @@
 import GatehouseCore
+import GatehouseDataPlane
 import GatehouseLoop
+import GatehouseTLS
 
 /// One connection to an upstream on a data-plane loop. It stays registered with the loop for its whole life
 /// (no epoll_ctl per request): while a client connection uses it, its events go to that connection; while it
@@ -8,6 +10,8 @@ final class UpstreamLink: LoopHandler {
     enum State {
         /// Non-blocking connect under way; the next addresses are tried if this one fails.
         case connecting(remaining: [ResolvedAddress])
+        /// `https://`: connected, TLS handshake (with certificate and name verification) under way.
+        case handshaking
         case open
         case idle
         case closed
@@ -17,6 +21,9 @@ final class UpstreamLink: LoopHandler {
     private var registration: Registration?
     let target: UpstreamTarget
     unowned let plane: LoopPlane
+    /// Plain, or TLS verified against the trust store of `trustGeneration`.
+    let transport: SocketTransport
+    let trustGeneration: Int
     /// The client connection using it (nil while idle).
     var owner: ClientConnection?
     var state: State
@@ -26,13 +33,28 @@ final class UpstreamLink: LoopHandler {
     /// Has it carried a request before (a pooled connection may have been closed by the upstream meanwhile)?
     var carriedRequest = false
 
-    init(fd: Int32, target: UpstreamTarget, plane: LoopPlane, state: State) throws {
+    init(fd: Int32, target: UpstreamTarget, plane: LoopPlane, connected: Bool, remaining: [ResolvedAddress],
+         transport: SocketTransport, trustGeneration: Int) throws {
         self.fd = fd
         self.target = target
         self.plane = plane
-        self.state = state
+        self.transport = transport
+        self.trustGeneration = trustGeneration
+        self.state = .connecting(remaining: remaining)
         registration = try plane.loop.register(fd: fd, handler: self, readable: true, writable: true)
-        if case .open = state { writable = true }
+        if connected { state = .open }
+    }
+
+    /// After the TCP connection is up: open, or the TLS handshake first. False when it failed at once.
+    func connected() -> Bool {
+        writable = true
+        guard transport.isTLS else {
+            state = .open
+            return true
+        }
+        state = .handshaking
+        if case .failed = transport.advanceHandshake(fd) { return false }
+        return true
     }
 
     func ready(_ events: ReadyEvents) {
@@ -41,24 +63,53 @@ final class UpstreamLink: LoopHandler {
             guard !events.isDisjoint(with: [.writable, .error, .hangup]) else { return }
             let failure = Socket.connectOutcome(fd)
             if failure == 0 {
-                state = .open
-                writable = true
                 readable = events.contains(.readable)
-                owner?.upstreamConnected(self)
+                guard connected() else {
+                    failHandshake()
+                    return
+                }
+                if case .open = state { owner?.upstreamConnected(self) }
                 return
             }
             retry(remaining)
+        case .handshaking:
+            if events.contains(.writable) { transport.flush(fd) }
+            let (progress, socket) = transport.continueHandshake(fd)
+            switch progress {
+            case .complete:
+                state = .open
+                readable = true  // plaintext may have come with the last handshake bytes
+                owner?.upstreamConnected(self)
+            case .failed:
+                failHandshake()
+            case .inProgress:
+                if case .endOfFile = socket { failHandshake() } else if case .failed = socket { failHandshake() }
+            }
         case .open:
             if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { readable = true }
             if events.contains(.writable) { writable = true }
             owner?.pump()
         case .idle:
-            // Nothing is expected from an idle upstream: bytes or a close both end it.
+            // Nothing is expected from an idle upstream but TLS session tickets: bytes of a response or a
+            // close end it.
+            if transport.isTLS {
+                var scratch = ByteQueue()
+                let (result, _) = transport.read(fd, into: &scratch)
+                if case .bytes(0) = result, scratch.isEmpty { return }
+                if case .wouldBlock = result, scratch.isEmpty { return }
+            }
             plane.pool.remove(self)
             close()
         case .closed:
             break
         }
+    }
+
+    private func failHandshake() {
+        let reason = transport.failure?.reason ?? "the upstream closed the connection during the TLS handshake"
+        let owner = self.owner
+        close()
+        owner?.upstreamConnectFailed(self, reason: .tls(reason))
     }
 
     /// The next address, or the failure reported to the owner.
@@ -82,7 +133,7 @@ final class UpstreamLink: LoopHandler {
             }
         }
         state = .closed
-        owner?.upstreamConnectFailed(self)
+        owner?.upstreamConnectFailed(self, reason: .refused)
     }
 
     func deadlinePassed() {
@@ -98,15 +149,20 @@ final class UpstreamLink: LoopHandler {
 
     func close() {
         if case .closed = state, registration == nil { return }
+        if case .open = state { transport.closeNotify(fd) }
+        if case .idle = state { transport.closeNotify(fd) }
         state = .closed
         owner = nil
         deregisterAndClose()
     }
 
     private func deregisterAndClose() {
-        if let registration { plane.loop.deregister(registration) }
+        if let registration {
+            plane.loop.deregisterAndClose(registration)
+        } else if fd >= 0 {
+            Socket.close(fd)
+        }
         registration = nil
-        if fd >= 0 { Socket.close(fd) }
         fd = -1
     }
 }

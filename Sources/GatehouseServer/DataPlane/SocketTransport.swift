@@ -1,0 +1,169 @@
+import GatehouseDataPlane
+import GatehouseLoop
+import GatehouseTLS
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a data-plane socket carries a connection's bytes: as they are, or through TLS (OpenSSL over memory
+/// BIOs: ciphertext moves between the socket and the TLS connection here, plaintext between it and the
+/// connection machine's queues).
+final class SocketTransport {
+    private let tls: TLSConnection?
+    /// Ciphertext the socket did not take yet.
+    private var cipherOut = ByteQueue()
+    /// What failed, for the log and the answer (never key material).
+    private(set) var failure: TLSFailure?
+
+    init(tls: TLSConnection? = nil) {
+        self.tls = tls
+    }
+
+    var isTLS: Bool { tls != nil }
+    var tlsConnection: TLSConnection? { tls }
+
+    /// Ciphertext is waiting for the socket: write again when it is writable, even with no plaintext.
+    var needsFlush: Bool {
+        guard let tls else { return false }
+        return !cipherOut.isEmpty || tls.pendingCiphertextCount > 0
+    }
+
+    /// Reads from the socket into `queue`. `drained`: the socket has nothing more for now (a short read, the
+    /// edge-triggered rule, or EAGAIN). With TLS, `.bytes(0)` means ciphertext was taken but no plaintext
+    /// came out yet (a handshake message).
+    func read(_ fd: Int32, into queue: inout ByteQueue) -> (result: IOResult, drained: Bool) {
+        guard let tls else {
+            var result = IOResult.wouldBlock
+            var offered = 0
+            queue.fill(minimum: 4096) { buffer in
+                offered = buffer.count
+                result = Socket.read(fd, into: buffer)
+                if case .bytes(let n) = result { return n }
+                return 0
+            }
+            if case .bytes(let n) = result { return (result, n < offered) }
+            return (result, true)
+        }
+        var socketResult = IOResult.wouldBlock
+        var drained = true
+        withUnsafeTemporaryAllocation(byteCount: 16 * 1024, alignment: 16) { buffer in
+            socketResult = Socket.read(fd, into: buffer)
+            if case .bytes(let n) = socketResult {
+                drained = n < buffer.count
+                tls.receiveCiphertext(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            }
+        }
+        if case .endOfFile = socketResult { tls.receiveEndOfCiphertext() }
+        if case .failed = socketResult { return (socketResult, true) }
+        var plaintext = 0
+        var ended = false
+        reading: while true {
+            var step = TLSReadResult.needMoreCiphertext
+            queue.fill(minimum: 4096) { buffer in
+                step = tls.readPlaintext(into: buffer)
+                if case .bytes(let n) = step { return n }
+                return 0
+            }
+            switch step {
+            case .bytes(let n):
+                if n == 0 { break reading }
+                plaintext += n
+            case .needMoreCiphertext:
+                break reading
+            case .closed:
+                ended = true
+                break reading
+            case .failed(let why):
+                failure = why
+                _ = flush(fd)  // the alert, if the socket takes it
+                return (.failed(errno: EPROTO), true)
+            }
+        }
+        if case .failed = flush(fd) { return (.failed(errno: EPIPE), true) }
+        if plaintext > 0 { return (.bytes(plaintext), drained) }
+        if ended { return (.endOfFile, true) }
+        switch socketResult {
+        case .endOfFile: return (.endOfFile, true)
+        case .bytes: return (.bytes(0), drained)
+        default: return (.wouldBlock, true)
+        }
+    }
+
+    /// Writes from `queue` (consuming what was taken). With TLS, plaintext is taken once encrypted; the
+    /// ciphertext the socket refuses waits here (`needsFlush`).
+    func write(_ fd: Int32, from queue: inout ByteQueue) -> IOResult {
+        guard let tls else {
+            let result = queue.withReadable { Socket.write(fd, $0) }
+            if case .bytes(let n) = result { queue.consume(n) }
+            return result
+        }
+        var accepted = 0
+        if !queue.isEmpty {
+            switch queue.withReadable({ tls.writePlaintext($0) }) {
+            case .accepted(let n):
+                queue.consume(n)
+                accepted = n
+            case .needMoreCiphertext:
+                break  // the handshake is not done: reads drive it
+            case .failed(let why):
+                failure = why
+                return .failed(errno: EPROTO)
+            }
+        }
+        switch flush(fd) {
+        case .failed(let code): return .failed(errno: code)
+        default: return accepted > 0 ? .bytes(accepted) : .wouldBlock
+        }
+    }
+
+    /// Moves pending ciphertext to the socket: `.bytes` when all of it went, `.wouldBlock` when some waits.
+    @discardableResult
+    func flush(_ fd: Int32) -> IOResult {
+        guard let tls else { return .bytes(0) }
+        while true {
+            if cipherOut.isEmpty {
+                guard tls.pendingCiphertextCount > 0 else { return .bytes(0) }
+                cipherOut.fill(minimum: 16 * 1024) { tls.takeCiphertext(into: $0) }
+            }
+            let result = cipherOut.withReadable { Socket.write(fd, $0) }
+            switch result {
+            case .bytes(let n):
+                cipherOut.consume(n)
+                if !cipherOut.isEmpty { return .wouldBlock }
+            case .wouldBlock, .endOfFile:
+                return .wouldBlock
+            case .failed:
+                return result
+            }
+        }
+    }
+
+    /// Reads ciphertext while a client handshake is under way and advances it; its output is flushed.
+    func continueHandshake(_ fd: Int32) -> (state: TLSHandshakeState, socket: IOResult) {
+        guard let tls else { return (.complete, .wouldBlock) }
+        var socketResult = IOResult.wouldBlock
+        withUnsafeTemporaryAllocation(byteCount: 16 * 1024, alignment: 16) { buffer in
+            socketResult = Socket.read(fd, into: buffer)
+            if case .bytes(let n) = socketResult { tls.receiveCiphertext(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) }
+        }
+        if case .endOfFile = socketResult { tls.receiveEndOfCiphertext() }
+        return (advanceHandshake(fd), socketResult)
+    }
+
+    /// Starts or continues a client handshake; its output is flushed.
+    func advanceHandshake(_ fd: Int32) -> TLSHandshakeState {
+        guard let tls else { return .complete }
+        let state = tls.advanceHandshake()
+        if case .failed(let why) = state { failure = why }
+        _ = flush(fd)
+        return state
+    }
+
+    /// Queues close_notify and sends what the socket takes now.
+    func closeNotify(_ fd: Int32) {
+        guard let tls else { return }
+        tls.shutdown()
+        _ = flush(fd)
+    }
+}
