@@ -57,7 +57,7 @@ let package = Package(
         // YAML config: parse, validate, compile into an immutable snapshot.
         .target(
             name: "GatehouseConfig",
-            dependencies: ["GatehouseCore", "GatehouseAuth", .product(name: "Yams", package: "Yams")],
+            dependencies: ["GatehouseCore", "GatehouseAuth", "GatehouseTLS", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         // The one decision path shared by `explain` and the daemon.

@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseAuth
 import GatehouseCore
+import GatehouseTLS
 import Yams
 
 /// Reads a YAML config, expands `${VAR}`, falls back to Clerk's own environment variables, validates every
@@ -22,7 +23,7 @@ public enum ConfigLoader {
         "listen", "upstream", "public_origin", "trusted_proxies", "allow_path_semicolons",
         "allow_path_encoded_semicolons", "allow_path_encoded_percent", "clerk", "sign_in_url",
         "identity_headers", "routes", "default", "server", "proxy", "admin", "forward_auth", "access_log", "machine_auth",
-        "log_level", "identity_assertion",
+        "log_level", "identity_assertion", "tls",
     ]
     static let serverKeys: Set<String> = [
         "threads", "max_connections", "header_timeout", "idle_timeout", "body_timeout", "send_timeout", "max_header_bytes", "max_header_count",
@@ -384,6 +385,7 @@ public enum ConfigLoader {
         }
 
         let identityAssertion = top["identity_assertion"].flatMap { parseIdentityAssertion($0, baseDirectory: baseDirectory, reader: reader) }
+        let tls = top["tls"].flatMap { parseListenerTLS($0, baseDirectory: baseDirectory, reader: reader) }
         guard reader.issues.isEmpty, let keySource, let upstream else {
             // In file order, so the list reads top to bottom.
             let sorted = reader.issues.enumerated().sorted { ($0.element.line ?? 0, $0.offset) < ($1.element.line ?? 0, $1.offset) }
@@ -401,7 +403,42 @@ public enum ConfigLoader {
             signInURL: signInURL ?? "/sign-in", browser: browser, apiURL: apiURL, frontendAPIProxy: frontendAPIProxy,
             routes: RouteTable(rules: rules, fallback: RouteRule(name: RouteTable.fallbackName, patterns: [], access: fallbackAccess)),
             identity: identity, tokenCacheSize: tokenCacheSize, server: server, proxy: proxy, adminListen: adminListen, forwardAuthPath: forwardAuthPath,
-            accessLog: accessLog, logLevel: logLevel, warnings: warnings, machine: machine, identityAssertion: identityAssertion)
+            accessLog: accessLog, logLevel: logLevel, warnings: warnings + (tls?.context.warnings.map { "tls: \($0)" } ?? []),
+            machine: machine, identityAssertion: identityAssertion, tls: tls)
+    }
+
+    /// `tls: { certificates: [{ certificate: chain.pem, key: key.pem }, …] }`: every pair is loaded here and the
+    /// listener's context built, so a missing file, a key that does not match or a file without a certificate
+    /// is a config error (at start, `check-config` and reload), never a failed handshake later.
+    private static func parseListenerTLS(_ node: Node, baseDirectory: String, reader: ConfigReader) -> ListenerTLS? {
+        guard let map = reader.mapping(node, path: "tls", allowed: ["certificates"]) else { return nil }
+        guard case .sequence(let sequence)? = map["certificates"], !sequence.isEmpty else {
+            reader.fail("tls.certificates", map["certificates"] ?? node, "expected a list of { certificate: path, key: path }")
+            return nil
+        }
+        let list = Array(sequence)
+        var files: [TLSCertificateFiles] = []
+        for (index, item) in list.enumerated() {
+            let path = "tls.certificates[\(index)]"
+            guard let pair = reader.mapping(item, path: path, allowed: ["certificate", "key"]),
+                let certificate = reader.string(pair["certificate"], path: path + ".certificate"),
+                let key = reader.string(pair["key"], path: path + ".key")
+            else {
+                if reader.mapping(item, path: path, allowed: ["certificate", "key"]) != nil {
+                    reader.fail(path, item, "needs both certificate and key")
+                }
+                continue
+            }
+            func resolved(_ file: String) -> String { file.hasPrefix("/") ? file : baseDirectory + "/" + file }
+            files.append(TLSCertificateFiles(certificateChainPath: resolved(certificate), privateKeyPath: resolved(key)))
+        }
+        guard files.count == list.count else { return nil }
+        do {
+            return ListenerTLS(certificates: files, context: try TLSServerContext(certificates: files))
+        } catch {
+            reader.fail("tls.certificates", map["certificates"] ?? node, "\(error)")
+            return nil
+        }
     }
 
     private static func parseRoute(_ node: Node, index: Int, reader: ConfigReader) -> RouteRule? {

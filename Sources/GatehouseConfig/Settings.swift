@@ -1,5 +1,6 @@
 import GatehouseAuth
 import GatehouseCore
+import GatehouseTLS
 
 /// Where signing keys come from, chosen by precedence: `jwt_key` (PEM, networkless) > `jwks_file` >
 /// `jwks_url` > the Backend API via `secret_key` > the Frontend API's public JWKS from the publishable key.
@@ -59,6 +60,16 @@ public struct GatehouseSettings: Sendable {
     public var machine = MachineSettings()
     /// Signed identity assertions for upstreams (`identity_assertion:`), or nil.
     public var identityAssertion: IdentityAssertionIssuer? = nil
+    /// TLS on the public listener (`tls:`), or nil for plain HTTP.
+    public var tls: ListenerTLS? = nil
+}
+
+/// TLS termination on the public listener: the certificates (SNI picks among them, the first is the
+/// default) and the OpenSSL context built from them when the config was loaded. A reload loads them again:
+/// new connections get the new certificates, open ones keep theirs.
+public struct ListenerTLS: Sendable {
+    public let certificates: [TLSCertificateFiles]
+    public let context: TLSServerContext
 }
 
 /// Clerk's Frontend API served through Gatehouse under `path` (clerk-protocol.md §9), so apps can serve Clerk

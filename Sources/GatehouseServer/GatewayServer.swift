@@ -99,6 +99,10 @@ public final class GatewayServer: Sendable {
             return l
         }()
         guard let quiesce = quiesceHelper.withLock({ $0 }) else { throw ChannelError.ioOnClosedChannel }
+        if engine == .nio, settings.tls != nil {
+            throw ConfigError(issues: [ConfigIssue(file: settings.file, line: nil, column: nil, keyPath: "tls",
+                                                   message: "TLS on the listener needs Gatehouse's own data plane (GATEHOUSE_DATA_PLANE=nio is set)")])
+        }
         if engine == .epoll {
             let threads = limits.threads > 0 ? limits.threads : System.coreCount
             let shared = DataPlaneShared(state: state, accessLog: accessLog, counter: counter, listenerHealth: listenerHealth,

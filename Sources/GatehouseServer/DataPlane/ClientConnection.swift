@@ -266,9 +266,11 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         let snapshot = plane.shared.state.snapshot
         machine.settings = plane.settings(snapshot)
         let now = plane.loop.now
-        let (prepared, step) = machine.clientIn.withReadable { bytes in
+        var (prepared, step) = machine.clientIn.withReadable { bytes in
             RequestPolicy.prepare(head, bytes, peer: peer, snapshot: snapshot, newRequestID: nextRequestID)
         }
+        // Redirects, X-Forwarded-Proto and the WebSocket origin check see the scheme the client used.
+        if transport.isTLS { prepared.raw.scheme = "https" }
         exchange = ExchangeLog(prepared: prepared, started: now, version: head.version)
         switch step {
         case .answered(let verdict):

@@ -2,6 +2,7 @@ import Foundation
 import GatehouseConfig
 import GatehouseDataPlane
 import GatehouseLoop
+import GatehouseTLS
 import Synchronization
 
 /// What every loop of the data plane shares: the config, the access log, the counters.
@@ -91,7 +92,9 @@ final class LoopPlane: @unchecked Sendable {
         }
         Socket.setNoDelay(fd)
         do {
-            let connection = try ClientConnection(fd: fd, plane: self, peer: peer.ip, transport: SocketTransport(),
+            // TLS from the snapshot in force: a reload's new certificates serve the connections after it.
+            let transport = try snapshot.settings.tls.map { SocketTransport(tls: try TLSConnection(server: $0.context)) } ?? SocketTransport()
+            let connection = try ClientConnection(fd: fd, plane: self, peer: peer.ip, transport: transport,
                                                   settings: settings(snapshot), now: loop.now)
             connections[ObjectIdentifier(connection)] = connection
             shared.listenerHealth.recordServing()
