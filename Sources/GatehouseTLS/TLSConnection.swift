@@ -25,6 +25,8 @@ public final class TLSConnection {
     private let owner: AnyObject
     private var state: State = .handshaking
     private var shutdownQueued = false
+    /// The name a client connection verified its peer against (nil on the server side).
+    private var clientServerName: String?
 
     /// Above this much unsent ciphertext, writes accept nothing more until the caller drains.
     public static let ciphertextBacklogLimit = 256 * 1024
@@ -38,7 +40,8 @@ public final class TLSConnection {
 
     /// `serverName` is the upstream's host: a DNS name (sent as SNI and verified against the certificate's
     /// names) or an IP literal (verified against its IP addresses; no SNI, which RFC 6066 forbids for IPs).
-    public convenience init(client: TLSClientContext, serverName: String) throws(TLSConfigError) {
+    /// `resuming` offers an earlier connection's `resumableSession` (ignored unless made for `serverName`).
+    public convenience init(client: TLSClientContext, serverName: String, resuming session: TLSSession? = nil) throws(TLSConfigError) {
         guard !serverName.isEmpty else { throw .emptyServerName }
         try self.init(context: client.context, owner: client)
         OpenSSLErrorQueue.clear()
@@ -53,6 +56,10 @@ public final class TLSConnection {
         guard configured else {
             throw .openSSL(operation: "setting the server name to verify", reason: OpenSSLErrorQueue.drainDescription(fallback: "refused"))
         }
+        if let session, session.serverName == serverName {
+            _ = SSL_set_session(ssl, session.pointer)  // takes its own reference
+        }
+        clientServerName = serverName
         SSL_set_connect_state(ssl)
     }
 
@@ -228,6 +235,18 @@ public final class TLSConnection {
     }
 
     public var isSessionReused: Bool { SSL_session_reused(ssl) == 1 }
+
+    /// Client side: a session to offer the next connection to the same server name. With TLS 1.3 it exists
+    /// only after `readPlaintext` has consumed the server's post-handshake ticket.
+    public var resumableSession: TLSSession? {
+        guard let clientServerName, isHandshakeComplete, let current = SSL_get_session(ssl),
+              SSL_SESSION_is_resumable(current) == 1,
+              // A copy: SSL_free marks the connection's own session unresumable unless close_notify was sent,
+              // and the upstream pool frees idle connections without one.
+              let copy = SSL_SESSION_dup(current)
+        else { return nil }
+        return TLSSession(copy, serverName: clientServerName)
+    }
 
     /// The peer's leaf certificate subject ("/CN=app.example.test"), if it sent one.
     public var peerCertificateSubject: String? {
