@@ -97,6 +97,10 @@ public final class TLSConnection {
         gh_bio_set_mem_eof_is_end(incoming)
     }
 
+    /// Received ciphertext not yet decrypted: a loop stops reading the socket while this grows, so a peer
+    /// whose plaintext nobody reads cannot make it buffer without bound.
+    public var unprocessedCiphertextCount: Int { Int(gh_bio_pending(incoming)) }
+
     /// Bytes waiting to be written to the socket.
     public var pendingCiphertextCount: Int { Int(gh_bio_pending(outgoing)) }
 
