@@ -64,8 +64,16 @@ public final class TLSConnection {
     }
 
     private init(context: OpaquePointer, owner: AnyObject) throws(TLSConfigError) {
-        guard let ssl = SSL_new(context), let incoming = BIO_new(BIO_s_mem()), let outgoing = BIO_new(BIO_s_mem()) else {
+        guard let ssl = SSL_new(context) else {
             throw .openSSL(operation: "SSL_new", reason: OpenSSLErrorQueue.drainDescription(fallback: "out of memory"))
+        }
+        let incoming = BIO_new(BIO_s_mem())
+        let outgoing = BIO_new(BIO_s_mem())
+        guard let incoming, let outgoing else {
+            BIO_free(incoming)  // BIO_free(NULL) is a no-op
+            BIO_free(outgoing)
+            SSL_free(ssl)
+            throw .openSSL(operation: "BIO_new", reason: OpenSSLErrorQueue.drainDescription(fallback: "out of memory"))
         }
         SSL_set_bio(ssl, incoming, outgoing)
         self.ssl = ssl
