@@ -27,6 +27,10 @@ static inline void gh_ssl_ctx_set_modes(SSL_CTX *ctx) {
     // Idle connections give their 16 KiB+ record buffers back (many keep-alive sockets, few busy).
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 }
+static inline void gh_ssl_ctx_set_no_auto_chain(SSL_CTX *ctx) {
+    // Send exactly the configured chain: no per-handshake chain building from the trust store.
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+}
 
 typedef int (*gh_servername_callback)(SSL *ssl, int *alert, void *arg);
 static inline void gh_ssl_ctx_set_servername_callback(SSL_CTX *ctx, gh_servername_callback callback, void *arg) {

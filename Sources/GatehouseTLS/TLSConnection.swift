@@ -25,6 +25,8 @@ public final class TLSConnection {
     private let owner: AnyObject
     private var state: State = .handshaking
     private var shutdownQueued = false
+    /// The name a client connection verified its peer against (nil on the server side).
+    private var clientServerName: String?
 
     /// Above this much unsent ciphertext, writes accept nothing more until the caller drains.
     public static let ciphertextBacklogLimit = 256 * 1024
@@ -38,7 +40,8 @@ public final class TLSConnection {
 
     /// `serverName` is the upstream's host: a DNS name (sent as SNI and verified against the certificate's
     /// names) or an IP literal (verified against its IP addresses; no SNI, which RFC 6066 forbids for IPs).
-    public convenience init(client: TLSClientContext, serverName: String) throws(TLSConfigError) {
+    /// `resuming` offers an earlier connection's `resumableSession` (ignored unless made for `serverName`).
+    public convenience init(client: TLSClientContext, serverName: String, resuming session: TLSSession? = nil) throws(TLSConfigError) {
         guard !serverName.isEmpty else { throw .emptyServerName }
         try self.init(context: client.context, owner: client)
         OpenSSLErrorQueue.clear()
@@ -53,12 +56,24 @@ public final class TLSConnection {
         guard configured else {
             throw .openSSL(operation: "setting the server name to verify", reason: OpenSSLErrorQueue.drainDescription(fallback: "refused"))
         }
+        if let session, session.serverName == serverName {
+            _ = SSL_set_session(ssl, session.pointer)  // takes its own reference
+        }
+        clientServerName = serverName
         SSL_set_connect_state(ssl)
     }
 
     private init(context: OpaquePointer, owner: AnyObject) throws(TLSConfigError) {
-        guard let ssl = SSL_new(context), let incoming = BIO_new(BIO_s_mem()), let outgoing = BIO_new(BIO_s_mem()) else {
+        guard let ssl = SSL_new(context) else {
             throw .openSSL(operation: "SSL_new", reason: OpenSSLErrorQueue.drainDescription(fallback: "out of memory"))
+        }
+        let incoming = BIO_new(BIO_s_mem())
+        let outgoing = BIO_new(BIO_s_mem())
+        guard let incoming, let outgoing else {
+            BIO_free(incoming)  // BIO_free(NULL) is a no-op
+            BIO_free(outgoing)
+            SSL_free(ssl)
+            throw .openSSL(operation: "BIO_new", reason: OpenSSLErrorQueue.drainDescription(fallback: "out of memory"))
         }
         SSL_set_bio(ssl, incoming, outgoing)
         self.ssl = ssl
@@ -89,6 +104,10 @@ public final class TLSConnection {
     public func receiveEndOfCiphertext() {
         gh_bio_set_mem_eof_is_end(incoming)
     }
+
+    /// Received ciphertext not yet decrypted: a loop stops reading the socket while this grows, so a peer
+    /// whose plaintext nobody reads cannot make it buffer without bound.
+    public var unprocessedCiphertextCount: Int { Int(gh_bio_pending(incoming)) }
 
     /// Bytes waiting to be written to the socket.
     public var pendingCiphertextCount: Int { Int(gh_bio_pending(outgoing)) }
@@ -228,6 +247,18 @@ public final class TLSConnection {
     }
 
     public var isSessionReused: Bool { SSL_session_reused(ssl) == 1 }
+
+    /// Client side: a session to offer the next connection to the same server name. With TLS 1.3 it exists
+    /// only after `readPlaintext` has consumed the server's post-handshake ticket.
+    public var resumableSession: TLSSession? {
+        guard let clientServerName, isHandshakeComplete, let current = SSL_get_session(ssl),
+              SSL_SESSION_is_resumable(current) == 1,
+              // A copy: SSL_free marks the connection's own session unresumable unless close_notify was sent,
+              // and the upstream pool frees idle connections without one.
+              let copy = SSL_SESSION_dup(current)
+        else { return nil }
+        return TLSSession(copy, serverName: clientServerName)
+    }
 
     /// The peer's leaf certificate subject ("/CN=app.example.test"), if it sent one.
     public var peerCertificateSubject: String? {

@@ -51,6 +51,8 @@ public final class TLSServerContext: @unchecked Sendable {
     private static func configure(_ context: OpaquePointer) throws(TLSConfigError) {
         try TLSDefaults.apply(to: context)
         SSL_CTX_set_options(context, gh_ssl_op_cipher_server_preference())
+        // The chain file is the chain (as nginx's ssl_certificate): nothing is looked up per handshake.
+        gh_ssl_ctx_set_no_auto_chain(context)
         // Session tickets stay on (OpenSSL's default; keys are per context, so a reload starts new ones).
         // A session id context lets sessions resume at all once client certificates are in play.
         let sessionContext = Array("gatehouse".utf8)

@@ -83,6 +83,11 @@ struct TLSRobustnessTests {
         for index in 0..<(record.count - 1) {
             #expect(feed([record[index]], to: pair.server) == .needMoreCiphertext)
         }
+        #expect(pair.server.unprocessedCiphertextCount == 0)  // OpenSSL holds the partial record itself
+        let waiting = pair.client.unprocessedCiphertextCount  // the server's session tickets, unread so far
+        record.withUnsafeBytes { pair.client.receiveCiphertext($0) }
+        #expect(pair.client.unprocessedCiphertextCount == waiting + record.count)
+        #expect(TLSPair.readAll(pair.client).last.failureReason != nil)  // its own record reflected back: refused
         record.withUnsafeBytes { pair.server.receiveCiphertext(UnsafeRawBufferPointer(rebasing: $0[(record.count - 1)...])) }
         let read = TLSPair.readAll(pair.server)
         #expect(read.received == message && read.last == .needMoreCiphertext)
