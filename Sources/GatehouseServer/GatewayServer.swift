@@ -69,6 +69,9 @@ public final class GatewayServer: Sendable {
         }
     }
 
+    /// The data plane, when it serves the public listener.
+    var dataPlaneServer: DataPlaneServer? { dataPlane.withLock { $0 } }
+
     /// Addresses actually bound (port 0 in the config picks a free port).
     public var publicAddress: SocketAddress? {
         if let plane = dataPlane.withLock({ $0 }) { return try? SocketAddress(ipAddress: plane.address.ip, port: plane.address.port) }

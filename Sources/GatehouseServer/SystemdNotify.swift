@@ -87,9 +87,15 @@ extension GatewayServer {
     /// plane can still schedule work, not merely while this task is alive.
     public func eventLoopsRespond(within timeout: Duration) async -> Bool {
         let loops = Array(group.makeIterator())
+        let dataPlane = self.dataPlaneServer
+        let expected = loops.count + (dataPlane == nil ? 0 : 1)
         return await withTaskGroup(of: Bool.self) { tasks in
             for loop in loops {
                 tasks.addTask { (try? await loop.submit({}).get()) != nil }
+            }
+            if let dataPlane {
+                // The data plane's own loops (a stuck one never runs the task, and the timeout below wins).
+                tasks.addTask { await dataPlane.everyLoopAnswers() }
             }
             tasks.addTask {
                 try? await Task.sleep(for: timeout)
@@ -99,7 +105,7 @@ extension GatewayServer {
             for await result in tasks {
                 guard result else { tasks.cancelAll(); return false }
                 answered += 1
-                if answered == loops.count { tasks.cancelAll(); return true }
+                if answered == expected { tasks.cancelAll(); return true }
             }
             return false
         }
