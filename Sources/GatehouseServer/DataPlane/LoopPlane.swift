@@ -54,7 +54,7 @@ final class LoopPlane: @unchecked Sendable {
     /// hold none, and a busy loop allocates none per request.
     private var spareBuffers: [[UInt8]] = []
     static let bufferSize = 16 * 1024
-    static let maxSpareBuffers = 1024
+    static let maxSpareBuffers = 64
 
     func borrowBuffer() -> [UInt8] {
         spareBuffers.popLast() ?? [UInt8](repeating: 0, count: Self.bufferSize)
