@@ -1,0 +1,291 @@
+import GatehouseDataPlane
+import Testing
+
+/// Every phase that waits on a peer has a deadline, and each one ends the wait the way it should.
+@Suite("Connection machine: deadlines and connection lifetime")
+struct MachineDeadlineTests {
+    @Test func freshConnectionWithoutARequestClosesAtTheHeaderTimeout() {
+        var d = MachineDriver()
+        #expect(d.machine.deadline != nil)
+        d.elapse(9.9)
+        #expect(!d.clientClosed)
+        d.elapse(0.2)
+        #expect(d.clientClosed && d.finished.isEmpty)
+    }
+
+    @Test func idleKeepAliveConnectionClosesAtTheIdleTimeout() {
+        var d = MachineDriver()
+        d.client("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        d.decide(deny(404))
+        d.elapse(59.9)
+        #expect(!d.clientClosed)
+        d.elapse(0.2)
+        #expect(d.clientClosed)
+    }
+
+    @Test func partialHeadOnAnIdleConnectionGetsTheHeaderTimeoutFromItsFirstByte() {
+        var d = MachineDriver()
+        d.client("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        d.decide(deny(404))
+        d.elapse(30)
+        d.client("GET / HT")
+        d.elapse(9.9)
+        #expect(!d.clientClosed)
+        d.elapse(0.2)
+        #expect(d.clientClosed)
+        #expect(d.decideCount == 1)
+    }
+
+    @Test func slowlorisTricklingAHeadIsCutOffAtTheHeaderTimeout() {
+        var d = MachineDriver()
+        d.elapse(3)
+        d.client("G")
+        for piece in ["ET / ", "HTTP/1.1\r\n", "Host: a\r\n", "X-A: 1\r\n"] {
+            d.elapse(2.4)
+            d.client(piece)
+        }
+        #expect(!d.clientClosed)
+        d.elapse(0.5)  // 10.1 s after the first byte
+        #expect(d.clientClosed && d.decideCount == 0)
+    }
+
+    @Test func bodyThatNeverEndsAfterALocalAnswerIsClosed() {
+        var d = MachineDriver()
+        d.client("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+        d.decide(deny(403))
+        #expect(responses(d.takeClient()).map(\.status) == [403])
+        #expect(d.machine.deadline != nil)
+        d.elapse(9.9)
+        #expect(!d.clientClosed)
+        d.elapse(0.2)
+        #expect(d.clientClosed)
+        #expect(d.finished.map(\.status) == [403])
+        #expect(d.problems.isEmpty)
+    }
+
+    @Test func bodyThatNeverEndsAfterAnEarlyUpstreamAnswerIsClosed() {
+        var d = MachineDriver()
+        d.client("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+        d.decide(forward("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n"))
+        d.attach()
+        d.upstreamSends("HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n")
+        #expect(responses(d.takeClient()).map(\.status) == [413])
+        // The upstream did not read the whole request: its connection cannot carry another.
+        #expect(d.count(.closeUpstream) == 1 && d.count(.releaseUpstream) == 0)
+        #expect(d.machine.deadline != nil)
+        d.elapse(10.1)
+        #expect(d.clientClosed)
+        #expect(d.finished.map(\.status) == [413])
+        #expect(d.problems.isEmpty)
+    }
+
+    @Test func bodyThatEndsAfterAnEarlyUpstreamAnswerKeepsTheConnection() {
+        var d = MachineDriver()
+        d.client("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+        d.decide(forward("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n"))
+        d.attach()
+        d.upstreamSends("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        d.client("defghijGET /n HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(d.decidedTargets == ["/", "/n"])
+        #expect(!d.takeUpstream().contains("defg"))
+    }
+
+    @Test func relayedBodyThatStopsIs408() {
+        var d = MachineDriver()
+        d.client("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+        d.decide(forward("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n"))
+        d.attach()
+        d.elapse(29.9)
+        #expect(d.clientGot.isEmpty)
+        d.elapse(0.2)
+        let seen = responses(d.takeClient())
+        #expect(seen.map(\.status) == [408] && seen[0].value("connection") == "close")
+        #expect(d.count(.closeUpstream) == 1)
+        #expect(d.problems.isEmpty)
+    }
+
+    @Test func relayedBodyThatStopsAfterTheResponseHeadClosesBoth() {
+        var d = MachineDriver()
+        d.client("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+        d.decide(forward("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n"))
+        d.attach()
+        d.upstreamSends("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        d.elapse(30.1)
+        #expect(d.clientClosed)
+        #expect(d.count(.closeUpstream) == 1)
+        #expect(d.finished.map(\.status) == [408])
+        #expect(d.problems.isEmpty)
+    }
+
+    @Test func tunnelEndsAtItsLifetime() {
+        var d = MachineDriver()
+        d.client("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        d.decide(forward(tunnel: 120))
+        d.attach()
+        d.upstreamSends("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        d.elapse(119.9)
+        #expect(!d.clientClosed)
+        d.client("ping")
+        d.upstreamSends("pong")
+        d.elapse(0.2)
+        #expect(d.clientClosed && d.count(.closeUpstream) == 1)
+    }
+
+    /// Walks one connection through every phase that waits on a peer and asks for its deadline in each.
+    @Test func everyPhaseThatWaitsOnAPeerHasADeadline() {
+        var d = MachineDriver()
+        var missing: [String] = []
+        func check(_ d: MachineDriver, _ phase: String) {
+            if d.machine.deadline == nil { missing.append(phase) }
+        }
+        check(d, "new connection")
+        d.client("POST / HT")
+        check(d, "partial head")
+        d.client("TP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab")
+        d.decide(forward("POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\n"))
+        check(d, "connecting")
+        d.attach()
+        check(d, "relaying the request body")
+        d.client("cd")
+        check(d, "awaiting the response head")
+        d.upstreamSends("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nok")
+        check(d, "relaying the response body")
+        d.upstreamSends("ok")
+        check(d, "idle keep-alive")
+        d.client("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab")
+        d.decide(deny(403))
+        check(d, "draining after a local answer")
+        d.client("cd")
+        d.client("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        d.decide(forward(tunnel: 3600))
+        d.attach()
+        d.upstreamSends("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+        check(d, "tunnel")
+        #expect(missing.isEmpty, "no deadline while \(missing)")
+
+        var lingering = MachineDriver()
+        lingering.client("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+        lingering.decide(deny(403))
+        #expect(lingering.clientWriteShut && lingering.machine.deadline != nil)
+
+        var stalledClient = MachineDriver()
+        stalledClient.clientReading = false
+        stalledClient.client("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        stalledClient.decide(deny(403))
+        #expect(stalledClient.machine.deadline != nil, "closing after the flush, client not reading")
+    }
+
+    @Test func upstreamThatStopsReadingTheRequestBodyHasADeadline() {
+        var d = MachineDriver()
+        d.client("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n")
+        d.decide(forward("POST / HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n"))
+        d.upstreamReading = false
+        d.attach()
+        d.client(String(repeating: "x", count: 300 * 1024))
+        #expect(!d.machine.wantsClientRead)
+        // Neither the client (held back by us) nor anything else is being waited for except the upstream.
+        #expect(d.machine.deadline != nil)
+        d.elapse(3600)
+        #expect(d.upstream == .none && (d.clientClosed || d.clientWriteShut))
+        #expect(d.problems.isEmpty)
+    }
+
+    @Test func bodyTimeoutDoesNotCountTimeTheUpstreamHeldTheBodyUp() {
+        var d = MachineDriver()
+        d.client("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n")
+        d.decide(forward("POST / HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n"))
+        d.upstreamReading = false
+        d.attach()
+        d.client(String(repeating: "x", count: 300 * 1024))
+        #expect(!d.machine.wantsClientRead)
+        d.elapse(20)
+        d.upstreamResumesReading()
+        #expect(d.machine.wantsClientRead)
+        // The client could not send for 20 s because of us: it has its whole body timeout from now.
+        d.elapse(29)
+        #expect(d.clientGot.isEmpty && !d.clientClosed)
+        d.client("more")
+        d.elapse(29)
+        #expect(d.clientGot.isEmpty && !d.clientClosed)
+    }
+
+    @Test func halfCloseAfterACompleteRequestStillGetsItsResponse() {
+        var d = MachineDriver()
+        d.client("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        d.clientEOF()
+        #expect(!d.clientClosed)
+        d.decide(forward())
+        d.attach()
+        d.upstreamSends("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        #expect(responses(d.takeClient()).map(\.body) == ["ok"])
+        #expect(d.clientClosed && d.lostAtClose.isEmpty && !d.clientWriteShut)
+        #expect(d.count(.releaseUpstream) == 1)
+    }
+
+    @Test func halfCloseReadWithTheRequestBeforeTheAnswerWasWrittenStillGetsIt() {
+        var d = MachineDriver()
+        // The loop read the request and the end of input in one go, and has not written the answer yet.
+        d.autoWrite = false
+        d.client("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        d.decide(deny(403))
+        d.clientEOF()
+        d.autoWrite = true
+        d.writeQueued()
+        #expect(responses(d.takeClient()).map(\.status) == [403])
+        #expect(d.lostAtClose.isEmpty && d.clientClosed)
+    }
+
+    @Test func pipelinedAnswerNotYetWrittenIsNotLostWhenTheClientLeavesMidHead() {
+        var d = MachineDriver()
+        d.autoWrite = false
+        d.client("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HT")
+        d.decide(deny(404))
+        d.clientEOF()
+        d.autoWrite = true
+        d.writeQueued()
+        #expect(responses(d.takeClient()).map(\.status) == [404])
+        #expect(d.lostAtClose.isEmpty && d.clientClosed)
+    }
+
+    @Test func quiesceClosesAnIdleConnectionNow() {
+        var d = MachineDriver()
+        d.client("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        d.decide(deny(404))
+        d.quiesce()
+        #expect(d.clientClosed)
+    }
+
+    @Test func quiesceDoesNotDropAnAnswerNotYetWritten() {
+        var d = MachineDriver()
+        d.autoWrite = false
+        d.client("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        d.decide(deny(404))
+        d.quiesce()
+        d.autoWrite = true
+        d.writeQueued()
+        #expect(responses(d.takeClient()).map(\.status) == [404])
+        #expect(d.lostAtClose.isEmpty && d.clientClosed)
+    }
+
+    @Test func quiesceLetsABusyConnectionFinishWithConnectionClose() {
+        var d = MachineDriver()
+        d.client("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        d.decide(forward())
+        d.attach()
+        d.quiesce()
+        #expect(!d.clientClosed)
+        d.upstreamSends("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        let seen = responses(d.takeClient())
+        #expect(seen.map(\.status) == [200] && seen[0].value("connection") == "close")
+        #expect(d.clientClosed && d.count(.releaseUpstream) == 1)
+    }
+
+    @Test func quiesceWhileDecidingAnswersWithConnectionClose() {
+        var d = MachineDriver()
+        d.client("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+        d.quiesce()
+        d.decide(deny(403))
+        #expect(responses(d.takeClient()).first?.value("connection") == "close")
+        #expect(d.decideCount == 1)
+    }
+}
