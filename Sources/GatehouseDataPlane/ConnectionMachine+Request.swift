@@ -160,7 +160,7 @@ extension ConnectionMachine {
     /// was chunked), as far as the upstream side takes them.
     mutating func relayRequestBody(_ now: UInt64) {
         guard case .relaying(var request, let plan, var response) = phase else { return }
-        while !request.bodyEnded, !clientIn.isEmpty, upstreamOut.count < Self.highWater {
+        while !request.bodyEnded, !clientIn.isEmpty || request.bodyComplete, upstreamOut.count < Self.highWater {
             let event = clientIn.withReadable { request.body.decode($0, from: 0) }
             switch event {
             case .data(let range):
@@ -200,7 +200,7 @@ extension ConnectionMachine {
     /// Drops body bytes after an answer; true when the exchange finished (the next request may be parsed).
     mutating func dropRequestBody(_ now: UInt64) -> Bool {
         guard case .draining(var request, let since) = phase else { return false }
-        while !request.bodyEnded, !clientIn.isEmpty {
+        while !request.bodyEnded, !clientIn.isEmpty || request.bodyComplete {
             let event = clientIn.withReadable { request.body.decode($0, from: 0) }
             switch event {
             case .data(let range):

@@ -78,6 +78,35 @@ struct MachineRelayTests {
         #expect(d.problems.isEmpty)
     }
 
+    @Test func contentLengthBodyEndingWithAReadEndsTheRequest() {
+        var d = MachineDriver()
+        d.client("POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n")
+        d.decide(forward("POST /u HTTP/1.1\r\nContent-Length: 3\r\n\r\n"))
+        d.attach()
+        d.client("abc")
+        // Nothing more comes from the client: the request is complete all the same, so the response timeout
+        // runs (not the body timeout) and the upstream connection can be pooled.
+        d.elapse(45)
+        #expect(d.clientGot.isEmpty)
+        d.upstreamSends("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        #expect(responses(d.takeClient()).map(\.status) == [200])
+        #expect(d.count(.releaseUpstream) == 1 && d.count(.closeUpstream) == 0)
+        #expect(d.finished.map(\.status) == [200])
+        // An idle keep-alive connection, not a body being drained.
+        d.elapse(59)
+        #expect(!d.clientClosed)
+    }
+
+    @Test func deniedBodyEndingWithAReadKeepsTheConnectionIdle() {
+        var d = MachineDriver()
+        d.client("POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n")
+        d.decide(deny(403))
+        d.client("abc")
+        #expect(d.finished.map(\.status) == [403])
+        d.elapse(59)
+        #expect(!d.clientClosed)
+    }
+
     @Test func chunkedRequestBodyIsReframedAsChunks() {
         var d = MachineDriver()
         d.client("POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n")
