@@ -18,7 +18,8 @@ extension ConnectionMachine {
                 let parsed = clientIn.withReadable { parser.parse($0) }
                 switch parsed {
                 case .needMore:
-                    if clientEnded { close(now) }
+                    // Half a head and no more to come; what was answered before it still goes out.
+                    if clientEnded { startClosing(linger: false, now) }
                     return
                 case .refused(let refusal):
                     refuse(refusal, now)
@@ -264,8 +265,7 @@ extension ConnectionMachine {
         if response.headStarted {
             request.status = 413
             actions.append(.finished(request.record))
-            phase = .closed
-            actions.append(.closeClient)
+            closeClientNow()
             return
         }
         request.closeAfter = true
@@ -280,8 +280,7 @@ extension ConnectionMachine {
         upstreamOut.removeAll()
         if response.headStarted {
             actions.append(.finished(request.record))
-            phase = .closed
-            actions.append(.closeClient)
+            closeClientNow()
             return
         }
         request.closeAfter = true

@@ -258,9 +258,7 @@ extension ConnectionMachine {
         request.upstreamError = kind
         if response.headStarted {
             actions.append(.finished(request.record))
-            phase = .closed
-            clientIn.removeAll()
-            actions.append(.closeClient)
+            closeClientNow()
             return
         }
         let message = kind == "connection_lost" ? "The upstream closed the connection without answering." : "The upstream's response could not be read."

@@ -84,7 +84,8 @@ public struct ConnectionMachine {
         advance(now)
         switch phase {
         case .awaitingHead:
-            close(now)
+            // Answers may still be queued (read together with this end, not yet written): they go out first.
+            startClosing(linger: false, now)
         case .deciding(let request), .connecting(let request, _, _), .relaying(let request, _, _), .draining(let request, _):
             guard !request.bodyEnded else { return }
             // Left mid-request: whatever the upstream holds of it can never be completed.
@@ -135,7 +136,8 @@ public struct ConnectionMachine {
     /// Graceful stop: an idle connection closes now, a busy one after its response.
     public mutating func quiesce(now: UInt64) {
         quiescing = true
-        if case .awaitingHead = phase, clientIn.isEmpty { close(now) }
+        // Idle: nothing is being read, but an answer may still be queued, so flush first.
+        if case .awaitingHead = phase, clientIn.isEmpty { startClosing(linger: false, now) }
     }
 
     // MARK: What the loop should read
@@ -176,8 +178,15 @@ public struct ConnectionMachine {
         if case .closed = phase { return }
         if hasUpstream { actions.append(.closeUpstream) }
         if case .connecting = phase { actions.append(.closeUpstream) }
+        closeClientNow()
+    }
+
+    /// Ends the client's connection at once. What is still queued for it is dropped: the loop closes without
+    /// writing, so a complete answer must go through `startClosing` instead.
+    mutating func closeClientNow() {
         phase = .closed
         clientIn.removeAll()
+        clientOut.removeAll()
         actions.append(.closeClient)
     }
 

@@ -173,6 +173,8 @@ struct MachineDriver {
             case .closeClient:
                 if clientClosed { problems.append("closeClient twice") }
                 lostAtClose = machine.clientOut.bytes
+                // The loop closes without writing: the machine must not leave bytes it means to send.
+                if !lostAtClose.isEmpty { problems.append("closeClient with \(lostAtClose.count) bytes queued") }
                 clientClosed = true
             }
         }
