@@ -68,13 +68,13 @@ extension ConnectionMachine {
         case .relaying(var request, _, let response):
             if !request.bodyEnded, upstreamOut.count < Self.highWater, request.lastBodyProgress + nanoseconds(settings.bodyTimeout) <= now {
                 // The body stopped coming: free the upstream connection and end this one.
-                actions.append(.closeUpstream)
                 upstreamIn.removeAll()
                 upstreamOut.removeAll()
                 if response.headStarted {
                     request.status = 408
-                    abandon(request, status: 408, now)
+                    abandon(request, status: 408, now)  // closes the upstream too (once: a second close could hit a reused fd)
                 } else {
+                    actions.append(.closeUpstream)
                     request.closeAfter = true
                     request.bodyEnded = true
                     answer(&request, .deny(status: 408, error: "request_timeout", message: "The request body stopped arriving.",
