@@ -26,6 +26,11 @@ extension ConnectionMachine {
                 // The client must keep sending its body (unless the upstream is what holds it up).
                 consider(request.lastBodyProgress + nanoseconds(settings.bodyTimeout))
             }
+            if !request.bodyEnded, upstreamOut.count >= Self.highWater {
+                // The upstream holds the body up: it must keep taking it (without this, an upstream that stops
+                // reading a request and never answers held both connections forever).
+                consider(response.lastProgress + nanoseconds(settings.readTimeout))
+            }
             switch response.stage {
             case .head:
                 // Counted from the end of the request, so a long upload is not cut short.
@@ -79,6 +84,23 @@ extension ConnectionMachine {
                     request.bodyEnded = true
                     answer(&request, .deny(status: 408, error: "request_timeout", message: "The request body stopped arriving.",
                                            explanation: "no request body data within server.body_timeout"), label: "reject", now)
+                }
+                return
+            }
+            if !request.bodyEnded, upstreamOut.count >= Self.highWater, response.lastProgress + nanoseconds(settings.readTimeout) <= now {
+                // The upstream stopped taking the request body.
+                actions.append(.upstreamError("timeout"))
+                request.upstreamError = "timeout"
+                upstreamIn.removeAll()
+                upstreamOut.removeAll()
+                if response.headStarted {
+                    actions.append(.finished(request.record))
+                    close(now)
+                } else {
+                    actions.append(.closeUpstream)
+                    request.closeAfter = true  // the rest of the body is not read: linger over it
+                    answer(&request, .deny(status: 504, error: "upstream_timeout", message: "The upstream stopped reading the request.",
+                                           explanation: "the upstream took no request body within proxy.read_timeout"), label: "upstream_timeout", now)
                 }
                 return
             }

@@ -130,10 +130,12 @@ public struct ConnectionMachine {
 
     /// Some of `upstreamOut` was written: more of the request body may be relayed.
     public mutating func upstreamWrote(now: UInt64) {
-        if case .relaying(var request, let plan, let response) = phase, !request.bodyEnded {
+        if case .relaying(var request, let plan, var response) = phase, !request.bodyEnded {
             // While the upstream held the body up, the client could not send: its body timeout starts again
             // from here, else a pause of ours longer than it would end the request with a 408 at once.
             request.lastBodyProgress = now
+            // And the upstream is alive (it took bytes): its own deadline for taking the body restarts.
+            response.lastProgress = now
             phase = .relaying(request, plan, response)
         }
         advance(now)

@@ -185,8 +185,14 @@ struct MachineDeadlineTests {
         #expect(!d.machine.wantsClientRead)
         // Neither the client (held back by us) nor anything else is being waited for except the upstream.
         #expect(d.machine.deadline != nil)
-        d.elapse(3600)
-        #expect(d.upstream == .none && (d.clientClosed || d.clientWriteShut))
+        d.elapse(59.9)
+        #expect(d.upstream == .attached)
+        d.elapse(0.2)
+        #expect(d.upstream == .none && d.upstreamErrors == ["timeout"])
+        let seen = responses(d.takeClient())
+        #expect(seen.map(\.status) == [504] && seen[0].value("connection") == "close")
+        // The client is mid-upload: close in stages.
+        #expect(d.clientWriteShut)
         #expect(d.problems.isEmpty)
     }
 
