@@ -86,6 +86,11 @@ extension ConnectionMachine {
         switch verdict {
         case .answer(let decision, let label, let closeConnection):
             if closeConnection { request.closeAfter = true }
+            if request.head.expectsContinue, !request.bodyEnded, clientIn.isEmpty {
+                // The client waits for a 100 that will not come and may never send its body: kept alive, its
+                // next request would be read as that body. So the answer says close (RFC 9110 §10.1.1).
+                request.closeAfter = true
+            }
             answer(&request, decision, label: label, now)
         case .forward(let plan):
             request.label = plan.label

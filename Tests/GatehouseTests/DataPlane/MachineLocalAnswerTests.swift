@@ -101,6 +101,15 @@ struct MachineLocalAnswerTests {
         #expect(d.decideCount == 1)
     }
 
+    @Test func expectingClientThatSentItsBodyAnywayKeepsTheConnection() {
+        var d = MachineDriver()
+        d.client("PUT /f HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc")
+        d.decide(deny(403))
+        #expect(responses(d.takeClient()).first?.value("connection") == nil)
+        d.client("GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(d.decidedTargets == ["/f", "/next"])
+    }
+
     @Test func closeConnectionVerdictEndsTheConnection() {
         var d = MachineDriver()
         d.client("GET /x HTTP/1.1\r\nHost: a\r\n\r\nGET /y HTTP/1.1\r\nHost: a\r\n\r\n")
