@@ -244,7 +244,8 @@ extension ConnectionMachine {
     /// The exchange is over: log it, then wait for the next request or close.
     mutating func finish(_ request: Request, _ now: UInt64) {
         actions.append(.finished(request.record))
-        if request.closeAfter || clientEnded || quiescing {
+        // A client that half-closed after pipelining still gets an answer to each complete request it sent.
+        if request.closeAfter || (clientEnded && clientIn.isEmpty) || quiescing {
             // As nginx's lingering close: only when the client may still be sending (an unread body,
             // pipelined requests); otherwise the slot is freed at once.
             startClosing(linger: !request.bodyEnded || !clientIn.isEmpty, now)

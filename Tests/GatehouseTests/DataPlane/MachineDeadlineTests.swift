@@ -228,6 +228,21 @@ struct MachineDeadlineTests {
         #expect(d.count(.releaseUpstream) == 1)
     }
 
+    @Test func halfCloseAfterPipelinedRequestsAnswersEachOfThem() {
+        var d = MachineDriver()
+        d.client("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HT")
+        d.clientEOF()
+        d.decide(forward())
+        d.attach()
+        d.upstreamSends("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1")
+        #expect(d.decidedTargets == ["/1", "/2"])
+        d.decide(deny(404))
+        // The third never became a request: the connection ends after the second answer.
+        #expect(responses(d.takeClient()).map(\.status) == [200, 404])
+        #expect(d.decideCount == 2 && d.clientClosed)
+        #expect(d.problems.isEmpty)
+    }
+
     @Test func halfCloseReadWithTheRequestBeforeTheAnswerWasWrittenStillGetsIt() {
         var d = MachineDriver()
         // The loop read the request and the end of input in one go, and has not written the answer yet.
