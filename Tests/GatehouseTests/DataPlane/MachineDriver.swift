@@ -55,6 +55,12 @@ struct MachineDriver {
     }
 
     mutating func clientEOF() { step { $0.clientEndedInput(now: $1) } }
+
+    /// The last bytes and the end of input read together, reported as one end (the machine reads what is there).
+    mutating func clientSendsThenEOF(_ text: String) {
+        machine.clientIn.append(text)
+        step { $0.clientEndedInput(now: $1) }
+    }
     mutating func clientReset() { step { $0.clientFailed(now: $1) } }
 
     mutating func upstreamSends(_ text: String) { upstreamSends(Array(text.utf8)) }

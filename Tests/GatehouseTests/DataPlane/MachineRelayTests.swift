@@ -31,6 +31,16 @@ struct MachineRelayTests {
         #expect(d.problems.isEmpty)
     }
 
+    @Test func contentLengthNamedByConnectionIsStillSaid() {
+        var d = MachineDriver()
+        d.client("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        d.decide(forward())
+        d.attach()
+        // Dropping it as a hop-by-hop field would leave the client a keep-alive response it cannot delimit.
+        d.upstreamSends("HTTP/1.1 200 OK\r\nConnection: Content-Length, X-Hop\r\nX-Hop: 1\r\nContent-Length: 2\r\n\r\nok")
+        #expect(d.takeClient() == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nVia: 1.1 gatehouse\r\n\r\nok")
+    }
+
     @Test func locationOutsideTheRewrittenPrefixIsLeftAlone() {
         var d = MachineDriver()
         d.client("GET / HTTP/1.1\r\nHost: app\r\n\r\n")
