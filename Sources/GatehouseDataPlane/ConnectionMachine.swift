@@ -208,7 +208,8 @@ public struct ConnectionMachine {
     }
 
     mutating func finishClosing(linger: Bool, _ now: UInt64) {
-        if linger {
+        // The client may have ended its side while the flush waited: then there is nothing to linger for.
+        if linger && !clientEnded {
             phase = .closing(.lingering(until: now + nanoseconds(settings.lingerSeconds)))
             actions.append(.shutdownClientWrite)
         } else {

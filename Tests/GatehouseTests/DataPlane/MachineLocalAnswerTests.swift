@@ -44,6 +44,18 @@ struct MachineLocalAnswerTests {
         #expect(d.problems.isEmpty)
     }
 
+    @Test func clientThatClosedBeforeTheFlushIsNotLingeredFor() {
+        var d = MachineDriver()
+        d.clientReading = false
+        d.client("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n")
+        d.decide(deny(401))
+        d.clientEOF()
+        d.clientResumesReading()
+        #expect(responses(d.takeClient()).map(\.status) == [401])
+        // Its end of input came already: nothing to wait for.
+        #expect(d.clientClosed && !d.clientWriteShut)
+    }
+
     @Test func lingeringEndsWhenTheClientCloses() {
         var d = MachineDriver()
         d.client("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n")
