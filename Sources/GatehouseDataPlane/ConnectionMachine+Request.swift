@@ -225,10 +225,12 @@ extension ConnectionMachine {
                 clientIn.consume(at)
                 request.bodyEnded = true
             case .refused:
-                // Answered already, and the rest of the body is malformed: end here, no second answer.
+                // Answered already, and the rest of the body is malformed: end here, no second answer, no
+                // lingering. (One close: finish() closes; closing again after it said .closeClient twice.)
                 request.closeAfter = true
+                request.bodyEnded = true
+                clientIn.removeAll()
                 finish(request, now)
-                startClosing(linger: false, now)
                 return false
             }
         }

@@ -177,6 +177,19 @@ struct MachineUpstreamFailureTests {
         #expect(d.problems.isEmpty)
     }
 
+    @Test func badChunkWhileDrainingAfterAnEarlyAnswerClosesOnce() {
+        var d = MachineDriver()
+        d.client("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        d.decide(forward("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", chunked: true))
+        d.attach()
+        d.upstreamSends("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        #expect(responses(d.takeClient()).map(\.status) == [403])
+        d.clientSendsThenEOF("zz\r\n")
+        #expect(d.clientClosed && d.count(.closeClient) == 1)
+        #expect(d.finished.map(\.status) == [403])
+        #expect(d.problems.isEmpty)
+    }
+
     @Test func upstreamStallingMidBodyIsAReadTimeout() {
         var d = relayedGet()
         d.upstreamSends("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nsome")
