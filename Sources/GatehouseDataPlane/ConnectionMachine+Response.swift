@@ -199,6 +199,11 @@ extension ConnectionMachine {
 
     /// The upstream closed its side.
     public mutating func upstreamEndedInput(now: UInt64) {
+        if case .relaying(let request, let plan, var response) = phase {
+            // Whatever completes with the bytes read before this end, the connection is done: never pooled.
+            response.keepAlive = false
+            phase = .relaying(request, plan, response)
+        }
         relayResponse(now)
         switch phase {
         case .relaying(let request, let plan, var response):

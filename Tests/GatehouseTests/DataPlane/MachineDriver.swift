@@ -75,6 +75,12 @@ struct MachineDriver {
     }
 
     mutating func upstreamEOF() { step { $0.upstreamEndedInput(now: $1) } }
+
+    /// The upstream's last bytes and its end read together, reported as one end.
+    mutating func upstreamSendsThenEOF(_ text: String) {
+        machine.upstreamIn.append(text)
+        step { $0.upstreamEndedInput(now: $1) }
+    }
     mutating func upstreamReset() { step { $0.upstreamFailed(now: $1) } }
 
     /// Answers the oldest pending `.decide`.

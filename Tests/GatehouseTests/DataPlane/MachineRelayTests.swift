@@ -232,6 +232,20 @@ struct MachineRelayTests {
         #expect(d.problems.isEmpty)
     }
 
+    @Test func responseEndingWithTheUpstreamsCloseIsNotPooledAndThePipelineGoesOn() {
+        var d = MachineDriver()
+        d.client("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+        d.decide(forward())
+        d.attach(reused: true)
+        d.upstreamSendsThenEOF("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        #expect(responses(d.takeClient()).map(\.status) == [200])
+        // That connection has ended: never back to the pool.
+        #expect(d.count(.releaseUpstream) == 0 && d.count(.closeUpstream) == 1)
+        // And the next request is taken on without waiting for more bytes from the client.
+        #expect(d.decidedTargets == ["/1", "/2"])
+        #expect(d.problems.isEmpty)
+    }
+
     @Test func upstreamSayingCloseIsNotPooledButTheClientKeepsItsConnection() {
         var d = MachineDriver()
         d.client("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
