@@ -135,11 +135,16 @@ public func fuzzConnection(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             loop.machine.upstreamUnavailable(why == 0 ? .refused : why == 1 ? .timedOut : .tls("x"), now: loop.now)
             loop.check("upstreamUnavailable")
         case 7:
+            // The end of input, read together with some last bytes (possibly none).
+            let bytes = fuzz.line()
             guard loop.machine.wantsClientRead else { continue }
+            loop.machine.clientIn.append(bytes)
             loop.machine.clientEndedInput(now: loop.now)
             loop.check("clientEndedInput")
         case 8:
+            let bytes = fuzz.line()
             guard loop.upstream == .attached, loop.machine.wantsUpstreamRead else { continue }
+            loop.machine.upstreamIn.append(bytes)
             loop.machine.upstreamEndedInput(now: loop.now)
             loop.check("upstreamEndedInput")
         case 9:
