@@ -166,7 +166,8 @@ extension ConnectionMachine {
     /// was chunked), as far as the upstream side takes them.
     mutating func relayRequestBody(_ now: UInt64) {
         guard case .relaying(var request, let plan, var response) = phase else { return }
-        while !request.bodyEnded, !clientIn.isEmpty || request.bodyComplete, upstreamOut.count < Self.highWater {
+        // (A complete body ends even above the high-water mark: its end adds nothing to upstreamOut.)
+        while !request.bodyEnded, (!clientIn.isEmpty && upstreamOut.count < Self.highWater) || request.bodyComplete {
             let event = clientIn.withReadable { request.body.decode($0, from: 0) }
             switch event {
             case .data(let range):
@@ -201,6 +202,22 @@ extension ConnectionMachine {
             }
         }
         phase = .relaying(request, plan, response)
+    }
+
+    /// Whether `clientIn` already holds the rest of the body (while a decision, a connection or the upstream
+    /// holds it back): decoded on a copy, nothing consumed.
+    func restOfBodyIsRead(_ request: Request) -> Bool {
+        var decoder = request.body
+        return clientIn.withReadable { b in
+            var at = request.unconsumedHead
+            while true {
+                switch decoder.decode(b, from: at) {
+                case .data(let range): at = range.upperBound
+                case .end: return true
+                case .needMore, .refused: return false
+                }
+            }
+        }
     }
 
     /// Drops body bytes after an answer; true when the exchange finished (the next request may be parsed).

@@ -87,7 +87,8 @@ public struct ConnectionMachine {
             // Answers may still be queued (read together with this end, not yet written): they go out first.
             startClosing(linger: false, now)
         case .deciding(let request), .connecting(let request, _, _), .relaying(let request, _, _), .draining(let request, _):
-            guard !request.bodyEnded else { return }
+            // The body may be complete in clientIn, held back by the decision or the upstream: still answered.
+            guard !request.bodyEnded, !restOfBodyIsRead(request) else { return }
             // Left mid-request: whatever the upstream holds of it can never be completed.
             abandon(request, status: 499, now)
         case .tunnel:

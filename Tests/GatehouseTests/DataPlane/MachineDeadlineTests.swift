@@ -228,6 +228,57 @@ struct MachineDeadlineTests {
         #expect(d.count(.releaseUpstream) == 1)
     }
 
+    @Test func halfCloseAfterACompletePostWhileDecidingStillGetsItsResponse() {
+        var d = MachineDriver()
+        d.client("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
+        d.clientEOF()
+        #expect(d.finished.isEmpty && !d.clientClosed)
+        d.decide(forward("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n"))
+        d.attach()
+        #expect(d.takeUpstream() == "POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc")
+        d.upstreamSends("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+        #expect(responses(d.takeClient()).map(\.status) == [201])
+        #expect(d.finished.map(\.status) == [201] && d.clientClosed)
+        #expect(d.problems.isEmpty)
+    }
+
+    @Test func halfCloseAfterACompleteChunkedBodyWhileConnectingStillGetsItsResponse() {
+        var d = MachineDriver()
+        d.client("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+        d.decide(forward("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", chunked: true))
+        d.clientSendsThenEOF("3\r\nabc\r\n0\r\n\r\n")
+        #expect(d.finished.isEmpty && !d.clientClosed)
+        d.attach()
+        #expect(d.takeUpstream().hasSuffix("3\r\nabc\r\n0\r\n\r\n"))
+        d.upstreamSends("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        #expect(d.finished.map(\.status) == [200])
+    }
+
+    @Test func halfCloseWithAnIncompleteBodyWhileDecidingIsAbandoned() {
+        var d = MachineDriver()
+        d.client("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nabc")
+        d.clientEOF()
+        #expect(d.finished.map(\.status) == [499] && d.clientClosed)
+    }
+
+    @Test func halfCloseWithTheBodyHeldBackByASlowUpstreamStillGetsItsResponse() {
+        var d = MachineDriver()
+        let size = 300 * 1024
+        d.client("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \(size)\r\n\r\n")
+        d.decide(forward("POST / HTTP/1.1\r\nContent-Length: \(size)\r\n\r\n"))
+        d.upstreamReading = false
+        d.attach()
+        d.client(String(repeating: "a", count: 200 * 1024))
+        // The rest and the end, read in one go while the upstream is not taking more.
+        d.clientSendsThenEOF(String(repeating: "b", count: 100 * 1024))
+        #expect(d.finished.isEmpty && d.upstream == .attached)
+        d.upstreamResumesReading()
+        #expect(d.takeUpstream().utf8.count == "POST / HTTP/1.1\r\nContent-Length: \(size)\r\n\r\n".utf8.count + size)
+        d.upstreamSends("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        #expect(d.finished.map(\.status) == [200] && d.clientClosed)
+        #expect(d.problems.isEmpty)
+    }
+
     @Test func halfCloseAfterPipelinedRequestsAnswersEachOfThem() {
         var d = MachineDriver()
         d.client("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HT")

@@ -88,6 +88,37 @@ struct MachineTunnelAndBackpressureTests {
         #expect(d.count(.releaseUpstream) == 1)
     }
 
+    @Test func responseReadWithTheUpstreamsEndWhileTheClientIsSlowIsNotCut() {
+        var d = MachineDriver()
+        d.client("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        d.decide(forward())
+        d.attach()
+        d.clientReading = false
+        let body = String(repeating: "y", count: 400 * 1024)
+        d.upstreamSendsThenEOF("HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+        d.clientResumesReading()
+        #expect(d.takeClient().hasSuffix("\r\n\r\n" + body))
+        #expect(d.finished.map(\.status) == [200] && d.upstreamErrors.isEmpty)
+        #expect(d.count(.closeUpstream) == 1 && !d.clientClosed)
+        #expect(d.problems.isEmpty)
+    }
+
+    @Test func tunnelBytesReadWithTheUpstreamsEndWhileTheClientIsSlowAreNotLost() {
+        var d = MachineDriver()
+        d.client(upgrade)
+        d.decide(forward(tunnel: 60))
+        d.attach()
+        d.upstreamSends("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+        _ = d.takeClient()
+        d.clientReading = false
+        d.upstreamSends(String(repeating: "f", count: 100 * 1024))
+        #expect(d.machine.wantsUpstreamRead)
+        d.upstreamSendsThenEOF("last frame")
+        d.clientResumesReading()
+        #expect(d.takeClient().hasSuffix("last frame"))
+        #expect(d.clientClosed)
+    }
+
     @Test func slowUpstreamStopsClientReadsUntilItDrains() {
         var d = MachineDriver()
         d.client("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 700000\r\n\r\n")
