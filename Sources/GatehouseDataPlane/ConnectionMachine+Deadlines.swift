@@ -12,11 +12,7 @@ extension ConnectionMachine {
         if let stalled = sendStalledSince { consider(stalled + nanoseconds(settings.sendTimeout)) }
         switch phase {
         case .awaitingHead(let wait):
-            if let first = wait.firstByte {
-                consider(first + nanoseconds(settings.headerTimeout))
-            } else {
-                consider(wait.since + nanoseconds(wait.fresh ? settings.headerTimeout : settings.idleTimeout))
-            }
+            consider(headDeadline(wait))
         case .deciding:
             break  // the decision's own calls have their deadlines (Deadline.run)
         case .connecting(_, _, let connecting):
@@ -51,6 +47,14 @@ extension ConnectionMachine {
         return earliest
     }
 
+    /// The header timeout from a head's first byte; else the idle timeout from when the last answer was written
+    /// (not queued: while a slow client still reads it, the send timeout governs, so it is not cut off mid-answer).
+    func headDeadline(_ wait: HeadWait) -> UInt64? {
+        if let first = wait.firstByte { return first + nanoseconds(settings.headerTimeout) }
+        if wait.fresh { return wait.since + nanoseconds(settings.headerTimeout) }
+        return clientOut.isEmpty ? wait.since + nanoseconds(settings.idleTimeout) : nil
+    }
+
     /// Acts on every deadline that has passed by `now`.
     public mutating func deadlinePassed(now: UInt64) {
         if let stalled = sendStalledSince, stalled + nanoseconds(settings.sendTimeout) <= now {
@@ -61,9 +65,7 @@ extension ConnectionMachine {
         }
         switch phase {
         case .awaitingHead(let wait):
-            let limit = wait.firstByte.map { $0 + nanoseconds(settings.headerTimeout) }
-                ?? wait.since + nanoseconds(wait.fresh ? settings.headerTimeout : settings.idleTimeout)
-            if limit <= now { close(now) }
+            if let limit = headDeadline(wait), limit <= now { close(now) }
         case .deciding:
             break
         case .connecting(_, _, let connecting):

@@ -116,6 +116,11 @@ public struct ConnectionMachine {
     public mutating func clientWrote(now: UInt64) {
         // Progress: if the socket is full again, the client has `send_timeout` from now to take more.
         sendStalledSince = clientOut.isEmpty ? nil : now
+        if case .awaitingHead(var wait) = phase, !wait.fresh, wait.firstByte == nil, clientOut.isEmpty {
+            // The last answer is out: the keep-alive idle time starts now.
+            wait.since = now
+            phase = .awaitingHead(wait)
+        }
         if case .closing(.afterFlush(let linger)) = phase, clientOut.isEmpty {
             finishClosing(linger: linger, now)
             return

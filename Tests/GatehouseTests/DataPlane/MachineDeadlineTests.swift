@@ -23,6 +23,28 @@ struct MachineDeadlineTests {
         #expect(d.clientClosed)
     }
 
+    @Test func idleTimeoutRunsFromWhenTheLastAnswerWasWrittenNotQueued() {
+        var d = MachineDriver()
+        d.client("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        d.decide(forward())
+        d.attach()
+        d.clientReading = false
+        d.upstreamSends("HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + String(repeating: "s", count: 200_000))
+        #expect(d.finished.count == 1)
+        // A slow client, reading a little every 50 s: never stalled for the send timeout, so never cut off.
+        for _ in 0..<3 {
+            d.elapse(50)
+            d.clientReads(1000)
+        }
+        #expect(!d.clientClosed)
+        d.clientResumesReading()
+        #expect(d.takeClient().utf8.count > 200_000)
+        d.elapse(59.9)
+        #expect(!d.clientClosed)
+        d.elapse(0.2)
+        #expect(d.clientClosed)
+    }
+
     @Test func partialHeadOnAnIdleConnectionGetsTheHeaderTimeoutFromItsFirstByte() {
         var d = MachineDriver()
         d.client("GET / HTTP/1.1\r\nHost: a\r\n\r\n")

@@ -120,6 +120,15 @@ struct MachineDriver {
         now = end
     }
 
+    /// The client's socket takes `n` bytes of what is queued (it reads slowly).
+    mutating func clientReads(_ n: Int) {
+        let n = min(n, machine.clientOut.count)
+        guard n > 0, !clientClosed else { return }
+        clientGot += machine.clientOut.withReadable { Array($0[0..<n]) }
+        machine.clientOut.consume(n)
+        step { $0.clientWrote(now: $1) }
+    }
+
     /// The client's socket takes bytes again: writes what is queued.
     mutating func clientResumesReading() {
         clientReading = true
