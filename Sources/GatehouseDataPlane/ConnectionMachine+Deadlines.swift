@@ -22,9 +22,10 @@ extension ConnectionMachine {
                 // The client must keep sending its body (unless the upstream is what holds it up).
                 consider(request.lastBodyProgress + nanoseconds(settings.bodyTimeout))
             }
-            if !request.bodyEnded, upstreamOut.count >= Self.highWater {
+            if !request.bodyEnded, upstreamOut.count >= Self.highWater, clientOut.count < Self.highWater {
                 // The upstream holds the body up: it must keep taking it (without this, an upstream that stops
-                // reading a request and never answers held both connections forever).
+                // reading a request and never answers held both connections forever). Not while a slow client
+                // holds the upstream's response up: that may be why it stopped reading.
                 consider(response.lastProgress + nanoseconds(settings.readTimeout))
             }
             switch response.stage {
@@ -89,7 +90,9 @@ extension ConnectionMachine {
                 }
                 return
             }
-            if !request.bodyEnded, upstreamOut.count >= Self.highWater, response.lastProgress + nanoseconds(settings.readTimeout) <= now {
+            if !request.bodyEnded, upstreamOut.count >= Self.highWater, clientOut.count < Self.highWater,
+                response.lastProgress + nanoseconds(settings.readTimeout) <= now
+            {
                 // The upstream stopped taking the request body.
                 actions.append(.upstreamError("timeout"))
                 request.upstreamError = "timeout"

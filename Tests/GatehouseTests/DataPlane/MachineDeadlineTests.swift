@@ -218,6 +218,24 @@ struct MachineDeadlineTests {
         #expect(d.problems.isEmpty)
     }
 
+    @Test func upstreamHeldUpBySlowClientIsNotBlamedForNotReadingTheBody() {
+        var d = MachineDriver()
+        d.client("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n")
+        d.decide(forward("POST / HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n"))
+        d.upstreamReading = false
+        d.attach()
+        d.client(String(repeating: "x", count: 300 * 1024))
+        // Full duplex: the upstream streams its answer while the upload goes on, and the client reads slowly.
+        d.clientReading = false
+        d.upstreamSends("HTTP/1.1 200 OK\r\nContent-Length: 900000\r\n\r\n" + String(repeating: "r", count: 300 * 1024))
+        for _ in 0..<3 {
+            d.elapse(50)
+            d.clientReads(1000)
+        }
+        #expect(!d.clientClosed && d.upstream == .attached)
+        #expect(d.upstreamErrors.isEmpty)
+    }
+
     @Test func bodyTimeoutDoesNotCountTimeTheUpstreamHeldTheBodyUp() {
         var d = MachineDriver()
         d.client("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n")
