@@ -5,7 +5,8 @@
 // and nothing at all happens after .closeClient but upstream cleanup; one request is open at a time and each
 // decided head ends in at most one .finished; upstream connections are acquired, released and closed in order;
 // a deadline passed is acted on (no deadline left at or before now); while an upstream is held or awaited there is
-// a deadline unless the client itself is what holds the exchange up.
+// a deadline unless the client itself is what holds the exchange up; and once both peers go silent (the loop still
+// writing, deciding and letting time pass) the connection ends within a bounded number of deadlines.
 import GatehouseCore
 import GatehouseDataPlane
 import GatehouseHTTP1
@@ -189,6 +190,36 @@ public func fuzzConnection(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             loop.machine.quiesce(now: loop.now)
             loop.check("quiesce")
         }
+    }
+    // Then both peers go silent while the loop does its part (writes everything, decides, lets time pass):
+    // every phase has a deadline, so the connection must end — none may be held forever.
+    var rounds = 0
+    while !loop.clientClosed {
+        rounds += 1
+        require(rounds <= 64, "connection still open after 64 rounds of silence")
+        if !loop.clientWriteShut, !loop.machine.clientOut.isEmpty {
+            loop.machine.clientOut.consume(loop.machine.clientOut.count)
+            loop.machine.clientWrote(now: loop.now)
+            loop.check("drain: clientWrote")
+        }
+        if loop.upstream == .attached, !loop.machine.upstreamOut.isEmpty {
+            loop.machine.upstreamOut.consume(loop.machine.upstreamOut.count)
+            loop.machine.upstreamWrote(now: loop.now)
+            loop.check("drain: upstreamWrote")
+        }
+        if loop.pendingDecision {
+            loop.pendingDecision = false
+            loop.machine.decided(verdicts[5], now: loop.now)
+            loop.check("drain: decided")
+            continue
+        }
+        guard let deadline = loop.machine.deadline else {
+            require(!loop.machine.clientOut.isEmpty || loop.clientClosed, "no deadline while waiting on silent peers")
+            continue
+        }
+        loop.now = max(loop.now, deadline)
+        loop.machine.deadlinePassed(now: loop.now)
+        loop.check("drain: deadlinePassed")
     }
     return 0
 }
