@@ -12,11 +12,7 @@ extension ConnectionMachine {
         if let stalled = sendStalledSince { consider(stalled + nanoseconds(settings.sendTimeout)) }
         switch phase {
         case .awaitingHead(let wait):
-            if let first = wait.firstByte {
-                consider(first + nanoseconds(settings.headerTimeout))
-            } else {
-                consider(wait.since + nanoseconds(wait.fresh ? settings.headerTimeout : settings.idleTimeout))
-            }
+            consider(headDeadline(wait))
         case .deciding:
             break  // the decision's own calls have their deadlines (Deadline.run)
         case .connecting(_, _, let connecting):
@@ -25,6 +21,12 @@ extension ConnectionMachine {
             if !request.bodyEnded, upstreamOut.count < Self.highWater {
                 // The client must keep sending its body (unless the upstream is what holds it up).
                 consider(request.lastBodyProgress + nanoseconds(settings.bodyTimeout))
+            }
+            if !request.bodyEnded, upstreamOut.count >= Self.highWater, clientOut.count < Self.highWater {
+                // The upstream holds the body up: it must keep taking it (without this, an upstream that stops
+                // reading a request and never answers held both connections forever). Not while a slow client
+                // holds the upstream's response up: that may be why it stopped reading.
+                consider(response.lastProgress + nanoseconds(settings.readTimeout))
             }
             switch response.stage {
             case .head:
@@ -46,6 +48,14 @@ extension ConnectionMachine {
         return earliest
     }
 
+    /// The header timeout from a head's first byte; else the idle timeout from when the last answer was written
+    /// (not queued: while a slow client still reads it, the send timeout governs, so it is not cut off mid-answer).
+    func headDeadline(_ wait: HeadWait) -> UInt64? {
+        if let first = wait.firstByte { return first + nanoseconds(settings.headerTimeout) }
+        if wait.fresh { return wait.since + nanoseconds(settings.headerTimeout) }
+        return clientOut.isEmpty ? wait.since + nanoseconds(settings.idleTimeout) : nil
+    }
+
     /// Acts on every deadline that has passed by `now`.
     public mutating func deadlinePassed(now: UInt64) {
         if let stalled = sendStalledSince, stalled + nanoseconds(settings.sendTimeout) <= now {
@@ -56,9 +66,7 @@ extension ConnectionMachine {
         }
         switch phase {
         case .awaitingHead(let wait):
-            let limit = wait.firstByte.map { $0 + nanoseconds(settings.headerTimeout) }
-                ?? wait.since + nanoseconds(wait.fresh ? settings.headerTimeout : settings.idleTimeout)
-            if limit <= now { close(now) }
+            if let limit = headDeadline(wait), limit <= now { close(now) }
         case .deciding:
             break
         case .connecting(_, _, let connecting):
@@ -68,17 +76,36 @@ extension ConnectionMachine {
         case .relaying(var request, _, let response):
             if !request.bodyEnded, upstreamOut.count < Self.highWater, request.lastBodyProgress + nanoseconds(settings.bodyTimeout) <= now {
                 // The body stopped coming: free the upstream connection and end this one.
-                actions.append(.closeUpstream)
                 upstreamIn.removeAll()
                 upstreamOut.removeAll()
                 if response.headStarted {
                     request.status = 408
-                    abandon(request, status: 408, now)
+                    abandon(request, status: 408, now)  // closes the upstream too (once: a second close could hit a reused fd)
                 } else {
+                    actions.append(.closeUpstream)
                     request.closeAfter = true
                     request.bodyEnded = true
                     answer(&request, .deny(status: 408, error: "request_timeout", message: "The request body stopped arriving.",
                                            explanation: "no request body data within server.body_timeout"), label: "reject", now)
+                }
+                return
+            }
+            if !request.bodyEnded, upstreamOut.count >= Self.highWater, clientOut.count < Self.highWater,
+                response.lastProgress + nanoseconds(settings.readTimeout) <= now
+            {
+                // The upstream stopped taking the request body.
+                actions.append(.upstreamError("timeout"))
+                request.upstreamError = "timeout"
+                upstreamIn.removeAll()
+                upstreamOut.removeAll()
+                if response.headStarted {
+                    actions.append(.finished(request.record))
+                    close(now)
+                } else {
+                    actions.append(.closeUpstream)
+                    request.closeAfter = true  // the rest of the body is not read: linger over it
+                    answer(&request, .deny(status: 504, error: "upstream_timeout", message: "The upstream stopped reading the request.",
+                                           explanation: "the upstream took no request body within proxy.read_timeout"), label: "upstream_timeout", now)
                 }
                 return
             }

@@ -18,7 +18,8 @@ extension ConnectionMachine {
                 let parsed = clientIn.withReadable { parser.parse($0) }
                 switch parsed {
                 case .needMore:
-                    if clientEnded { close(now) }
+                    // Half a head and no more to come; what was answered before it still goes out.
+                    if clientEnded { startClosing(linger: false, now) }
                     return
                 case .refused(let refusal):
                     refuse(refusal, now)
@@ -85,6 +86,11 @@ extension ConnectionMachine {
         switch verdict {
         case .answer(let decision, let label, let closeConnection):
             if closeConnection { request.closeAfter = true }
+            if request.head.expectsContinue, !request.bodyEnded, clientIn.isEmpty {
+                // The client waits for a 100 that will not come and may never send its body: kept alive, its
+                // next request would be read as that body. So the answer says close (RFC 9110 §10.1.1).
+                request.closeAfter = true
+            }
             answer(&request, decision, label: label, now)
         case .forward(let plan):
             request.label = plan.label
@@ -161,7 +167,8 @@ extension ConnectionMachine {
     /// was chunked), as far as the upstream side takes them.
     mutating func relayRequestBody(_ now: UInt64) {
         guard case .relaying(var request, let plan, var response) = phase else { return }
-        while !request.bodyEnded, !clientIn.isEmpty, upstreamOut.count < Self.highWater {
+        // (A complete body ends even above the high-water mark: its end adds nothing to upstreamOut.)
+        while !request.bodyEnded, (!clientIn.isEmpty && upstreamOut.count < Self.highWater) || request.bodyComplete {
             let event = clientIn.withReadable { request.body.decode($0, from: 0) }
             switch event {
             case .data(let range):
@@ -198,10 +205,26 @@ extension ConnectionMachine {
         phase = .relaying(request, plan, response)
     }
 
+    /// Whether `clientIn` already holds the rest of the body (while a decision, a connection or the upstream
+    /// holds it back): decoded on a copy, nothing consumed.
+    func restOfBodyIsRead(_ request: Request) -> Bool {
+        var decoder = request.body
+        return clientIn.withReadable { b in
+            var at = request.unconsumedHead
+            while true {
+                switch decoder.decode(b, from: at) {
+                case .data(let range): at = range.upperBound
+                case .end: return true
+                case .needMore, .refused: return false
+                }
+            }
+        }
+    }
+
     /// Drops body bytes after an answer; true when the exchange finished (the next request may be parsed).
     mutating func dropRequestBody(_ now: UInt64) -> Bool {
         guard case .draining(var request, let since) = phase else { return false }
-        while !request.bodyEnded, !clientIn.isEmpty {
+        while !request.bodyEnded, !clientIn.isEmpty || request.bodyComplete {
             let event = clientIn.withReadable { request.body.decode($0, from: 0) }
             switch event {
             case .data(let range):
@@ -220,10 +243,12 @@ extension ConnectionMachine {
                 clientIn.consume(at)
                 request.bodyEnded = true
             case .refused:
-                // Answered already, and the rest of the body is malformed: end here, no second answer.
+                // Answered already, and the rest of the body is malformed: end here, no second answer, no
+                // lingering. (One close: finish() closes; closing again after it said .closeClient twice.)
                 request.closeAfter = true
+                request.bodyEnded = true
+                clientIn.removeAll()
                 finish(request, now)
-                startClosing(linger: false, now)
                 return false
             }
         }
@@ -239,7 +264,8 @@ extension ConnectionMachine {
     /// The exchange is over: log it, then wait for the next request or close.
     mutating func finish(_ request: Request, _ now: UInt64) {
         actions.append(.finished(request.record))
-        if request.closeAfter || clientEnded || quiescing {
+        // A client that half-closed after pipelining still gets an answer to each complete request it sent.
+        if request.closeAfter || (clientEnded && clientIn.isEmpty) || quiescing {
             // As nginx's lingering close: only when the client may still be sending (an unread body,
             // pipelined requests); otherwise the slot is freed at once.
             startClosing(linger: !request.bodyEnded || !clientIn.isEmpty, now)
@@ -265,8 +291,7 @@ extension ConnectionMachine {
         if response.headStarted {
             request.status = 413
             actions.append(.finished(request.record))
-            phase = .closed
-            actions.append(.closeClient)
+            closeClientNow()
             return
         }
         request.closeAfter = true
@@ -281,8 +306,7 @@ extension ConnectionMachine {
         upstreamOut.removeAll()
         if response.headStarted {
             actions.append(.finished(request.record))
-            phase = .closed
-            actions.append(.closeClient)
+            closeClientNow()
             return
         }
         request.closeAfter = true

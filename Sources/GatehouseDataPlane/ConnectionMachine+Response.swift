@@ -199,6 +199,11 @@ extension ConnectionMachine {
 
     /// The upstream closed its side.
     public mutating func upstreamEndedInput(now: UInt64) {
+        if case .relaying(let request, let plan, var response) = phase {
+            // Whatever completes with the bytes read before this end, the connection is done: never pooled.
+            response.keepAlive = false
+            phase = .relaying(request, plan, response)
+        }
         relayResponse(now)
         switch phase {
         case .relaying(let request, let plan, var response):
@@ -258,9 +263,7 @@ extension ConnectionMachine {
         request.upstreamError = kind
         if response.headStarted {
             actions.append(.finished(request.record))
-            phase = .closed
-            clientIn.removeAll()
-            actions.append(.closeClient)
+            closeClientNow()
             return
         }
         let message = kind == "connection_lost" ? "The upstream closed the connection without answering." : "The upstream's response could not be read."

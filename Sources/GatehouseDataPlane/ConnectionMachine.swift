@@ -90,9 +90,11 @@ public struct ConnectionMachine {
         advance(now)
         switch phase {
         case .awaitingHead:
-            close(now)
+            // Answers may still be queued (read together with this end, not yet written): they go out first.
+            startClosing(linger: false, now)
         case .deciding(let request), .connecting(let request, _, _), .relaying(let request, _, _), .draining(let request, _):
-            guard !request.bodyEnded else { return }
+            // The body may be complete in clientIn, held back by the decision or the upstream: still answered.
+            guard !request.bodyEnded, !restOfBodyIsRead(request) else { return }
             // Left mid-request: whatever the upstream holds of it can never be completed.
             abandon(request, status: 499, now)
         case .tunnel:
@@ -120,6 +122,11 @@ public struct ConnectionMachine {
     public mutating func clientWrote(now: UInt64) {
         // Progress: if the socket is full again, the client has `send_timeout` from now to take more.
         sendStalledSince = clientOut.isEmpty ? nil : now
+        if case .awaitingHead(var wait) = phase, !wait.fresh, wait.firstByte == nil, clientOut.isEmpty {
+            // The last answer is out: the keep-alive idle time starts now.
+            wait.since = now
+            phase = .awaitingHead(wait)
+        }
         if case .closing(.afterFlush(let linger)) = phase, clientOut.isEmpty {
             finishClosing(linger: linger, now)
             return
@@ -135,13 +142,22 @@ public struct ConnectionMachine {
 
     /// Some of `upstreamOut` was written: more of the request body may be relayed.
     public mutating func upstreamWrote(now: UInt64) {
+        if case .relaying(var request, let plan, var response) = phase, !request.bodyEnded {
+            // While the upstream held the body up, the client could not send: its body timeout starts again
+            // from here, else a pause of ours longer than it would end the request with a 408 at once.
+            request.lastBodyProgress = now
+            // And the upstream is alive (it took bytes): its own deadline for taking the body restarts.
+            response.lastProgress = now
+            phase = .relaying(request, plan, response)
+        }
         advance(now)
     }
 
     /// Graceful stop: an idle connection closes now, a busy one after its response.
     public mutating func quiesce(now: UInt64) {
         quiescing = true
-        if case .awaitingHead = phase, clientIn.isEmpty { close(now) }
+        // Idle: nothing is being read, but an answer may still be queued, so flush first.
+        if case .awaitingHead = phase, clientIn.isEmpty { startClosing(linger: false, now) }
     }
 
     // MARK: What the loop should read
@@ -182,8 +198,15 @@ public struct ConnectionMachine {
         if case .closed = phase { return }
         if hasUpstream { actions.append(.closeUpstream) }
         if case .connecting = phase { actions.append(.closeUpstream) }
+        closeClientNow()
+    }
+
+    /// Ends the client's connection at once. What is still queued for it is dropped: the loop closes without
+    /// writing, so a complete answer must go through `startClosing` instead.
+    mutating func closeClientNow() {
         phase = .closed
         clientIn.removeAll()
+        clientOut.removeAll()
         actions.append(.closeClient)
     }
 
@@ -197,7 +220,8 @@ public struct ConnectionMachine {
     }
 
     mutating func finishClosing(linger: Bool, _ now: UInt64) {
-        if linger {
+        // The client may have ended its side while the flush waited: then there is nothing to linger for.
+        if linger && !clientEnded {
             phase = .closing(.lingering(until: now + nanoseconds(settings.lingerSeconds)))
             actions.append(.shutdownClientWrite)
         } else {

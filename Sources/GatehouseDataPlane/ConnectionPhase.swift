@@ -66,6 +66,13 @@ struct Request {
 
     var isHeadMethod: Bool { head.knownMethod == .head }
 
+    /// All of a Content-Length body is read: its end is due without another byte (the decoder says `.end` on
+    /// empty input), so a body whose last byte ends a read is not left waiting for the next read.
+    var bodyComplete: Bool {
+        if case .fixed(remaining: 0) = body { return true }
+        return false
+    }
+
     var record: ExchangeRecord {
         ExchangeRecord(status: status, label: label, bodyBytesSent: bodyBytesSent, upstreamNanoseconds: upstreamNanoseconds,
                        upstreamError: upstreamError, refusedBeforeDecision: refusedBeforeDecision)

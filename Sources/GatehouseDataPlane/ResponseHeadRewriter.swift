@@ -24,7 +24,12 @@ enum ResponseHeadRewriter {
         var priorVia: [Range<Int>] = []
         for field in head.fields {
             let name = UnsafeRawBufferPointer(rebasing: b[field.name])
-            if FieldName.isHopByHop(name) || head.connection.otherTokens.contains(where: { FieldName.equal(name, UnsafeRawBufferPointer(rebasing: b[$0])) }) {
+            if FieldName.isHopByHop(name) { continue }
+            // Content-Length is the framing the client reads (below): a `Connection` naming it must not drop it,
+            // or the client gets a keep-alive response it cannot delimit.
+            if !FieldName.equal(name, "content-length"),
+                head.connection.otherTokens.contains(where: { FieldName.equal(name, UnsafeRawBufferPointer(rebasing: b[$0])) })
+            {
                 continue
             }
             if framing != .asUpstream, FieldName.equal(name, "content-length") { continue }
