@@ -51,10 +51,11 @@ final class LoopPlane: @unchecked Sendable {
     private(set) var quiescing = false
     private var cachedSettings: (generation: Int, settings: ConnectionSettings)?
     /// Buffers lent to busy connections and given back when they go idle: 1,000 idle keep-alive connections
-    /// hold none, and a busy loop allocates none per request.
+    /// hold none, and a busy loop allocates none per request. 8 KiB holds a head and a small answer (a queue
+    /// grows past it when it must; grown ones are freed); 512 spares (4 MiB) cover 128 busy connections.
     private var spareBuffers: [[UInt8]] = []
-    static let bufferSize = 16 * 1024
-    static let maxSpareBuffers = 64
+    static let bufferSize = 8 * 1024
+    static let maxSpareBuffers = 512
 
     func borrowBuffer() -> [UInt8] {
         spareBuffers.popLast() ?? [UInt8](repeating: 0, count: Self.bufferSize)
