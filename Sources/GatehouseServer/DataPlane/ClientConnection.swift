@@ -324,11 +324,19 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
             connect(target, addresses)
             return
         }
-        // getaddrinfo blocks: off the loop, then back.
+        if CIDR.parseAddress(target.host) != nil {
+            // An IP literal: getaddrinfo only converts it, nothing to wait for.
+            let resolved = Socket.resolve(host: target.host, port: target.port)
+            plane.pool.remember(resolved, for: target, now: now)
+            connect(target, resolved)
+            return
+        }
+        // A name: getaddrinfo may block on DNS, so it runs on a thread of its own (not GCD's shared pool, which
+        // blocking work elsewhere can leave without a thread for seconds), then the loop goes on.
         ticket &+= 1
         let wanted = ticket
         let loop = plane.loop
-        DispatchQueue.global().async { [self] in
+        Thread.detachNewThread { [self] in
             let resolved = Socket.resolve(host: target.host, port: target.port)
             loop.execute { [self] in
                 guard !closed, ticket == wanted else { return }

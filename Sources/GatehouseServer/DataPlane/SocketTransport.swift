@@ -118,25 +118,44 @@ final class SocketTransport {
     }
 
     /// Moves pending ciphertext to the socket: `.bytes` when all of it went, `.wouldBlock` when some waits.
+    /// Ciphertext goes from OpenSSL to the socket through a stack buffer; only what the socket refuses is
+    /// kept (so an idle TLS connection holds no buffer of its own).
     @discardableResult
     func flush(_ fd: Int32) -> IOResult {
         guard let tls else { return .bytes(0) }
-        while true {
-            if cipherOut.isEmpty {
-                guard tls.pendingCiphertextCount > 0 else { return .bytes(0) }
-                cipherOut.fill(minimum: 16 * 1024) { tls.takeCiphertext(into: $0) }
-            }
+        while !cipherOut.isEmpty {
             let result = cipherOut.withReadable { Socket.write(fd, $0) }
             switch result {
             case .bytes(let n):
                 cipherOut.consume(n)
                 if !cipherOut.isEmpty { return .wouldBlock }
+                _ = cipherOut.releaseStorage()
             case .wouldBlock, .endOfFile:
                 return .wouldBlock
             case .failed:
                 return result
             }
         }
+        var outcome = IOResult.bytes(0)
+        while tls.pendingCiphertextCount > 0, case .bytes = outcome {
+            withUnsafeTemporaryAllocation(byteCount: 16 * 1024, alignment: 16) { buffer in
+                let count = tls.takeCiphertext(into: buffer)
+                let taken = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+                switch Socket.write(fd, taken) {
+                case .bytes(let n):
+                    if n < count {
+                        cipherOut.append(UnsafeRawBufferPointer(rebasing: taken[n...]))
+                        outcome = .wouldBlock
+                    }
+                case .wouldBlock, .endOfFile:
+                    cipherOut.append(taken)
+                    outcome = .wouldBlock
+                case .failed(let code):
+                    outcome = .failed(errno: code)
+                }
+            }
+        }
+        return outcome
     }
 
     /// Reads ciphertext while a client handshake is under way and advances it; its output is flushed.
