@@ -168,6 +168,13 @@ extension ConnectionMachine {
         }
         if !head.keepAlive { response.keepAlive = false }
         if quiescing { request.closeAfter = true }
+        if !request.bodyEnded {
+            // Answered before the whole body was sent (an upstream's early 413, say): if the rest will not fit the
+            // discard budget the connection ends after this response, so say so now, as a local answer does —
+            // else a pooled client sends its next request on a connection about to close.
+            request.discardLeft = settings.discardBudget
+            if !request.restFits { request.closeAfter = true }
+        }
         request.status = head.status
         if let started = request.upstreamStarted { request.upstreamNanoseconds = now - started }
         upstreamIn.withReadable { b in

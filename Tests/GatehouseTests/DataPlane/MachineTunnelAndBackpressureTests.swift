@@ -65,7 +65,7 @@ struct MachineTunnelAndBackpressureTests {
         #expect(d.count(.closeUpstream) == 1 && d.count(.releaseUpstream) == 0)
         #expect(d.decideCount == 1)
         #expect(!d.takeUpstream().contains("\u{81}"))
-        #expect(d.clientClosed || d.clientWriteShut)
+        #expect(d.clientWriteShut && !d.clientClosed)  // the frame is still unread: linger
     }
 
     @Test func slowClientStopsUpstreamReadsUntilItDrains() {
@@ -83,7 +83,7 @@ struct MachineTunnelAndBackpressureTests {
         #expect(d.machine.wantsUpstreamRead)
         d.upstreamSends(String(body.dropFirst(300 * 1024)))
         let got = d.takeClient()
-        #expect(got.hasSuffix(body) && got.utf8.count == body.utf8.count + got.utf8.count - body.utf8.count)
+        #expect(got == "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\nVia: 1.1 gatehouse\r\n\r\n" + body)
         #expect(d.finished.first?.bodyBytesSent == body.utf8.count)
         #expect(d.count(.releaseUpstream) == 1)
     }
