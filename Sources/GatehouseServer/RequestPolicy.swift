@@ -97,11 +97,8 @@ enum RequestPolicy {
             return .answer(withID(answer, prepared.requestID), label: "proxy", closeConnection: false)
         }
         let target = decision.upstreamOverride?.target ?? evaluation.route?.upstream ?? snapshot.settings.upstream
-        var head = UpstreamRequest.head(for: request, headers: upstreamHeaders, peer: peer, trustedPeer: prepared.trusted,
-                                        requestID: prepared.requestID, chunked: prepared.chunked)
         var location: (from: [UInt8], to: [UInt8])?
         if let override = decision.upstreamOverride {
-            head.target = override.requestTarget
             location = (Array(override.locationPrefix.utf8), Array(override.publicPrefix.utf8))
         }
         var tunnelLifetime: Double?
@@ -114,13 +111,14 @@ enum RequestPolicy {
                                             explanation: "WebSocket upgrade from foreign origin \(origin) with a cookie session"), prepared.requestID),
                                label: "deny", closeConnection: true)
             }
-            head.headers.append("Connection", "Upgrade")
-            head.headers.append("Upgrade", "websocket")
             tunnelLifetime = lifetime(evaluation, settings: snapshot.settings, now: now)
         }
+        let head = UpstreamRequest.renderHead(for: request, target: decision.upstreamOverride?.requestTarget, headers: upstreamHeaders, peer: peer,
+                                              trustedPeer: prepared.trusted, requestID: prepared.requestID, chunked: prepared.chunked,
+                                              webSocketUpgrade: prepared.webSocket)
         let method = request.method
         return .forward(ForwardPlan(
-            upstream: target, head: render(head), chunkedBody: prepared.chunked,
+            upstream: target, head: head, chunkedBody: prepared.chunked,
             retryable: method == "GET" || method == "HEAD" || method == "OPTIONS",
             sendContinue: prepared.expectsContinue && prepared.http11,
             tunnelLifetime: tunnelLifetime, response: ResponseRewrite(extraFields: render(decision.responseHeaders), location: location),
