@@ -57,7 +57,7 @@ enum RequestPolicy {
             http11: head.version == .http11, host: head.host.map { text(b, head.fields[$0].value) }, userAgent: headers.first("user-agent"))
 
         if let path = snapshot.settings.forwardAuthPath,
-            let requested = ClientHandler.reservedForwardAuthPath(target, configured: path, options: snapshot.settings.canonicalization)
+            let requested = reservedForwardAuthPath(target, configured: path, options: snapshot.settings.canonicalization)
         {
             guard let strict = requested.strict, let dialect = ForwardAuth.dialect(path: strict, configured: path, headers: headers) else {
                 return (prepared, .answered(.answer(withID(.deny(status: 404, error: "not_found",
@@ -79,6 +79,41 @@ enum RequestPolicy {
             prepared.raw = raw
         }
         return (prepared, .evaluate)
+    }
+
+    /// `ClientHandler.reservedForwardAuthPath` without canonicalising the path twice per request: when the
+    /// target is all visible ASCII (so characters are bytes), origin-form, and its path already canonical, that
+    /// path is both the strict and the routed form. Anything else takes the full way.
+    static func reservedForwardAuthPath(_ target: String, configured: String, options: CanonicalizationOptions) -> (routed: String, strict: String?)? {
+        let bytes = target.utf8
+        if bytes.first == UInt8(ascii: "/"), bytes.count <= CanonicalPath.maxLength, bytes.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) {
+            let path = target[..<(bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.endIndex)]
+            if CanonicalPath.isAlreadyCanonical(path.utf8, allowSemicolons: false) {
+                guard isReserved(path.utf8, configured: configured) else { return nil }
+                let routed = String(path)
+                return (routed, routed)
+            }
+        }
+        return ClientHandler.reservedForwardAuthPath(target, configured: configured, options: options)
+    }
+
+    /// `ForwardAuth.isReserved` on the bytes of a visible-ASCII path (where its lowercasing, prefix and
+    /// character count are byte operations), without building lowercased copies.
+    static func isReserved(_ path: Substring.UTF8View, configured: String) -> Bool {
+        var base = configured.utf8[...]
+        while base.last == UInt8(ascii: "/") { base = base.dropLast() }
+        if base.isEmpty { return true }
+        guard path.count >= base.count else { return false }
+        var p = path.startIndex
+        for b in base {
+            guard lowered(path[p]) == lowered(b) else { return false }
+            p = path.index(after: p)
+        }
+        return p == path.endIndex || path[p] == UInt8(ascii: "/") || path[p] == UInt8(ascii: ";")
+    }
+
+    @inline(__always) private static func lowered(_ b: UInt8) -> UInt8 {
+        b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b | 0x20 : b
     }
 
     /// The verdict for an evaluated request (ClientHandler.decided's rules).
