@@ -47,12 +47,12 @@ enum RequestPolicy {
         let method = text(b, head.method), target = text(b, head.target)
         var raw = RawRequest(method: method, target: target, headers: headers, scheme: "http", fromTrustedProxy: trusted, peer: peer,
                              trustedProxies: snapshot.settings.trustedProxies)
-        let connection = headers.values("connection").map { $0.lowercased() }
         let upgrade = headers.values("upgrade").map { $0.lowercased() }
         var prepared = Prepared(
             raw: raw, requestID: requestID, trusted: trusted, forwardAuth: nil,
-            webSocket: connection.contains { $0.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "upgrade" } }
-                && upgrade == ["websocket"],
+            // The cheap half first: almost no request carries `Upgrade`.
+            webSocket: upgrade == ["websocket"]
+                && headers.values("connection").map({ $0.lowercased() }).contains { $0.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "upgrade" } },
             origin: headers.first("origin"), chunked: head.body == .chunked, expectsContinue: head.expectsContinue,
             http11: head.version == .http11, host: head.host.map { text(b, head.fields[$0].value) }, userAgent: headers.first("user-agent"))
 
