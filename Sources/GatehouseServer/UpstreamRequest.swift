@@ -120,7 +120,7 @@ public enum UpstreamRequest {
         out.append(contentsOf: " HTTP/1.1\r\n".utf8)
         var priorVia: [String] = []
         for field in decided {
-            if forwardingHeaders.contains(where: { headerNamesEquivalent(field.name, $0) }) { continue }
+            if mayBeForwardingHeader(field.name), forwardingHeaders.contains(where: { headerNamesEquivalent(field.name, $0) }) { continue }
             if asciiCaseInsensitiveEquals(field.name, "via") {
                 priorVia.append(field.value)
                 continue
@@ -166,6 +166,15 @@ public enum UpstreamRequest {
         if webSocketUpgrade { out.append(contentsOf: "Connection: Upgrade\r\nUpgrade: websocket\r\n".utf8) }
         out.append(contentsOf: "\r\n".utf8)
         return out
+    }
+
+    /// Every name in `forwardingHeaders` starts with x, f or e, and name folding only lowercases a letter: any
+    /// other first byte cannot match one, so most fields skip the comparisons.
+    @inline(__always) static func mayBeForwardingHeader(_ name: String) -> Bool {
+        switch name.utf8.first {
+        case UInt8(ascii: "x"), UInt8(ascii: "X"), UInt8(ascii: "f"), UInt8(ascii: "F"), UInt8(ascii: "e"), UInt8(ascii: "E"): return true
+        default: return false
+        }
     }
 
     /// RFC 7239 node: IPv6 addresses are quoted and bracketed.
