@@ -94,9 +94,11 @@ public struct SessionAuthenticator: Sendable {
     private var handshakes: Bool { browser.handshake && instance != nil }
     private var development: Bool { instance?.kind == .development }
 
-    private func decode(_ token: String) throws(TokenVerificationError) -> DecodedToken {
-        if let cached = cache.decoded(token) { return cached }
-        return try DecodedToken(token)
+    /// The token decoded, from the cache when it is there; the cache entry comes along so `verify` need not
+    /// hash the token and take the lock a second time.
+    private func decode(_ token: String) throws(TokenVerificationError) -> (DecodedToken, TokenCache.Entry?) {
+        if let entry = cache.entry(token) { return (entry.decoded, entry) }
+        return (try DecodedToken(token), nil)
     }
 
     static let sessionCategories: Set<String> = ["cl_B7d4PD111AAA", "cl_I7d4PD111III"]
@@ -170,16 +172,16 @@ public struct SessionAuthenticator: Sendable {
     // MARK: Header path
 
     private func authenticateHeader(_ token: String, request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
-        let decoded: DecodedToken
+        let decoded: DecodedToken, entry: TokenCache.Entry?
         do {
-            decoded = try decode(token)
+            (decoded, entry) = try decode(token)
         } catch {
             return .signedOut(error.reason.rawValue, error.message, carrier: .header, invalidToken: true)
         }
         if let mismatch = categoryMismatch(decoded) {
             return .signedOut("token-type-mismatch", mismatch, carrier: .header, invalidToken: true)
         }
-        return verify(decoded, token: token, carrier: .header, request: request, keys: keys, now: now)
+        return verify(decoded, token: token, entry: entry, carrier: .header, request: request, keys: keys, now: now)
     }
 
     // MARK: Cookie path
@@ -286,9 +288,9 @@ public struct SessionAuthenticator: Sendable {
         case (true, nil):
             return maybeHandshake("client-uat-but-no-session-token", request: request, now: now)
         case (true, .some(let token)):
-            let decoded: DecodedToken
+            let decoded: DecodedToken, entry: TokenCache.Entry?
             do {
-                decoded = try decode(token)
+                (decoded, entry) = try decode(token)
             } catch {
                 return .signedOut(error.reason.rawValue, error.message, carrier: .cookie, invalidToken: true)
             }
@@ -298,7 +300,7 @@ public struct SessionAuthenticator: Sendable {
             if let iat = decoded.payload["iat"]?.doubleValue, iat < Double(clientUat) {
                 return maybeHandshake("session-token-iat-before-client-uat", request: request, now: now)
             }
-            let result = verify(decoded, token: token, carrier: .cookie, request: request, keys: keys, now: now)
+            let result = verify(decoded, token: token, entry: entry, carrier: .cookie, request: request, keys: keys, now: now)
             // 13. Arriving signed in from another site: sync first (the other site may be a satellite).
             if result.status == .signedIn, handshakes, !browser.isSatellite, request.method == "GET",
                 request.headers.first("sec-fetch-dest") == "document", isCrossOriginReferrer(request), !isKnownClerkReferrer(request),
@@ -469,9 +471,11 @@ public struct SessionAuthenticator: Sendable {
         return nil
     }
 
-    private func verify(_ decoded: DecodedToken, token: String, carrier: TokenCarrier, request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
+    /// `entry`: what `decode` found in the cache for this token (nil: nothing).
+    private func verify(_ decoded: DecodedToken, token: String, entry: TokenCache.Entry?, carrier: TokenCarrier, request: CanonicalRequest,
+                        keys: KeySet, now: Double) -> AuthResult {
         do {
-            if let hit = cache.verified(token, keySetID: keys.id, allowedAlgorithms: policy.allowedAlgorithms) {
+            if let hit = cache.verified(entry, keySetID: keys.id, allowedAlgorithms: policy.allowedAlgorithms) {
                 // Signature already checked with these keys; the claims are checked again against the clock.
                 try TokenVerifier.checkClaims(hit.decoded.payload, policy: policy, now: now)
                 return .signedIn(hit.session, token: token, carrier: carrier)
