@@ -23,14 +23,18 @@ extension Gatekeeper {
         case wait
     }
 
+    /// Built once: an array literal here was allocated on every request.
+    static let opaquePrefixes: [(String, TokenType)] = [
+        (TokenClassifier.m2mPrefix, .m2mToken), (TokenClassifier.oauthPrefix, .oauthToken), (TokenClassifier.apiKeyPrefix, .apiKey),
+    ]
+
     func machinePath(_ request: CanonicalRequest, accepts: TokenAcceptance) -> MachinePath {
         let token = SessionAuthenticator.headerToken(request.headers.first("authorization"))
         if accepts.isSessionOnly {
             // The session path already refuses machine JWTs (`sub mch_`, `typ at+jwt`, foreign `cat`) with
             // token-type-mismatch; only the opaque prefixes need a look here (no decoding on the hot path).
             guard let token else { return .session }
-            for (prefix, type) in [(TokenClassifier.m2mPrefix, TokenType.m2mToken), (TokenClassifier.oauthPrefix, .oauthToken), (TokenClassifier.apiKeyPrefix, .apiKey)]
-            where token.hasPrefix(prefix) {
+            for (prefix, type) in Gatekeeper.opaquePrefixes where token.hasPrefix(prefix) {
                 return .decided(.sessionTypeMismatch(type))
             }
             return .session
