@@ -127,15 +127,22 @@ public struct SessionAuthenticator: Sendable {
     /// nonce exchange to start or under way. A cached or refused nonce, and an unknown `kid` inside the cool-down (which
     /// would be judged with the same keys anyway), are decided here, on the event loop.
     public func authenticateWithoutFetching(_ request: CanonicalRequest, now: Double) -> AuthResult? {
+        authenticateWithoutFetching(request, now: now, headerToken: SessionAuthenticator.headerToken(request.headers.first("authorization")))
+    }
+
+    /// `authenticateWithoutFetching` for a caller that has already read the request's bearer token:
+    /// `headerToken` must be `SessionAuthenticator.headerToken(request.headers.first("authorization"))`
+    /// (the Gatekeeper reads it once for the machine path and the session path).
+    public func authenticateWithoutFetching(_ request: CanonicalRequest, now: Double, headerToken: String?) -> AuthResult? {
         var nonceDirectives: [String]? = nil
-        var result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nil)
+        var result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nil, headerToken: headerToken)
         if result.awaitsHandshakePayload, let nonce = handshakeCarrier(request, ClerkNames.handshakeNonce) {
             switch nonceExchange.map({ $0.peek(nonce, client: request.clientAddress) }) ?? .ready([]) {
             case .ready(let directives)?: nonceDirectives = directives
             case .refused?: return SessionAuthenticator.nonceRefused
             case .pending?, nil: return nil  // `authenticate` starts or joins the call and waits for it
             }
-            result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nonceDirectives)
+            result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nonceDirectives, headerToken: headerToken)
         }
         if result.needsKeyRefresh && keyStore.isRemote && keyStore.unknownKidWouldFetch { return nil }
         return result
@@ -150,7 +157,12 @@ public struct SessionAuthenticator: Sendable {
     }
 
     func authenticate(_ request: CanonicalRequest, keys: KeySet, now: Double, nonceDirectives: [String]? = nil) -> AuthResult {
-        if let headerToken = SessionAuthenticator.headerToken(request.headers.first("authorization")) {
+        authenticate(request, keys: keys, now: now, nonceDirectives: nonceDirectives,
+                     headerToken: SessionAuthenticator.headerToken(request.headers.first("authorization")))
+    }
+
+    private func authenticate(_ request: CanonicalRequest, keys: KeySet, now: Double, nonceDirectives: [String]?, headerToken: String?) -> AuthResult {
+        if let headerToken {
             return authenticateHeader(headerToken, request: request, keys: keys, now: now)
         }
         return authenticateCookies(request, keys: keys, now: now, nonceDirectives: nonceDirectives)
@@ -162,11 +174,24 @@ public struct SessionAuthenticator: Sendable {
         guard let value else { return nil }
         let trimmed = value.trimmingASCIIWhitespace()
         guard !trimmed.isEmpty else { return nil }
-        guard let space = trimmed.firstIndex(of: " ") else { return trimmed }
+        guard let space = firstSpace(trimmed) else { return trimmed }
         let scheme = trimmed[..<space]
         guard asciiCaseInsensitiveEquals(String(scheme), "bearer") else { return nil }
         // Anything after the token (a second word) makes it invalid rather than ignored.
         return trimmed[trimmed.index(after: space)...].trimmingASCIIWhitespace()
+    }
+
+    /// `firstIndex(of: " ")` (a search by characters, slow over a ~800-byte token) found on bytes: no other
+    /// character equals " ", and a space byte whose neighbours are ASCII is a character of its own (no grapheme
+    /// rule joins an ASCII scalar to it). Any other neighbour: the search by characters.
+    static func firstSpace(_ text: String) -> String.Index? {
+        let bytes = text.utf8
+        guard let space = bytes.firstIndex(of: 0x20) else { return nil }
+        let after = bytes.index(after: space)
+        if (space == bytes.startIndex || bytes[bytes.index(before: space)] < 0x80) && (after == bytes.endIndex || bytes[after] < 0x80) {
+            return space
+        }
+        return text.firstIndex(of: " ")
     }
 
     // MARK: Header path
