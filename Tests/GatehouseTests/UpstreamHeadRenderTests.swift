@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseCore
 @testable import GatehouseServer
 import Testing
@@ -51,6 +52,34 @@ import Testing
                     }
                 }
             }
+        }
+    }
+
+    /// Every forwarding name, as sent, upper-cased and with `_`/`.` for `-`, next to names of the same lengths
+    /// that are not forwarding names: the one-pass filter (first byte, length) drops exactly what `head` drops.
+    @Test func everyForwardingNameInEverySpellingIsDroppedAlike() throws {
+        var fields: [(String, String)] = [("Host", "h")]
+        for name in UpstreamRequest.forwardingHeaders {
+            // "http": a value every forwarding field may carry from a trusted proxy (X-Forwarded-Proto too).
+            fields.append((name, "http"))
+            fields.append((name.uppercased(), "http"))
+            fields.append((name.replacingOccurrences(of: "-", with: "_"), "http"))
+            fields.append((name.replacingOccurrences(of: "-", with: "."), "http"))
+            fields.append(("Y" + name.dropFirst(), "kept"))
+            fields.append((name + "s", "kept"))
+        }
+        for trusted in [false, true] {
+            let raw = RawRequest(method: "GET", target: "/f", headers: HeaderList(fields), fromTrustedProxy: trusted, peer: "192.0.2.1")
+            let (reference, onePass) = try Self.rendered(raw, peer: "192.0.2.1", trusted: trusted, target: nil, chunked: false, webSocket: false)
+            #expect(onePass == reference)
+            let text = String(decoding: onePass, as: UTF8.self)
+            // Only Gatehouse's own forwarding fields remain, once each.
+            let names = text.split(separator: "\r\n").dropFirst().compactMap { $0.split(separator: ":").first.map { normalizedHeaderName(String($0)) } }
+            for name in UpstreamRequest.forwardingHeaders {
+                let own = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "x-request-id"].contains(name)
+                #expect(names.filter { $0 == name }.count == (own ? 1 : 0), "\(name)")
+            }
+            #expect(text.components(separatedBy: ": kept\r\n").count - 1 == 2 * UpstreamRequest.forwardingHeaders.count)
         }
     }
 
