@@ -94,9 +94,11 @@ public struct SessionAuthenticator: Sendable {
     private var handshakes: Bool { browser.handshake && instance != nil }
     private var development: Bool { instance?.kind == .development }
 
-    private func decode(_ token: String) throws(TokenVerificationError) -> DecodedToken {
-        if let cached = cache.decoded(token) { return cached }
-        return try DecodedToken(token)
+    /// The token decoded, from the cache when it is there; the cache entry comes along so `verify` need not
+    /// hash the token and take the lock a second time.
+    private func decode(_ token: String) throws(TokenVerificationError) -> (DecodedToken, TokenCache.Entry?) {
+        if let entry = cache.entry(token) { return (entry.decoded, entry) }
+        return (try DecodedToken(token), nil)
     }
 
     static let sessionCategories: Set<String> = ["cl_B7d4PD111AAA", "cl_I7d4PD111III"]
@@ -125,15 +127,22 @@ public struct SessionAuthenticator: Sendable {
     /// nonce exchange to start or under way. A cached or refused nonce, and an unknown `kid` inside the cool-down (which
     /// would be judged with the same keys anyway), are decided here, on the event loop.
     public func authenticateWithoutFetching(_ request: CanonicalRequest, now: Double) -> AuthResult? {
+        authenticateWithoutFetching(request, now: now, headerToken: SessionAuthenticator.headerToken(request.headers.first("authorization")))
+    }
+
+    /// `authenticateWithoutFetching` for a caller that has already read the request's bearer token:
+    /// `headerToken` must be `SessionAuthenticator.headerToken(request.headers.first("authorization"))`
+    /// (the Gatekeeper reads it once for the machine path and the session path).
+    public func authenticateWithoutFetching(_ request: CanonicalRequest, now: Double, headerToken: String?) -> AuthResult? {
         var nonceDirectives: [String]? = nil
-        var result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nil)
+        var result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nil, headerToken: headerToken)
         if result.awaitsHandshakePayload, let nonce = handshakeCarrier(request, ClerkNames.handshakeNonce) {
             switch nonceExchange.map({ $0.peek(nonce, client: request.clientAddress) }) ?? .ready([]) {
             case .ready(let directives)?: nonceDirectives = directives
             case .refused?: return SessionAuthenticator.nonceRefused
             case .pending?, nil: return nil  // `authenticate` starts or joins the call and waits for it
             }
-            result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nonceDirectives)
+            result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nonceDirectives, headerToken: headerToken)
         }
         if result.needsKeyRefresh && keyStore.isRemote && keyStore.unknownKidWouldFetch { return nil }
         return result
@@ -148,7 +157,12 @@ public struct SessionAuthenticator: Sendable {
     }
 
     func authenticate(_ request: CanonicalRequest, keys: KeySet, now: Double, nonceDirectives: [String]? = nil) -> AuthResult {
-        if let headerToken = SessionAuthenticator.headerToken(request.headers.first("authorization")) {
+        authenticate(request, keys: keys, now: now, nonceDirectives: nonceDirectives,
+                     headerToken: SessionAuthenticator.headerToken(request.headers.first("authorization")))
+    }
+
+    private func authenticate(_ request: CanonicalRequest, keys: KeySet, now: Double, nonceDirectives: [String]?, headerToken: String?) -> AuthResult {
+        if let headerToken {
             return authenticateHeader(headerToken, request: request, keys: keys, now: now)
         }
         return authenticateCookies(request, keys: keys, now: now, nonceDirectives: nonceDirectives)
@@ -160,26 +174,39 @@ public struct SessionAuthenticator: Sendable {
         guard let value else { return nil }
         let trimmed = value.trimmingASCIIWhitespace()
         guard !trimmed.isEmpty else { return nil }
-        guard let space = trimmed.firstIndex(of: " ") else { return trimmed }
+        guard let space = firstSpace(trimmed) else { return trimmed }
         let scheme = trimmed[..<space]
         guard asciiCaseInsensitiveEquals(String(scheme), "bearer") else { return nil }
         // Anything after the token (a second word) makes it invalid rather than ignored.
         return trimmed[trimmed.index(after: space)...].trimmingASCIIWhitespace()
     }
 
+    /// `firstIndex(of: " ")` (a search by characters, slow over a ~800-byte token) found on bytes: no other
+    /// character equals " ", and a space byte whose neighbours are ASCII is a character of its own (no grapheme
+    /// rule joins an ASCII scalar to it). Any other neighbour: the search by characters.
+    static func firstSpace(_ text: String) -> String.Index? {
+        let bytes = text.utf8
+        guard let space = bytes.firstIndex(of: 0x20) else { return nil }
+        let after = bytes.index(after: space)
+        if (space == bytes.startIndex || bytes[bytes.index(before: space)] < 0x80) && (after == bytes.endIndex || bytes[after] < 0x80) {
+            return space
+        }
+        return text.firstIndex(of: " ")
+    }
+
     // MARK: Header path
 
     private func authenticateHeader(_ token: String, request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
-        let decoded: DecodedToken
+        let decoded: DecodedToken, entry: TokenCache.Entry?
         do {
-            decoded = try decode(token)
+            (decoded, entry) = try decode(token)
         } catch {
             return .signedOut(error.reason.rawValue, error.message, carrier: .header, invalidToken: true)
         }
         if let mismatch = categoryMismatch(decoded) {
             return .signedOut("token-type-mismatch", mismatch, carrier: .header, invalidToken: true)
         }
-        return verify(decoded, token: token, carrier: .header, request: request, keys: keys, now: now)
+        return verify(decoded, token: token, entry: entry, carrier: .header, request: request, keys: keys, now: now)
     }
 
     // MARK: Cookie path
@@ -286,9 +313,9 @@ public struct SessionAuthenticator: Sendable {
         case (true, nil):
             return maybeHandshake("client-uat-but-no-session-token", request: request, now: now)
         case (true, .some(let token)):
-            let decoded: DecodedToken
+            let decoded: DecodedToken, entry: TokenCache.Entry?
             do {
-                decoded = try decode(token)
+                (decoded, entry) = try decode(token)
             } catch {
                 return .signedOut(error.reason.rawValue, error.message, carrier: .cookie, invalidToken: true)
             }
@@ -298,7 +325,7 @@ public struct SessionAuthenticator: Sendable {
             if let iat = decoded.payload["iat"]?.doubleValue, iat < Double(clientUat) {
                 return maybeHandshake("session-token-iat-before-client-uat", request: request, now: now)
             }
-            let result = verify(decoded, token: token, carrier: .cookie, request: request, keys: keys, now: now)
+            let result = verify(decoded, token: token, entry: entry, carrier: .cookie, request: request, keys: keys, now: now)
             // 13. Arriving signed in from another site: sync first (the other site may be a satellite).
             if result.status == .signedIn, handshakes, !browser.isSatellite, request.method == "GET",
                 request.headers.first("sec-fetch-dest") == "document", isCrossOriginReferrer(request), !isKnownClerkReferrer(request),
@@ -469,9 +496,11 @@ public struct SessionAuthenticator: Sendable {
         return nil
     }
 
-    private func verify(_ decoded: DecodedToken, token: String, carrier: TokenCarrier, request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
+    /// `entry`: what `decode` found in the cache for this token (nil: nothing).
+    private func verify(_ decoded: DecodedToken, token: String, entry: TokenCache.Entry?, carrier: TokenCarrier, request: CanonicalRequest,
+                        keys: KeySet, now: Double) -> AuthResult {
         do {
-            if let hit = cache.verified(token, keySetID: keys.id, allowedAlgorithms: policy.allowedAlgorithms) {
+            if let hit = cache.verified(entry, keySetID: keys.id, allowedAlgorithms: policy.allowedAlgorithms) {
                 // Signature already checked with these keys; the claims are checked again against the clock.
                 try TokenVerifier.checkClaims(hit.decoded.payload, policy: policy, now: now)
                 return .signedIn(hit.session, token: token, carrier: carrier)

@@ -44,12 +44,22 @@ public final class TokenCache: Sendable {
 
     /// The decoded form of a token seen before (whatever the keys), to skip parsing.
     func decoded(_ token: String) -> DecodedToken? {
-        entries.withLock { $0[token]?.decoded }
+        entry(token)?.decoded
+    }
+
+    /// The entry for this token, whatever its keys (its decoded form skips parsing; `verified` judges it).
+    func entry(_ token: String) -> Entry? {
+        entries.withLock { $0[token] }
     }
 
     /// A verified entry for this exact token and key set, whose algorithm the current policy still allows.
     func verified(_ token: String, keySetID: UInt64, allowedAlgorithms: [SigningAlgorithm]) -> Entry? {
-        let entry = entries.withLock { $0[token] }
+        verified(entry(token), keySetID: keySetID, allowedAlgorithms: allowedAlgorithms)
+    }
+
+    /// `verified` for an entry already looked up with `entry(_:)` (one hash of the token and one lock per
+    /// request instead of two); counts the hit or miss.
+    func verified(_ entry: Entry?, keySetID: UInt64, allowedAlgorithms: [SigningAlgorithm]) -> Entry? {
         if let entry, entry.keySetID == keySetID, allowedAlgorithms.contains(entry.algorithm) {
             hitCount.wrappingAdd(1, ordering: .relaxed)
             return entry

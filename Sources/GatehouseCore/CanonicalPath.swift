@@ -52,7 +52,7 @@ public struct CanonicalPath: Sendable, Equatable, CustomStringConvertible {
     /// True when `canonicalize` would return the bytes unchanged: only plain visible ASCII (no `%`, `\`, `#`,
     /// and no `;` unless allowed), no empty segment except a trailing one, no `.` or `..` segment.
     /// Property-tested against `canonicalize`.
-    static func isAlreadyCanonical(_ bytes: Substring.UTF8View, allowSemicolons: Bool) -> Bool {
+    public static func isAlreadyCanonical(_ bytes: Substring.UTF8View, allowSemicolons: Bool) -> Bool {
         guard bytes.first == UInt8(ascii: "/") else { return false }
         var segmentLength = 0
         var segmentDots = 0

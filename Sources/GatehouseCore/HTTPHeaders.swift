@@ -158,6 +158,34 @@ public enum HTTPSyntax {
 
     /// Field values: visible characters, space, tab and obs-text; never CR, LF, NUL or other controls.
     public static func isValidFieldValue(_ s: String) -> Bool {
-        withUTF8Bytes(s) { bytes in bytes.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) } }
+        withUTF8Bytes(s) { bytes in
+            // Eight bytes at a time (a bearer token is ~800): a word whose bytes are all 0x20...0x7E is valid
+            // as it is; any other word is judged byte by byte, so the answer is the byte rule's.
+            let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+            var i = 0
+            if let base = bytes.baseAddress {
+                let raw = UnsafeRawPointer(base)
+                while i + 8 <= bytes.count {
+                    let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                    let below20 = (w &- ones &* 0x20) & ~w & highs
+                    let del = w ^ (ones &* 0x7F)
+                    let is7F = (del &- ones) & ~del & highs
+                    if w & highs != 0 || below20 != 0 || is7F != 0 {
+                        for j in i..<(i + 8) where !isFieldValueByte(bytes[j]) { return false }
+                    }
+                    i += 8
+                }
+            }
+            while i < bytes.count {
+                if !isFieldValueByte(bytes[i]) { return false }
+                i += 1
+            }
+            return true
+        }
+    }
+
+    /// The rule `isValidFieldValue` applies to each byte: tab, or visible/space/obs-text but not DEL.
+    @inline(__always) static func isFieldValueByte(_ b: UInt8) -> Bool {
+        b == 0x09 || (b >= 0x20 && b != 0x7F)
     }
 }

@@ -105,7 +105,8 @@ public struct TokenAcceptance: Sendable, Equatable {
 
     public var acceptsSession: Bool { types.contains(.sessionToken) }
     public var acceptsMachine: Bool { types.contains { $0 != .sessionToken } }
-    public var isSessionOnly: Bool { types == [.sessionToken] }
+    /// Counted, not compared with a set literal (which was built on every request).
+    public var isSessionOnly: Bool { types.count == 1 && types.contains(.sessionToken) }
 
     public var description: String {
         switch shape {

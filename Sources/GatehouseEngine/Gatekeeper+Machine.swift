@@ -23,14 +23,18 @@ extension Gatekeeper {
         case wait
     }
 
-    func machinePath(_ request: CanonicalRequest, accepts: TokenAcceptance) -> MachinePath {
-        let token = SessionAuthenticator.headerToken(request.headers.first("authorization"))
+    /// Built once: an array literal here was allocated on every request.
+    static let opaquePrefixes: [(String, TokenType)] = [
+        (TokenClassifier.m2mPrefix, .m2mToken), (TokenClassifier.oauthPrefix, .oauthToken), (TokenClassifier.apiKeyPrefix, .apiKey),
+    ]
+
+    /// `token`: the request's `Authorization` token as `SessionAuthenticator.headerToken` reads it.
+    func machinePath(_ request: CanonicalRequest, accepts: TokenAcceptance, token: String?) -> MachinePath {
         if accepts.isSessionOnly {
             // The session path already refuses machine JWTs (`sub mch_`, `typ at+jwt`, foreign `cat`) with
             // token-type-mismatch; only the opaque prefixes need a look here (no decoding on the hot path).
             guard let token else { return .session }
-            for (prefix, type) in [(TokenClassifier.m2mPrefix, TokenType.m2mToken), (TokenClassifier.oauthPrefix, .oauthToken), (TokenClassifier.apiKeyPrefix, .apiKey)]
-            where token.hasPrefix(prefix) {
+            for (prefix, type) in Gatekeeper.opaquePrefixes where token.hasPrefix(prefix) {
                 return .decided(.sessionTypeMismatch(type))
             }
             return .session
@@ -57,8 +61,8 @@ extension Gatekeeper {
 
     /// The machine decision without waiting; `.wait` when a call is under way or would be made (the async
     /// `machineAuthentication` starts or joins it).
-    func machineAuthenticationWithoutFetching(_ request: CanonicalRequest, route: RouteRule, now: Double) -> MachineOutcome {
-        switch machinePath(request, accepts: settings.machine.acceptance(for: route)) {
+    func machineAuthenticationWithoutFetching(_ request: CanonicalRequest, route: RouteRule, now: Double, token: String?) -> MachineOutcome {
+        switch machinePath(request, accepts: settings.machine.acceptance(for: route), token: token) {
         case .session: return .session
         case .decided(let auth): return .decided(auth)
         case .jwt(let token, let type):
@@ -76,7 +80,8 @@ extension Gatekeeper {
 
     /// The machine decision, waiting for a key re-fetch or the Backend API when needed; nil: the session path decides.
     func machineAuthentication(_ request: CanonicalRequest, route: RouteRule, now: Double) async -> AuthResult? {
-        switch machinePath(request, accepts: settings.machine.acceptance(for: route)) {
+        switch machinePath(request, accepts: settings.machine.acceptance(for: route),
+                           token: SessionAuthenticator.headerToken(request.headers.first("authorization"))) {
         case .session: return nil
         case .decided(let auth): return auth
         case .jwt(let token, let type):

@@ -86,11 +86,13 @@ public final class Gatekeeper: Sendable {
             return evaluation
         case .routed(let request, let route, let matched):
             let auth: AuthResult
-            switch machineAuthenticationWithoutFetching(request, route: route, now: now) {
+            // Read once for both paths (a copy of a ~800-byte token each time).
+            let token = SessionAuthenticator.headerToken(request.headers.first("authorization"))
+            switch machineAuthenticationWithoutFetching(request, route: route, now: now, token: token) {
             case .decided(let machine): auth = machine
             case .wait: return nil
             case .session:
-                guard let session = authenticator.authenticateWithoutFetching(request, now: now) else { return nil }
+                guard let session = authenticator.authenticateWithoutFetching(request, now: now, headerToken: token) else { return nil }
                 auth = withSessionTokenType(session, request)
             }
             return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: signed(decide(request: request, route: route, auth: auth), request: request, route: route, auth: auth, now: now))

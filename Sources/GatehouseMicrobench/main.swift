@@ -33,6 +33,13 @@ if CommandLine.arguments.dropFirst().first == "loop" {
     exit(0)
 }
 
+// `gatehouse-microbench decision [dump]`: only the whole decision path (DecisionPathBench.swift).
+if CommandLine.arguments.dropFirst().first == "decision" {
+    print("gatehouse micro-benchmarks: the data plane's decision path")
+    benchDecisionPath(dump: CommandLine.arguments.dropFirst(2).first == "dump")
+    exit(0)
+}
+
 // A realistic 50-rule table: literal prefixes, (.*) suffixes, :params, hosts and methods.
 var rules: [RouteRule] = []
 for i in 0..<48 {
@@ -110,6 +117,7 @@ let logEntry = AccessLog.Entry(requestID: "5f0c6a1e-8d1b-4c2e-9a57-1b2c3d4e5f60"
                                protocolVersion: "HTTP/1.1")
 measure("access log line (render into the thread's buffer)", iterations: 200_000) { accessLog.write(logEntry) }
 print("access log lines dropped during that run (output kept up if 0): \(accessLog.droppedLines)")
+benchDecisionPath()
 benchHTTP1()
 benchLoop()
 // Identity assertions (`identity_assertion:`): a new ES256 signature per binding, and a binding reused

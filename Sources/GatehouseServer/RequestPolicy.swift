@@ -47,17 +47,17 @@ enum RequestPolicy {
         let method = text(b, head.method), target = text(b, head.target)
         var raw = RawRequest(method: method, target: target, headers: headers, scheme: "http", fromTrustedProxy: trusted, peer: peer,
                              trustedProxies: snapshot.settings.trustedProxies)
-        let connection = headers.values("connection").map { $0.lowercased() }
         let upgrade = headers.values("upgrade").map { $0.lowercased() }
         var prepared = Prepared(
             raw: raw, requestID: requestID, trusted: trusted, forwardAuth: nil,
-            webSocket: connection.contains { $0.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "upgrade" } }
-                && upgrade == ["websocket"],
+            // The cheap half first: almost no request carries `Upgrade`.
+            webSocket: upgrade == ["websocket"]
+                && headers.values("connection").map({ $0.lowercased() }).contains { $0.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "upgrade" } },
             origin: headers.first("origin"), chunked: head.body == .chunked, expectsContinue: head.expectsContinue,
             http11: head.version == .http11, host: head.host.map { text(b, head.fields[$0].value) }, userAgent: headers.first("user-agent"))
 
         if let path = snapshot.settings.forwardAuthPath,
-            let requested = ClientHandler.reservedForwardAuthPath(target, configured: path, options: snapshot.settings.canonicalization)
+            let requested = reservedForwardAuthPath(target, configured: path, options: snapshot.settings.canonicalization)
         {
             guard let strict = requested.strict, let dialect = ForwardAuth.dialect(path: strict, configured: path, headers: headers) else {
                 return (prepared, .answered(.answer(withID(.deny(status: 404, error: "not_found",
@@ -81,6 +81,41 @@ enum RequestPolicy {
         return (prepared, .evaluate)
     }
 
+    /// `ClientHandler.reservedForwardAuthPath` without canonicalising the path twice per request: when the
+    /// target is all visible ASCII (so characters are bytes), origin-form, and its path already canonical, that
+    /// path is both the strict and the routed form. Anything else takes the full way.
+    static func reservedForwardAuthPath(_ target: String, configured: String, options: CanonicalizationOptions) -> (routed: String, strict: String?)? {
+        let bytes = target.utf8
+        if bytes.first == UInt8(ascii: "/"), bytes.count <= CanonicalPath.maxLength, bytes.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) {
+            let path = target[..<(bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.endIndex)]
+            if CanonicalPath.isAlreadyCanonical(path.utf8, allowSemicolons: false) {
+                guard isReserved(path.utf8, configured: configured) else { return nil }
+                let routed = String(path)
+                return (routed, routed)
+            }
+        }
+        return ClientHandler.reservedForwardAuthPath(target, configured: configured, options: options)
+    }
+
+    /// `ForwardAuth.isReserved` on the bytes of a visible-ASCII path (where its lowercasing, prefix and
+    /// character count are byte operations), without building lowercased copies.
+    static func isReserved(_ path: Substring.UTF8View, configured: String) -> Bool {
+        var base = configured.utf8[...]
+        while base.last == UInt8(ascii: "/") { base = base.dropLast() }
+        if base.isEmpty { return true }
+        guard path.count >= base.count else { return false }
+        var p = path.startIndex
+        for b in base {
+            guard lowered(path[p]) == lowered(b) else { return false }
+            p = path.index(after: p)
+        }
+        return p == path.endIndex || path[p] == UInt8(ascii: "/") || path[p] == UInt8(ascii: ";")
+    }
+
+    @inline(__always) private static func lowered(_ b: UInt8) -> UInt8 {
+        b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b | 0x20 : b
+    }
+
     /// The verdict for an evaluated request (ClientHandler.decided's rules).
     static func verdict(_ evaluation: Evaluation, _ prepared: Prepared, snapshot: GatewaySnapshot, peer: String, now: Double) -> ExchangeVerdict {
         let decision = evaluation.decision
@@ -97,11 +132,8 @@ enum RequestPolicy {
             return .answer(withID(answer, prepared.requestID), label: "proxy", closeConnection: false)
         }
         let target = decision.upstreamOverride?.target ?? evaluation.route?.upstream ?? snapshot.settings.upstream
-        var head = UpstreamRequest.head(for: request, headers: upstreamHeaders, peer: peer, trustedPeer: prepared.trusted,
-                                        requestID: prepared.requestID, chunked: prepared.chunked)
         var location: (from: [UInt8], to: [UInt8])?
         if let override = decision.upstreamOverride {
-            head.target = override.requestTarget
             location = (Array(override.locationPrefix.utf8), Array(override.publicPrefix.utf8))
         }
         var tunnelLifetime: Double?
@@ -114,13 +146,14 @@ enum RequestPolicy {
                                             explanation: "WebSocket upgrade from foreign origin \(origin) with a cookie session"), prepared.requestID),
                                label: "deny", closeConnection: true)
             }
-            head.headers.append("Connection", "Upgrade")
-            head.headers.append("Upgrade", "websocket")
             tunnelLifetime = lifetime(evaluation, settings: snapshot.settings, now: now)
         }
+        let head = UpstreamRequest.renderHead(for: request, target: decision.upstreamOverride?.requestTarget, headers: upstreamHeaders, peer: peer,
+                                              trustedPeer: prepared.trusted, requestID: prepared.requestID, chunked: prepared.chunked,
+                                              webSocketUpgrade: prepared.webSocket)
         let method = request.method
         return .forward(ForwardPlan(
-            upstream: target, head: render(head), chunkedBody: prepared.chunked,
+            upstream: target, head: head, chunkedBody: prepared.chunked,
             retryable: method == "GET" || method == "HEAD" || method == "OPTIONS",
             sendContinue: prepared.expectsContinue && prepared.http11,
             tunnelLifetime: tunnelLifetime, response: ResponseRewrite(extraFields: render(decision.responseHeaders), location: location),
