@@ -87,5 +87,9 @@ swift run -q gatehouse check-config --config deploy/docker/gatehouse.yaml >/dev/
 ./scripts/container-smoke "$(swift build --show-bin-path)/gatehouse"
 # The Kubernetes manifest: schemas (kubernetes-validate from PyPI, in a venv under .build), policy, config.
 ./scripts/check-kubernetes "$(swift build --show-bin-path)/gatehouse"
+# A short soak with faults (upstream restarts, key rotation, a broken reload, aborted uploads, slowloris,
+# half-closed clients, big refusals) against the debug binary: no crash, hang, fd or memory leak. Longer:
+# scripts/soak (100 s, release).
+GATEHOUSE_BIN="$(swift build --show-bin-path)/gatehouse" DURATION="${GATEHOUSE_SOAK_SECONDS:-20}" ./scripts/soak
 # The browser flow (sign-in, a returning user's handshake, 403) in headless Chromium.
 GATEHOUSE_BROWSER_PORT=18480 ./scripts/browser-check.sh
