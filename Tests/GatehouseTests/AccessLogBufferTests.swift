@@ -77,12 +77,13 @@ import Testing
         #expect((entry["duration_ms"] as? NSNumber)?.doubleValue == 2.0)
         #expect((entry["upstream_ms"] as? NSNumber)?.doubleValue == 1.5)
         #expect((entry["bytes"] as? NSNumber)?.intValue == 7)
-        // The time is RFC 3339 UTC with milliseconds, and now.
+        // The time is RFC 3339 UTC with milliseconds, and now (within a minute: a loaded machine running the
+        // whole suite in parallel has held this test back for 8 s between writing and reading).
         let time = try #require(entry["time"] as? String)
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let date = try #require(formatter.date(from: time), "unparsable time \(time)")
-        #expect(abs(date.timeIntervalSinceNow) < 5)
+        #expect(abs(date.timeIntervalSinceNow) < 60)
         pipe.close()
     }
 
