@@ -172,9 +172,15 @@ struct Explain: AsyncParsableCommand {
         let gatekeeper = Gatekeeper(settings: settings, keyStore: keyStore, payloadSource: settings.secretKey.map {
             HTTPHandshakePayloadSource(apiURL: settings.apiURL, secretKey: $0)
         }, machineSource: HTTPMachineTokenSource.forSettings(settings))
-        let evaluation = await gatekeeper.evaluate(
-            RawRequest(method: method, target: target, headers: headers),
-            now: at ?? Date().timeIntervalSince1970)
-        print(ExplainReport.json(for: evaluation).serialized(pretty: true))
+        let now = at ?? Date().timeIntervalSince1970
+        let evaluation = await gatekeeper.evaluate(RawRequest(method: method, target: target, headers: headers), now: now)
+        var report = ExplainReport.json(for: evaluation)
+        if case .object(var members) = report {
+            // What the data plane would carry out: the same parser and verdict the loop uses.
+            members.set("data_plane", await VerdictReport.json(settings: settings, keyStore: keyStore, method: method, target: target,
+                                                               headers: headers, now: now))
+            report = .object(members)
+        }
+        print(report.serialized(pretty: true))
     }
 }
