@@ -133,7 +133,7 @@ extension ConnectionMachine {
         case .draining(let request, let since):
             // Answered, while the rest of the body never came: close.
             if since + nanoseconds(settings.headerTimeout) <= now {
-                var request = request
+                let request = request
                 request.closeAfter = true
                 actions.append(.finished(request.record))
                 close(now)

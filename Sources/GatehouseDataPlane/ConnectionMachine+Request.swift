@@ -166,7 +166,7 @@ extension ConnectionMachine {
     /// Relays request body bytes from `clientIn` to `upstreamOut` (re-framed as chunks when the client's body
     /// was chunked), as far as the upstream side takes them.
     mutating func relayRequestBody(_ now: UInt64) {
-        guard case .relaying(var request, let plan, var response) = phase else { return }
+        guard case .relaying(let request, let plan, var response) = phase else { return }
         // (A complete body ends even above the high-water mark: its end adds nothing to upstreamOut.)
         while !request.bodyEnded, (!clientIn.isEmpty && upstreamOut.count < Self.highWater) || request.bodyComplete {
             let event = clientIn.withReadable { request.body.decode($0, from: 0) }
@@ -223,7 +223,7 @@ extension ConnectionMachine {
 
     /// Drops body bytes after an answer; true when the exchange finished (the next request may be parsed).
     mutating func dropRequestBody(_ now: UInt64) -> Bool {
-        guard case .draining(var request, let since) = phase else { return false }
+        guard case .draining(let request, let since) = phase else { return false }
         while !request.bodyEnded, !clientIn.isEmpty || request.bodyComplete {
             let event = clientIn.withReadable { request.body.decode($0, from: 0) }
             switch event {
@@ -277,7 +277,7 @@ extension ConnectionMachine {
 
     /// The client left (or failed) mid-exchange.
     mutating func abandon(_ request: Request, status: Int, _ now: UInt64) {
-        var request = request
+        let request = request
         if request.status == 0 || !request.bodyEnded { request.status = status }
         actions.append(.finished(request.record))
         close(now)

@@ -5,7 +5,7 @@ extension ConnectionMachine {
     /// The upstream connection asked for is there (`reused`: from the pool). Ignored if the request is gone:
     /// the loop then gets `.closeUpstream` back for it.
     public mutating func upstreamAttached(reused: Bool, now: UInt64) {
-        guard case .connecting(var request, let plan, let connecting) = phase else {
+        guard case .connecting(let request, let plan, let connecting) = phase else {
             actions.append(.closeUpstream)
             return
         }
@@ -188,7 +188,7 @@ extension ConnectionMachine {
     /// The response is relayed to its end: the upstream connection goes back to the pool if it can carry
     /// another request, and the exchange ends (or its body is drained first, after an early answer).
     private mutating func responseComplete(_ now: UInt64) {
-        guard case .relaying(var request, _, let response) = phase else { return }
+        guard case .relaying(let request, _, let response) = phase else { return }
         let reusable = response.keepAlive && upstreamIn.isEmpty && request.bodyEnded && upstreamOut.isEmpty
         actions.append(reusable ? .releaseUpstream : .closeUpstream)
         upstreamIn.removeAll()
@@ -280,7 +280,7 @@ extension ConnectionMachine {
 
     /// After the upstream's 101: forward it, then relay bytes both ways.
     private mutating func startTunnel(_ request: Request, _ head: ResponseHead, lifetime: Double, _ now: UInt64) {
-        var request = request
+        let request = request
         request.status = 101
         request.label = "upgrade"
         if let started = request.upstreamStarted { request.upstreamNanoseconds = now - started }
