@@ -166,7 +166,7 @@ extension ConnectionMachine {
     /// Relays request body bytes from `clientIn` to `upstreamOut` (re-framed as chunks when the client's body
     /// was chunked), as far as the upstream side takes them.
     mutating func relayRequestBody(_ now: UInt64) {
-        guard case .relaying(let request, let plan, var response) = phase else { return }
+        guard case .relaying(let request, let plan, let response) = phase else { return }
         // (A complete body ends even above the high-water mark: its end adds nothing to upstreamOut.)
         while !request.bodyEnded, (!clientIn.isEmpty && upstreamOut.count < Self.highWater) || request.bodyComplete {
             let event = clientIn.withReadable { request.body.decode($0, from: 0) }

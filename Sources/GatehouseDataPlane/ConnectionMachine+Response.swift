@@ -13,7 +13,7 @@ extension ConnectionMachine {
         upstreamOut.removeAll()
         upstreamOut.append(plan.head)
         request.upstreamStarted = now
-        let response = Response(stage: .head(ResponseHeadParser(limits: settings.http1Limits, requestWasHead: request.isHeadMethod)),
+        let response = Response(headParser: ResponseHeadParser(limits: settings.http1Limits, requestWasHead: request.isHeadMethod),
                                 reused: reused, retried: connecting.retry, requestEndedAt: request.bodyEnded ? now : nil, lastProgress: now)
         if request.bodyEnded, plan.chunkedBody { upstreamOut.append("0\r\n\r\n") }
         phase = .relaying(request, plan, response)
@@ -69,15 +69,14 @@ extension ConnectionMachine {
         if !upstreamIn.isEmpty { response.lastProgress = now }
         while true {
             switch response.stage {
-            case .head(var parser):
+            case .head:
                 guard !upstreamIn.isEmpty else {
                     phase = .relaying(request, plan, response)
                     return
                 }
-                let parsed = upstreamIn.withReadable { parser.parse($0) }
+                let parsed = upstreamIn.withReadable { response.headParser.parse($0) }
                 switch parsed {
                 case .needMore:
-                    response.stage = .head(parser)
                     phase = .relaying(request, plan, response)
                     return
                 case .refused(let refusal):
@@ -91,8 +90,7 @@ extension ConnectionMachine {
                             upstreamIn.withReadable { clientOut.append(UnsafeRawBufferPointer(rebasing: $0[0..<head.length])) }
                         }
                         upstreamIn.consume(head.length)
-                        parser.reset(requestWasHead: request.isHeadMethod)
-                        response.stage = .head(parser)
+                        response.headParser.reset(requestWasHead: request.isHeadMethod)
                         continue
                     }
                     if case .switchingProtocols = head.body {
@@ -206,14 +204,14 @@ extension ConnectionMachine {
 
     /// The upstream closed its side.
     public mutating func upstreamEndedInput(now: UInt64) {
-        if case .relaying(let request, let plan, var response) = phase {
+        if case .relaying(let request, let plan, let response) = phase {
             // Whatever completes with the bytes read before this end, the connection is done: never pooled.
             response.keepAlive = false
             phase = .relaying(request, plan, response)
         }
         relayResponse(now)
         switch phase {
-        case .relaying(let request, let plan, var response):
+        case .relaying(let request, let plan, let response):
             if case .body(var decoder, _) = response.stage, decoder.endOfInput() == nil {
                 // A close-delimited body ends here.
                 response.keepAlive = false

@@ -142,7 +142,7 @@ public struct ConnectionMachine {
 
     /// Some of `upstreamOut` was written: more of the request body may be relayed.
     public mutating func upstreamWrote(now: UInt64) {
-        if case .relaying(let request, let plan, var response) = phase, !request.bodyEnded {
+        if case .relaying(let request, let plan, let response) = phase, !request.bodyEnded {
             // While the upstream held the body up, the client could not send: its body timeout starts again
             // from here, else a pause of ours longer than it would end the request with a 408 at once.
             request.lastBodyProgress = now

@@ -102,7 +102,10 @@ final class Request {
 }
 
 /// The upstream's side of a relayed exchange.
-struct Response {
+/// A class for the reason `Request` is one; the head parser lives outside `stage` so parsing mutates it in
+/// place (inside the enum, each parse copied its field array first).
+final class Response {
+    var headParser: ResponseHeadParser
     var stage: Stage
     /// The connection came from the pool (it may have been closed by the upstream meanwhile).
     var reused: Bool
@@ -111,8 +114,18 @@ struct Response {
     var lastProgress: UInt64
     var keepAlive = true
 
+    init(headParser: ResponseHeadParser, reused: Bool, retried: Bool, requestEndedAt: UInt64?, lastProgress: UInt64) {
+        self.headParser = headParser
+        self.stage = .head
+        self.reused = reused
+        self.retried = retried
+        self.requestEndedAt = requestEndedAt
+        self.lastProgress = lastProgress
+    }
+
     enum Stage {
-        case head(ResponseHeadParser)
+        /// Reading the head (with `headParser`).
+        case head
         /// `copyFraming`: the body is copied with its chunked framing; otherwise only its data is.
         case body(BodyDecoder, copyFraming: Bool)
     }
