@@ -62,6 +62,23 @@ import Testing
         #expect(results[3]["location"]?.stringValue?.contains("redirect_url=https%3A%2F%2Fapp.example.test") == true, "\(results[3])")
     }
 
+    /// A response far larger than the socket buffers, over TLS, keep-alive: all of it arrives and the
+    /// connection serves the next request (a write that left plaintext behind only because OpenSSL's backlog was
+    /// full once waited for a writable edge that never came).
+    @Test func aLargeDownloadOverTLSArrivesWhole() async throws {
+        let pki = try TLSTestPKI.get()
+        let h = try await GatewayHarness(extra: Self.tlsBlock([(pki.app.certificateChainPath, pki.app.privateKeyPath)]))
+        defer { Task { await h.stop() } }
+        let results = try await Self.run(h.port, pki.caFile, [
+            Step(name: "app.example.test", path: "/download?bytes=8000000", conn: "big"),
+            Step(name: "app.example.test", path: "/public/after", conn: "big"),
+        ])
+        try #require(results.count == 2, "\(results)")
+        #expect(results[0]["status"]?.doubleValue == 200, "\(results[0]["error"] ?? "")")
+        #expect(results[0]["body"]?.stringValue?.utf8.count == 8_000_000)
+        #expect(results[1]["status"]?.doubleValue == 200)
+    }
+
     @Test func oldProtocolsAndPlainHTTPAreRefused() async throws {
         let pki = try TLSTestPKI.get()
         let h = try await GatewayHarness(extra: Self.tlsBlock([(pki.app.certificateChainPath, pki.app.privateKeyPath)]))

@@ -142,15 +142,15 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
 
     private func flushClient() -> Bool {
         guard writable, !closed, !machine.clientOut.isEmpty || transport.needsFlush else { return false }
-        let result = transport.write(fd, from: &machine.clientOut)
+        let (result, socketFull) = transport.write(fd, from: &machine.clientOut)
         let now = plane.loop.now
+        // Only a socket that refused bytes sends an edge when it drains; waiting for one otherwise would stall.
+        if socketFull { writable = false }
         switch result {
         case .bytes:
-            if !machine.clientOut.isEmpty || transport.needsFlush { writable = false }
             machine.clientWrote(now: now)
             return true
         case .wouldBlock, .endOfFile:
-            writable = false
             machine.clientWriteBlocked(now: now)
             return false
         case .failed:
@@ -184,14 +184,13 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     private func flushUpstream() -> Bool {
         guard let link = upstream, case .open = link.state, link.writable, !machine.upstreamOut.isEmpty || link.transport.needsFlush
         else { return false }
-        let result = link.transport.write(link.fd, from: &machine.upstreamOut)
+        let (result, socketFull) = link.transport.write(link.fd, from: &machine.upstreamOut)
+        if socketFull { link.writable = false }
         switch result {
         case .bytes:
-            if !machine.upstreamOut.isEmpty || link.transport.needsFlush { link.writable = false }
             machine.upstreamWrote(now: plane.loop.now)
             return true
         case .wouldBlock, .endOfFile:
-            link.writable = false
             return false
         case .failed:
             link.writable = false

@@ -90,13 +90,22 @@ final class SocketTransport {
         }
     }
 
-    /// Writes from `queue` (consuming what was taken). With TLS, plaintext is taken once encrypted; the
-    /// ciphertext the socket refuses waits here (`needsFlush`).
-    func write(_ fd: Int32, from queue: inout ByteQueue) -> IOResult {
+    /// Writes from `queue` (consuming what was taken). `socketFull`: the socket refused bytes, so the next
+    /// write waits for it to become writable (an edge will come); otherwise, with TLS, plaintext may be left
+    /// only because OpenSSL's backlog was full, and writing goes on at once.
+    func write(_ fd: Int32, from queue: inout ByteQueue) -> (result: IOResult, socketFull: Bool) {
         guard let tls else {
+            let offered = queue.count
             let result = queue.withReadable { Socket.write(fd, $0) }
-            if case .bytes(let n) = result { queue.consume(n) }
-            return result
+            switch result {
+            case .bytes(let n):
+                queue.consume(n)
+                return (result, n < offered)
+            case .wouldBlock, .endOfFile:
+                return (result, true)
+            case .failed:
+                return (result, false)
+            }
         }
         var accepted = 0
         if !queue.isEmpty {
@@ -108,12 +117,19 @@ final class SocketTransport {
                 break  // the handshake is not done: reads drive it
             case .failed(let why):
                 failure = why
-                return .failed(errno: EPROTO)
+                return (.failed(errno: EPROTO), false)
             }
         }
         switch flush(fd) {
-        case .failed(let code): return .failed(errno: code)
-        default: return accepted > 0 ? .bytes(accepted) : .wouldBlock
+        case .failed(let code):
+            return (.failed(errno: code), false)
+        case .wouldBlock:
+            return (accepted > 0 ? .bytes(accepted) : .wouldBlock, true)
+        default:
+            // Everything encrypted so far is on the socket: progress, even when the queue was empty and only
+            // ciphertext left over went. Plaintext that could not be taken (the handshake is not done) is not.
+            if accepted > 0 || queue.isEmpty { return (.bytes(accepted), false) }
+            return (.wouldBlock, false)
         }
     }
 
