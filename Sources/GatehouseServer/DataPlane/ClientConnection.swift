@@ -236,6 +236,8 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         case .finished(let record):
             finished(record)
         case .shutdownClientWrite:
+            // TLS says it is done first (close_notify), so the client can tell the end from a truncation.
+            transport.closeNotify(fd)
             _ = Socket.shutdownWrite(fd)
         case .closeClient:
             closeClient()
@@ -248,6 +250,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         ticket &+= 1
         upstream?.close()
         upstream = nil
+        if transport.isTLS, transport.tlsConnection?.isHandshakeComplete == true { transport.closeNotify(fd) }
         if let registration { plane.loop.deregister(registration) }
         registration = nil
         Socket.close(fd)
