@@ -220,6 +220,13 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         case .releaseUpstream:
             guard let link = upstream else { return }
             upstream = nil
+            if link.mayHoldUnreadInput {
+                // The response ended exactly where a full read did: what follows it in the socket (bytes the
+                // upstream should not have sent, or its close) would be read as the next request's response,
+                // maybe another client's. Edge-triggered, an idle link would never hear of it: not pooled.
+                link.close()
+                return
+            }
             link.carriedRequest = true
             let proxy = plane.shared.state.snapshot.settings.proxy
             plane.pool.release(link, maxIdle: proxy.maxIdleConnections, idleTimeout: proxy.idleTimeout, now: plane.loop.now)

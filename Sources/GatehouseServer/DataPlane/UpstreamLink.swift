@@ -3,6 +3,10 @@ import GatehouseDataPlane
 import GatehouseLoop
 import GatehouseTLS
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One connection to an upstream on a data-plane loop. It stays registered with the loop for its whole life
 /// (no epoll_ctl per request): while a client connection uses it, its events go to that connection; while it
 /// idles in the pool, any byte or close from the upstream ends it.
@@ -141,6 +145,15 @@ final class UpstreamLink: LoopHandler {
             plane.pool.remove(self)
             close()
         }
+    }
+
+    /// Whether the socket may still hold bytes (or an end) not read yet: the last read filled its buffer, so
+    /// the edge it came with is used up. Peeked without taking anything.
+    var mayHoldUnreadInput: Bool {
+        guard readable, fd >= 0 else { return false }
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)
     }
 
     func setIdleDeadline(_ at: UInt64?) {

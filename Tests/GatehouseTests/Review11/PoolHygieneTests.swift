@@ -1,0 +1,36 @@
+import Foundation
+@testable import GatehouseServer
+import Testing
+
+/// A gateway (over real sockets) in front of a `ScriptedUpstream`.
+func scriptedGateway(_ upstream: ScriptedUpstream, extra: String = "") async throws -> GatewayHarness {
+    try await GatewayHarness(extra: extra) { yaml in
+        yaml.replacingOccurrences(of: #"upstream: "http://127.0.0.1:\d+""#, with: "upstream: \"http://127.0.0.1:\(upstream.port)\"",
+                                  options: .regularExpression)
+    }
+}
+
+/// Review of issue 11: an upstream connection goes back to the pool only when nothing more of it is unread.
+@Suite(.serialized, .stopsServers) struct PoolHygieneTests {
+    /// The upstream sends more than its response in one write, and the response fills the loop's 8 KiB read
+    /// buffer exactly: the surplus is still in the kernel when the response completes. Pooled like that, the
+    /// next request on that connection — another client's — got the surplus as its response (a response
+    /// desync: one user's bytes served to another).
+    @Test func surplusBytesStillInTheSocketKeepAConnectionOutOfThePool() async throws {
+        let smuggled = Array("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED".utf8)
+        let upstream = try ScriptedUpstream { connection, request, _ in
+            connection == 1 && request == 1
+                ? ScriptedUpstream.response(totalBytes: 8192) + smuggled
+                : Array("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal".utf8)
+        }
+        defer { upstream.stop() }
+        let h = try await scriptedGateway(upstream)
+        defer { Task { await h.stop() } }
+        let first = try h.client()
+        #expect(first.request("GET", "/public/first")?.status == 200)
+        try await Task.sleep(for: .milliseconds(100))
+        let second = try h.client()
+        let answer = second.request("GET", "/public/second")
+        #expect(answer?.text == "real", "got \(answer?.text.prefix(20) ?? "nothing") for another client's request")
+    }
+}
