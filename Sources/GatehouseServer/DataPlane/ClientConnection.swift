@@ -144,6 +144,8 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         guard writable, !closed, !machine.clientOut.isEmpty || transport.needsFlush else { return false }
         let result = transport.write(fd, from: &machine.clientOut)
         let now = plane.loop.now
+        // TLS: what OpenSSL took may still wait as ciphertext; the machine closes only once it is out.
+        machine.transportHoldsOutput = transport.needsFlush
         switch result {
         case .bytes:
             if !machine.clientOut.isEmpty || transport.needsFlush { writable = false }

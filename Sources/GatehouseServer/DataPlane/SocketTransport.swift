@@ -99,6 +99,7 @@ final class SocketTransport {
             return result
         }
         var accepted = 0
+        let hadCiphertext = needsFlush
         if !queue.isEmpty {
             switch queue.withReadable({ tls.writePlaintext($0) }) {
             case .accepted(let n):
@@ -113,6 +114,9 @@ final class SocketTransport {
         }
         switch flush(fd) {
         case .failed(let code): return .failed(errno: code)
+        // All the ciphertext that waited went out: progress, not a blocked socket (the caller says so to the
+        // machine, which may be waiting for exactly this to close).
+        case .bytes where accepted == 0 && hadCiphertext: return .bytes(0)
         default: return accepted > 0 ? .bytes(accepted) : .wouldBlock
         }
     }
