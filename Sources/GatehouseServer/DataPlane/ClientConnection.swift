@@ -168,7 +168,8 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         let now = plane.loop.now
         switch result {
         case .bytes:
-            if drained { link.readable = false }
+            // As for the client: after a close was announced, read on to the end (the FIN came with the data).
+            if drained && !link.peerClosed { link.readable = false }
             machine.upstreamReceived(now: now)
         case .wouldBlock:
             link.readable = false

@@ -33,4 +33,41 @@ func scriptedGateway(_ upstream: ScriptedUpstream, extra: String = "") async thr
         let answer = second.request("GET", "/public/second")
         #expect(answer?.text == "real", "got \(answer?.text.prefix(20) ?? "nothing") for another client's request")
     }
+
+    /// The upstream answers and closes at once, without `Connection: close` (its keep-alive timeout, a server
+    /// that closes after every response): the FIN comes with the response's last bytes, in the same readiness
+    /// event. The response ended with a short read, so the FIN was never read and a dead connection went to the
+    /// pool; the next request on it — a POST, another client's — could not be retried and got a 502.
+    @Test func anUpstreamThatClosedWithItsResponseIsNotPooled() async throws {
+        let upstream = try ScriptedUpstream(closeAfter: { _, _ in true }) { _, _, _ in
+            Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8)
+        }
+        defer { upstream.stop() }
+        let h = try await scriptedGateway(upstream)
+        defer { Task { await h.stop() } }
+        #expect(try h.client().request("GET", "/public/first")?.status == 200)
+        try await Task.sleep(for: .milliseconds(100))
+        let post = try h.client().request("POST", "/upload", body: "payload")
+        #expect(post?.status == 200, "\(post?.status ?? 0) \(post?.text ?? "")")
+        #expect(upstream.received.count == 2)
+    }
+
+    /// A close-delimited response whose last bytes come with the upstream's FIN: the end was not read after the
+    /// short read, so the client waited for proxy.read_timeout for the end of a response that was complete.
+    @Test func aCloseDelimitedResponseEndsWhenTheUpstreamCloses() async throws {
+        let upstream = try ScriptedUpstream(closeAfter: { _, _ in true }) { _, _, _ in
+            Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil-close".utf8)
+        }
+        defer { upstream.stop() }
+        let h = try await scriptedGateway(upstream)
+        defer { Task { await h.stop() } }
+        let c = try RawClient(port: h.port, timeout: 5)
+        c.send("GET /public/x HTTP/1.1\r\nHost: app.example.com\r\n\r\n")
+        let started = Date()
+        let answer = c.readResponse()?.0
+        #expect(answer?.status == 200)
+        #expect(c.isClosedByPeer())
+        #expect(c.unread.hasSuffix("until-close"), "\(c.unread)")
+        #expect(Date().timeIntervalSince(started) < 0.9, "the end came only at a timeout")
+    }
 }

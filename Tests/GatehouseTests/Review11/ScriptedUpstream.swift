@@ -18,9 +18,13 @@ final class ScriptedUpstream: @unchecked Sendable {
     let connections = Atomic<Int>(0)
     /// (connection number from 1, request number on it from 1, head) → bytes to send; nil closes.
     private let answer: @Sendable (Int, Int, String) -> [UInt8]?
+    /// (connection, request) → close right after that answer (in the same instant, with no `Connection: close`).
+    private let closeAfter: @Sendable (Int, Int) -> Bool
 
-    init(answer: @escaping @Sendable (Int, Int, String) -> [UInt8]?) throws {
+    init(closeAfter: @escaping @Sendable (Int, Int) -> Bool = { _, _ in false },
+         answer: @escaping @Sendable (Int, Int, String) -> [UInt8]?) throws {
         self.answer = answer
+        self.closeAfter = closeAfter
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -89,6 +93,7 @@ final class ScriptedUpstream: @unchecked Sendable {
                 if n <= 0 { return }
                 offset += n
             }
+            if closeAfter(connection, requestNumber) { return }
         }
     }
 
