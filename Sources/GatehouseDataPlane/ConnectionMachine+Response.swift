@@ -99,6 +99,11 @@ extension ConnectionMachine {
                             upstreamBroken(explanation: "the upstream switched protocols unasked", kind: "invalid_response", now)
                             return
                         }
+                        guard provesWebSocketHandshake(head, plan) else {
+                            phase = .relaying(request, plan, response)
+                            upstreamBroken(explanation: "a 101 without the Sec-WebSocket-Accept for the request's key", kind: "invalid_response", now)
+                            return
+                        }
                         startTunnel(request, head, lifetime: lifetime, now)
                         return
                     }
@@ -274,6 +279,19 @@ extension ConnectionMachine {
         let message = kind == "connection_lost" ? "The upstream closed the connection without answering." : "The upstream's response could not be read."
         answer(&request, .deny(status: 502, error: "upstream_error", message: message, explanation: explanation), label: "upstream_error", now)
         advance(now)
+    }
+
+    /// One `Sec-WebSocket-Accept`, equal to the one the plan expects (when it expects one).
+    private func provesWebSocketHandshake(_ head: ResponseHead, _ plan: ForwardPlan) -> Bool {
+        guard let expected = plan.webSocketAccept else { return true }
+        return upstreamIn.withReadable { b in
+            var matches = 0
+            for field in head.fields where FieldName.equal(UnsafeRawBufferPointer(rebasing: b[field.name]), "sec-websocket-accept") {
+                guard Array(UnsafeRawBufferPointer(rebasing: b[field.value])) == expected else { return false }
+                matches += 1
+            }
+            return matches == 1 && !expected.isEmpty
+        }
     }
 
     /// After the upstream's 101: forward it, then relay bytes both ways.

@@ -44,6 +44,10 @@ public struct ConnectionMachine {
     var quiescing = false
     /// When the client's socket stopped taking bytes (reset by each write that empties `clientOut`).
     var sendStalledSince: UInt64?
+    /// The loop's transport still holds bytes taken from `clientOut` (TLS ciphertext the socket did not take
+    /// yet): the client's output is not all written, so a close must wait (else the answer's tail is lost).
+    public var transportHoldsOutput = false
+    var outputPending: Bool { !clientOut.isEmpty || transportHoldsOutput }
 
     /// Bytes queued for one side before the other side is no longer read (backpressure both ways).
     static let highWater = 256 * 1024
@@ -121,13 +125,13 @@ public struct ConnectionMachine {
     /// Some of `clientOut` was written (and consumed by the loop).
     public mutating func clientWrote(now: UInt64) {
         // Progress: if the socket is full again, the client has `send_timeout` from now to take more.
-        sendStalledSince = clientOut.isEmpty ? nil : now
+        sendStalledSince = outputPending ? now : nil
         if case .awaitingHead(var wait) = phase, !wait.fresh, wait.firstByte == nil, clientOut.isEmpty {
             // The last answer is out: the keep-alive idle time starts now.
             wait.since = now
             phase = .awaitingHead(wait)
         }
-        if case .closing(.afterFlush(let linger)) = phase, clientOut.isEmpty {
+        if case .closing(.afterFlush(let linger)) = phase, !outputPending {
             finishClosing(linger: linger, now)
             return
         }
@@ -216,7 +220,7 @@ public struct ConnectionMachine {
     mutating func startClosing(linger: Bool, _ now: UInt64) {
         phase = .closing(.afterFlush(linger: linger && !clientEnded))
         clientIn.removeAll()
-        if clientOut.isEmpty { finishClosing(linger: linger && !clientEnded, now) }
+        if !outputPending { finishClosing(linger: linger && !clientEnded, now) }
     }
 
     mutating func finishClosing(linger: Bool, _ now: UInt64) {

@@ -23,6 +23,10 @@ public struct ForwardPlan: Sendable {
     public var sendContinue: Bool
     /// A WebSocket upgrade: after the upstream's 101 the connection becomes a tunnel for at most this long.
     public var tunnelLifetime: Double?
+    /// The `Sec-WebSocket-Accept` the upstream's 101 must carry (RFC 6455 §4.2.2): proof it really switched to
+    /// WebSocket, so a 101 from an endpoint that did not (a steerable status, a buggy handler) opens no tunnel
+    /// that would carry raw HTTP past routing and authentication. nil: not checked.
+    public var webSocketAccept: [UInt8]?
     /// What changes in the upstream's response head on the way back.
     public var response: ResponseRewrite
     public var label: String
@@ -30,8 +34,10 @@ public struct ForwardPlan: Sendable {
     public var requestID: String?
 
     public init(upstream: UpstreamTarget, head: [UInt8], chunkedBody: Bool, retryable: Bool, sendContinue: Bool,
-                tunnelLifetime: Double?, response: ResponseRewrite, label: String = "proxy", requestID: String? = nil) {
+                tunnelLifetime: Double?, response: ResponseRewrite, label: String = "proxy", requestID: String? = nil,
+                webSocketAccept: [UInt8]? = nil) {
         self.requestID = requestID
+        self.webSocketAccept = webSocketAccept
         self.upstream = upstream
         self.head = head
         self.chunkedBody = chunkedBody

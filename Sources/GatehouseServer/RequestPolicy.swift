@@ -5,6 +5,7 @@ import GatehouseCore
 import GatehouseDataPlane
 import GatehouseEngine
 import GatehouseHTTP1
+import GatehouseTLS
 
 /// The data plane's way from a parsed request head to a verdict: what ClientHandler decided on its own
 /// (forward-auth endpoints and answers, the cross-site WebSocket check, `Expect`, the retry choice, the
@@ -137,6 +138,7 @@ enum RequestPolicy {
             location = (Array(override.locationPrefix.utf8), Array(override.publicPrefix.utf8))
         }
         var tunnelLifetime: Double?
+        var webSocketAccept: [UInt8]?
         if prepared.webSocket {
             // Cross-site WebSocket hijacking: a browser attaches cookies to a socket opened by any site.
             if evaluation.auth?.carrier == .cookie, let origin = prepared.origin,
@@ -147,6 +149,9 @@ enum RequestPolicy {
                                label: "deny", closeConnection: true)
             }
             tunnelLifetime = lifetime(evaluation, settings: snapshot.settings, now: now)
+            // WebSocket smuggling: only a 101 proving this handshake opens the tunnel (none without one key).
+            let keys = prepared.raw.headers.values("sec-websocket-key")
+            webSocketAccept = keys.count == 1 ? WebSocketAccept.expected(forKey: keys[0]) : []
         }
         let head = UpstreamRequest.renderHead(for: request, target: decision.upstreamOverride?.requestTarget, headers: upstreamHeaders, peer: peer,
                                               trustedPeer: prepared.trusted, requestID: prepared.requestID, chunked: prepared.chunked,
@@ -157,7 +162,7 @@ enum RequestPolicy {
             retryable: method == "GET" || method == "HEAD" || method == "OPTIONS",
             sendContinue: prepared.expectsContinue && prepared.http11,
             tunnelLifetime: tunnelLifetime, response: ResponseRewrite(extraFields: render(decision.responseHeaders), location: location),
-            label: "proxy", requestID: prepared.requestID))
+            label: "proxy", requestID: prepared.requestID, webSocketAccept: webSocketAccept))
     }
 
     /// A tunnel closes at the session token's expiry (if configured) or the maximum lifetime; a machine

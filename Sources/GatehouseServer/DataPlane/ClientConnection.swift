@@ -146,6 +146,8 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         let now = plane.loop.now
         // Only a socket that refused bytes sends an edge when it drains; waiting for one otherwise would stall.
         if socketFull { writable = false }
+        // TLS: what OpenSSL took may still wait as ciphertext; the machine closes only once it is out.
+        machine.transportHoldsOutput = transport.needsFlush
         switch result {
         case .bytes:
             machine.clientWrote(now: now)
@@ -166,7 +168,8 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         let now = plane.loop.now
         switch result {
         case .bytes:
-            if drained { link.readable = false }
+            // As for the client: after a close was announced, read on to the end (the FIN came with the data).
+            if drained && !link.peerClosed { link.readable = false }
             machine.upstreamReceived(now: now)
         case .wouldBlock:
             link.readable = false
@@ -219,6 +222,13 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         case .releaseUpstream:
             guard let link = upstream else { return }
             upstream = nil
+            if link.mayHoldUnreadInput {
+                // The response ended exactly where a full read did: what follows it in the socket (bytes the
+                // upstream should not have sent, or its close) would be read as the next request's response,
+                // maybe another client's. Edge-triggered, an idle link would never hear of it: not pooled.
+                link.close()
+                return
+            }
             link.carriedRequest = true
             let proxy = plane.shared.state.snapshot.settings.proxy
             plane.pool.release(link, maxIdle: proxy.maxIdleConnections, idleTimeout: proxy.idleTimeout, now: plane.loop.now)

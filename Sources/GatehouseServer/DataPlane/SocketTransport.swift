@@ -174,16 +174,27 @@ final class SocketTransport {
         return outcome
     }
 
-    /// Reads ciphertext while a client handshake is under way and advances it; its output is flushed.
+    /// Reads ciphertext while a client handshake is under way and advances it; its output is flushed. Reads
+    /// on while a read fills its buffer: edge-triggered, the rest of a large flight (a long chain, a
+    /// certificate with many names) would never be announced again, and the handshake would wait forever.
     func continueHandshake(_ fd: Int32) -> (state: TLSHandshakeState, socket: IOResult) {
         guard let tls else { return (.complete, .wouldBlock) }
-        var socketResult = IOResult.wouldBlock
-        withUnsafeTemporaryAllocation(byteCount: 16 * 1024, alignment: 16) { buffer in
-            socketResult = Socket.read(fd, into: buffer)
-            if case .bytes(let n) = socketResult { tls.receiveCiphertext(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) }
+        while true {
+            var socketResult = IOResult.wouldBlock
+            var full = false
+            withUnsafeTemporaryAllocation(byteCount: 16 * 1024, alignment: 16) { buffer in
+                socketResult = Socket.read(fd, into: buffer)
+                if case .bytes(let n) = socketResult {
+                    full = n == buffer.count
+                    tls.receiveCiphertext(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                }
+            }
+            if case .endOfFile = socketResult { tls.receiveEndOfCiphertext() }
+            let state = advanceHandshake(fd)
+            // Done, failed, or the socket is drained: a new edge comes with new bytes.
+            if case .inProgress = state, full { continue }
+            return (state, socketResult)
         }
-        if case .endOfFile = socketResult { tls.receiveEndOfCiphertext() }
-        return (advanceHandshake(fd), socketResult)
     }
 
     /// Starts or continues a client handshake; its output is flushed.

@@ -3,6 +3,10 @@ import GatehouseDataPlane
 import GatehouseLoop
 import GatehouseTLS
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One connection to an upstream on a data-plane loop. It stays registered with the loop for its whole life
 /// (no epoll_ctl per request): while a client connection uses it, its events go to that connection; while it
 /// idles in the pool, any byte or close from the upstream ends it.
@@ -32,6 +36,9 @@ final class UpstreamLink: LoopHandler {
     var writable = false
     /// Has it carried a request before (a pooled connection may have been closed by the upstream meanwhile)?
     var carriedRequest = false
+    /// The upstream's close was announced (EPOLLRDHUP/HUP/ERR), maybe with the response's last bytes: a short
+    /// read then leaves the end unread, and no later edge repeats it.
+    private(set) var peerClosed = false
 
     init(fd: Int32, target: UpstreamTarget, plane: LoopPlane, connected: Bool, remaining: [ResolvedAddress],
          transport: SocketTransport, trustGeneration: Int) throws {
@@ -87,6 +94,7 @@ final class UpstreamLink: LoopHandler {
             }
         case .open:
             if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { readable = true }
+            if !events.isDisjoint(with: [.readHangup, .hangup, .error]) { peerClosed = true }
             if events.contains(.writable) { writable = true }
             owner?.pump()
         case .idle:
@@ -141,6 +149,16 @@ final class UpstreamLink: LoopHandler {
             plane.pool.remove(self)
             close()
         }
+    }
+
+    /// Whether the socket may still hold bytes (or an end) not read yet: the last read filled its buffer, so
+    /// the edge it came with is used up. Peeked without taking anything.
+    var mayHoldUnreadInput: Bool {
+        if peerClosed { return true }
+        guard readable, fd >= 0 else { return false }
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)
     }
 
     func setIdleDeadline(_ at: UInt64?) {
