@@ -343,19 +343,13 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
             connect(target, resolved)
             return
         }
-        // A name: getaddrinfo may block on DNS, so it runs on a thread of its own (not GCD's shared pool, which
-        // blocking work elsewhere can leave without a thread for seconds), then the loop goes on.
+        // A name: looked up off the loop, one lookup per name per loop at a time (LoopUpstreamPool.lookUp).
         ticket &+= 1
         let wanted = ticket
-        let loop = plane.loop
-        Thread.detachNewThread { [self] in
-            let resolved = Socket.resolve(host: target.host, port: target.port)
-            loop.execute { [self] in
-                guard !closed, ticket == wanted else { return }
-                plane.pool.remember(resolved, for: target, now: loop.now)
-                connect(target, resolved)
-                pump()
-            }
+        plane.pool.lookUp(target, loop: plane.loop) { [self] resolved in
+            guard !closed, ticket == wanted else { return }
+            connect(target, resolved)
+            pump()
         }
     }
 

@@ -7,8 +7,13 @@ import GatehouseLoop
 final class LoopUpstreamPool {
     private var idle: [UpstreamTarget: [UpstreamLink]] = [:]
     private var addresses: [UpstreamTarget: (addresses: [ResolvedAddress], until: UInt64)] = [:]
+    /// Requests waiting for a name being looked up: one lookup per name at a time, however many ask.
+    private var lookups: [UpstreamTarget: [([ResolvedAddress]) -> Void]] = [:]
     /// How long a resolved address is used before it is looked up again.
     static let addressLifetime: UInt64 = 30_000_000_000
+    /// How long a name that did not resolve is answered 502 without asking again (a flood against a broken
+    /// DNS would otherwise start a lookup per request).
+    static let failureLifetime: UInt64 = 1_000_000_000
 
     /// The warmest idle connection to `target`; TLS ones verified against an older trust store are closed.
     func takeIdle(_ target: UpstreamTarget, trustGeneration: Int) -> UpstreamLink? {
@@ -50,13 +55,39 @@ final class LoopUpstreamPool {
         idle = [:]
     }
 
+    /// The addresses known for `target` (empty: it did not resolve a moment ago), or nil to look it up.
     func cachedAddresses(_ target: UpstreamTarget, now: UInt64) -> [ResolvedAddress]? {
-        guard let entry = addresses[target], entry.until > now, !entry.addresses.isEmpty else { return nil }
+        guard let entry = addresses[target], entry.until > now else { return nil }
         return entry.addresses
     }
 
     func remember(_ resolved: [ResolvedAddress], for target: UpstreamTarget, now: UInt64) {
-        guard !resolved.isEmpty else { return }
-        addresses[target] = (resolved, now + Self.addressLifetime)
+        addresses[target] = (resolved, now + (resolved.isEmpty ? Self.failureLifetime : Self.addressLifetime))
     }
+
+    /// Looks `target`'s name up on a thread of its own (getaddrinfo may block on DNS; GCD's shared pool can be
+    /// left without a thread by blocking work elsewhere), then calls every waiter on the loop.
+    func lookUp(_ target: UpstreamTarget, loop: EventLoop, then waiter: @escaping ([ResolvedAddress]) -> Void) {
+        if lookups[target] != nil {
+            lookups[target]!.append(waiter)
+            return
+        }
+        lookups[target] = [waiter]
+        let box = LookupBox(pool: self)
+        Thread.detachNewThread {
+            let resolved = Socket.resolve(host: target.host, port: target.port)
+            loop.execute {
+                guard let pool = box.pool else { return }
+                pool.remember(resolved, for: target, now: loop.now)
+                let waiters = pool.lookups.removeValue(forKey: target) ?? []
+                for waiter in waiters { waiter(resolved) }
+            }
+        }
+    }
+}
+
+/// Carries the pool to the lookup thread and back (the pool is only touched on its loop).
+private final class LookupBox: @unchecked Sendable {
+    weak var pool: LoopUpstreamPool?
+    init(pool: LoopUpstreamPool) { self.pool = pool }
 }
