@@ -222,7 +222,8 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         case .releaseUpstream:
             guard let link = upstream else { return }
             upstream = nil
-            if link.mayHoldUnreadInput {
+            if link.mayHoldUnreadInput || link.transport.needsFlush {
+                // (Or TLS still holds ciphertext of this request the socket has not taken: not idle yet.)
                 // The response ended exactly where a full read did: what follows it in the socket (bytes the
                 // upstream should not have sent, or its close) would be read as the next request's response,
                 // maybe another client's. Edge-triggered, an idle link would never hear of it: not pooled.
