@@ -17,7 +17,7 @@ import Testing
             .write(toFile: path("leaf.ext"), atomically: true, encoding: .utf8)
         try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", path("leaf.key"),
                      "-out", path("leaf.csr"), "-subj", "/CN=localhost"])
-        try openssl(["x509", "-req", "-in", path("leaf.csr"), "-CA", certs.caFile, "-CAkey", certs.path("ca.key"), "-CAcreateserial",
+        try openssl(["x509", "-req", "-in", path("leaf.csr"), "-CA", certs.caFile, "-CAkey", certs.path("ca.key"), "-set_serial", String(UInt64.random(in: 1...UInt64(Int64.max))),
                      "-out", path("leaf.pem"), "-days", "2", "-extfile", path("leaf.ext")])
         return (path("leaf.pem"), path("leaf.key"))
     }

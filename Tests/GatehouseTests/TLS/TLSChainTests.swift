@@ -15,7 +15,7 @@ struct TLSChainTests {
                                 "-keyout", directory + "/intermediate.key", "-out", directory + "/intermediate.csr",
                                 "-subj", "/CN=Gatehouse TLS Test Intermediate"])
         try TLSTestPKI.openssl(["x509", "-req", "-in", directory + "/intermediate.csr", "-CA", pki.caFile,
-                                "-CAkey", pki.directory + "/ca.key", "-CAcreateserial", "-out", directory + "/intermediate.pem",
+                                "-CAkey", pki.directory + "/ca.key", "-set_serial", String(UInt64.random(in: 1...UInt64(Int64.max))), "-out", directory + "/intermediate.pem",
                                 "-days", "2", "-extfile", directory + "/intermediate.ext"])
         try TLSTestPKI.issue(in: directory, name: "leaf", subject: "/CN=chained.test", altNames: "DNS:chained.test", ca: "intermediate")
         let leafOnly = TLSCertificateFiles(certificateChainPath: directory + "/leaf.pem", privateKeyPath: directory + "/leaf.key")

@@ -52,7 +52,9 @@ struct TLSTestPKI: Sendable {
                      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
     }
 
-    /// A leaf `name.pem`/`name.key` in `directory`, signed by `ca` in the shared PKI's directory.
+    /// A leaf `name.pem`/`name.key` in `directory`, signed by `ca` in the shared PKI's directory. A random serial
+    /// rather than `-CAcreateserial`: tests issuing from the same CA in parallel raced on its `.srl` file (seen in
+    /// CI: "Unable to load number from ca.srl").
     static func issue(in directory: String, name: String, subject: String, altNames: String, days: Int = 2,
                       ca: String = "ca", caDirectory: String? = nil) throws(TLSTestPKIFailure) {
         let caDirectory = caDirectory ?? directory
@@ -64,7 +66,8 @@ struct TLSTestPKI: Sendable {
         try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                      "-keyout", "\(directory)/\(name).key", "-out", "\(directory)/\(name).csr", "-subj", subject])
         try openssl(["x509", "-req", "-in", "\(directory)/\(name).csr", "-CA", "\(caDirectory)/\(ca).pem",
-                     "-CAkey", "\(caDirectory)/\(ca).key", "-CAcreateserial", "-out", "\(directory)/\(name).pem",
+                     "-CAkey", "\(caDirectory)/\(ca).key", "-set_serial", String(UInt64.random(in: 1...UInt64(Int64.max))),
+                     "-out", "\(directory)/\(name).pem",
                      "-days", String(days), "-extfile", ext])
     }
 
