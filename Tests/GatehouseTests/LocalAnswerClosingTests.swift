@@ -69,7 +69,11 @@ import Testing
         c.send(Array(Self.post(100_000).dropLast(10)))
         #expect(try #require(c.readResponse(method: "POST")?.0).status == 401)
         #expect(c.isClosedByPeer())  // the gateway's FIN
+        let fin = Date()
         try await Task.sleep(for: .milliseconds(300))
+        // A loaded machine (the whole suite in parallel) can resume this sleep late; only a send well inside
+        // the 2 s linger shows that it is read and dropped rather than reset.
+        let insideLinger = Date().timeIntervalSince(fin) < 1.5
         c.send(Array("still talking".utf8))  // read and dropped while lingering
         #expect(c.sendFailures == 0)
         try await Task.sleep(for: .milliseconds(2500))
@@ -77,7 +81,11 @@ import Testing
         c.send(Array("anyone there?".utf8))
         try await Task.sleep(for: .milliseconds(100))
         c.send(Array("hello?".utf8))
-        #expect(c.sendFailures == 1)
+        if insideLinger {
+            #expect(c.sendFailures == 1)
+        } else {
+            #expect(c.sendFailures >= 1)
+        }
     }
 
     /// A refusal answered while a chunked body still came, then the chunk framing breaks: the bytes are
