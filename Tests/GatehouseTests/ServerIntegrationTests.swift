@@ -421,6 +421,9 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
         let yaml = GatewayHarness.config(upstreamPort: upstream.port)
             .replacingOccurrences(of: "admin: { listen: \"127.0.0.1:0\" }", with: "admin: { listen: \"127.0.0.1:{ADMIN_PORT}\" }")
             .replacingOccurrences(of: "listen: \"127.0.0.1:0\"", with: "listen: \"127.0.0.1:{PORT}\"")
+            // The in-process upstream answers a 1 GiB upload when it has counted it: on a loaded machine (the
+            // suite in parallel) that took longer than the harness's 1 s response timeout (a 504).
+            .replacingOccurrences(of: "response_timeout: 1s", with: "response_timeout: 15s")
         let gateway = try GatewayProcess(yaml: yaml, directory: directory)
         defer { gateway.stop() }
         let size = 1024 * 1024 * 1024  // 1 GiB each way
