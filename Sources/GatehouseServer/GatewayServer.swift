@@ -110,10 +110,12 @@ public final class GatewayServer: Sendable {
             let threads = limits.threads > 0 ? limits.threads : System.coreCount
             let shared = DataPlaneShared(state: state, accessLog: accessLog, counter: counter, listenerHealth: listenerHealth,
                                          extraSocketOption: extraChildOption.map { (Int32($0.level), Int32($0.name)) })
+            // The admin listener first: once the public one accepts, health and metrics answer too (a client —
+            // or a test — that waits for the public port may ask the admin one next).
+            try await startAdmin(settings)
             let plane = try DataPlaneServer(shared: shared, threads: threads, host: host, port: port)
             dataPlane.withLock { $0 = plane }
             listenerHealth.listening(at: publicAddress)
-            try await startAdmin(settings)
             return
         }
         var bootstrap = ServerBootstrap(group: group)
