@@ -35,8 +35,8 @@ import Testing
         identity_assertion:
           key_file: \(keyFile)
         \(previous.map { "  previous_keys: [\($0)]\n" } ?? "")  issuer: gatehouse-test
-          lifetime: 20s
-          reuse: 2s
+          lifetime: 40s
+          reuse: 15s  # (at most half the lifetime) the reuse check below runs after PyJWT and a JWKS fetch: a loaded machine took over 2 s
           jwks_path: /.well-known/gatehouse-jwks.json
         """
     }
@@ -88,7 +88,7 @@ import Testing
         #expect(claims.value(atPath: ["host"]) == .string("app.example.com"))
         #expect(claims.value(atPath: ["path"]) == .string("/echo/x"))
         let iat = try #require(claims.value(atPath: ["iat"])?.doubleValue), exp = try #require(claims.value(atPath: ["exp"])?.doubleValue)
-        #expect(exp - iat == 20)
+        #expect(exp - iat == 40)  // the configured lifetime
         #expect(abs(iat - Date().timeIntervalSince1970) < 10)
         let reports = try #require(r[1].value(atPath: ["claims"]))
         #expect(reports.value(atPath: ["aud"]) == .string("reports-api"))
