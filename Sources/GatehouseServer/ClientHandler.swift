@@ -324,16 +324,12 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             let requested = ClientHandler.reservedForwardAuthPath(head.uri, configured: path, options: snapshot.settings.canonicalization)
         {
             guard let strict = requested.strict, let dialect = ForwardAuth.dialect(path: strict, configured: path, headers: headers) else {
-                respondLocally(exchange, decision: .deny(status: 404, error: "not_found",
-                    message: "No forward-auth endpoint here: ask at \(path) or \(ForwardAuth.nginxPath(path)).",
-                    explanation: "under the forward-auth path, not an endpoint"), label: "deny")
+                respondLocally(exchange, decision: ForwardAuth.notAnEndpoint(configured: path), label: "deny")
                 return
             }
             exchange.forwardAuth = dialect
             guard trusted, let original = ForwardAuth.originalRequest(headers, dialect: dialect) else {
-                respondLocally(exchange, decision: ForwardAuth.denial(.deny(status: 403, error: "forbidden",
-                    message: trusted ? dialect == .nginx ? "Forward-auth for nginx needs one X-Original-URI and one X-Original-Method." : "Forward-auth needs one X-Forwarded-Uri, one X-Forwarded-Method and no X-Original-URI (nginx asks at the /nginx path)." : "Forward-auth is only answered for trusted proxies.",
-                    explanation: "forward-auth request without a trusted original request"), dialect: dialect), label: "deny")
+                respondLocally(exchange, decision: ForwardAuth.withoutOriginalRequest(trusted: trusted, dialect: dialect), label: "deny")
                 return
             }
             raw = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: raw.scheme, fromTrustedProxy: true, peer: peer,
@@ -446,13 +442,10 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         }
         exchange.extraResponseHeaders = decision.responseHeaders
         if WebSocketUpgrade.isRequested(exchange.head) {
-            // Cross-site WebSocket hijacking: a browser attaches cookies to a socket opened by any site.
-            if evaluation.auth?.carrier == .cookie, let origin = exchange.head.headers.first(name: "origin"),
-                !snapshot.gatekeeper.isAllowedOrigin(origin, own: [request.host.map { request.scheme + "://" + $0 }, snapshot.settings.publicOrigin])
-            {
+            if let refusal = WebSocketUpgrade.crossSiteRefusal(evaluation, request: request, origin: exchange.head.headers.first(name: "origin"),
+                                                                snapshot: snapshot) {
                 exchange.closeAfterResponse = true
-                respondLocally(exchange, decision: .deny(status: 403, error: "forbidden", message: "Cross-origin WebSocket requests with cookies are refused.",
-                                                         explanation: "WebSocket upgrade from foreign origin \(origin) with a cookie session"), label: "deny")
+                respondLocally(exchange, decision: refusal, label: "deny")
                 return
             }
             exchange.upgrade = true
@@ -642,17 +635,9 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         readTimer?.cancel()
         sendTimer?.cancel()
 
-        let settings = exchange.snapshot.settings.proxy
-        var lifetime = settings.websocketMaxLifetime
-        if settings.websocketCloseAtTokenExpiry, let exp = exchange.evaluation?.auth?.activeSession?.claims["exp"]?.doubleValue {
-            lifetime = min(lifetime, max(0, exp - Date().timeIntervalSince1970))
-        }
-        if settings.websocketCloseAtTokenExpiry, let machine = exchange.evaluation?.auth?.machineIdentity {
-            // A machine token's tunnel ends at its expiry; an opaque one's also after the revocation window,
-            // when the token would have been asked about again.
-            if let exp = machine.expiresAt { lifetime = min(lifetime, max(0, exp - Date().timeIntervalSince1970)) }
-            if machine.form == .opaque { lifetime = min(lifetime, exchange.snapshot.settings.machine.limits.revocationWindow) }
-        }
+        // The same rule as the data plane's (token expiry, a machine token's, an opaque one's revocation window).
+        let lifetime = exchange.evaluation.map { RequestPolicy.lifetime($0, settings: exchange.snapshot.settings, now: Date().timeIntervalSince1970) }
+            ?? exchange.snapshot.settings.proxy.websocketMaxLifetime
         let clientChannel = context.channel
         let upstreamChannel = upstream.channel
         let (clientSide, upstreamSide) = TunnelHandler.pair()

@@ -92,6 +92,23 @@ enum ForwardAuth {
         return decision
     }
 
+    /// The answer to a request under the forward-auth path that names no endpoint (404: never proxied).
+    static func notAnEndpoint(configured path: String) -> Decision {
+        .deny(status: 404, error: "not_found", message: "No forward-auth endpoint here: ask at \(path) or \(nginxPath(path)).",
+              explanation: "under the forward-auth path, not an endpoint")
+    }
+
+    /// The answer to a forward-auth question from an untrusted peer, or without one original request (403, in
+    /// the dialect's vocabulary).
+    static func withoutOriginalRequest(trusted: Bool, dialect: Dialect) -> Decision {
+        let message = trusted
+            ? dialect == .nginx ? "Forward-auth for nginx needs one X-Original-URI and one X-Original-Method."
+                : "Forward-auth needs one X-Forwarded-Uri, one X-Forwarded-Method and no X-Original-URI (nginx asks at the /nginx path)."
+            : "Forward-auth is only answered for trusted proxies."
+        return denial(.deny(status: 403, error: "forbidden", message: message, explanation: "forward-auth request without a trusted original request"),
+                      dialect: dialect)
+    }
+
     /// A denial (or redirect) in the dialect's vocabulary.
     static func denial(_ decision: Decision, dialect: Dialect) -> Decision {
         guard dialect == .nginx else { return decision }

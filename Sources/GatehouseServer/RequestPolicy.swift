@@ -61,19 +61,13 @@ enum RequestPolicy {
             let requested = reservedForwardAuthPath(target, configured: path, options: snapshot.settings.canonicalization)
         {
             guard let strict = requested.strict, let dialect = ForwardAuth.dialect(path: strict, configured: path, headers: headers) else {
-                return (prepared, .answered(.answer(withID(.deny(status: 404, error: "not_found",
-                    message: "No forward-auth endpoint here: ask at \(path) or \(ForwardAuth.nginxPath(path)).",
-                    explanation: "under the forward-auth path, not an endpoint"), requestID), label: "deny", closeConnection: false)))
+                return (prepared, .answered(.answer(withID(ForwardAuth.notAnEndpoint(configured: path), requestID), label: "deny",
+                                                    closeConnection: false)))
             }
             prepared.forwardAuth = dialect
             guard trusted, let original = ForwardAuth.originalRequest(headers, dialect: dialect) else {
-                let message = trusted
-                    ? dialect == .nginx ? "Forward-auth for nginx needs one X-Original-URI and one X-Original-Method."
-                        : "Forward-auth needs one X-Forwarded-Uri, one X-Forwarded-Method and no X-Original-URI (nginx asks at the /nginx path)."
-                    : "Forward-auth is only answered for trusted proxies."
-                return (prepared, .answered(.answer(withID(ForwardAuth.denial(.deny(status: 403, error: "forbidden", message: message,
-                    explanation: "forward-auth request without a trusted original request"), dialect: dialect), requestID),
-                    label: "deny", closeConnection: false)))
+                return (prepared, .answered(.answer(withID(ForwardAuth.withoutOriginalRequest(trusted: trusted, dialect: dialect), requestID),
+                                                    label: "deny", closeConnection: false)))
             }
             raw = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: raw.scheme, fromTrustedProxy: true,
                              peer: peer, trustedProxies: snapshot.settings.trustedProxies)
@@ -140,13 +134,8 @@ enum RequestPolicy {
         var tunnelLifetime: Double?
         var webSocketAccept: [UInt8]?
         if prepared.webSocket {
-            // Cross-site WebSocket hijacking: a browser attaches cookies to a socket opened by any site.
-            if evaluation.auth?.carrier == .cookie, let origin = prepared.origin,
-                !snapshot.gatekeeper.isAllowedOrigin(origin, own: [request.host.map { request.scheme + "://" + $0 }, snapshot.settings.publicOrigin])
-            {
-                return .answer(withID(.deny(status: 403, error: "forbidden", message: "Cross-origin WebSocket requests with cookies are refused.",
-                                            explanation: "WebSocket upgrade from foreign origin \(origin) with a cookie session"), prepared.requestID),
-                               label: "deny", closeConnection: true)
+            if let refusal = WebSocketUpgrade.crossSiteRefusal(evaluation, request: request, origin: prepared.origin, snapshot: snapshot) {
+                return .answer(withID(refusal, prepared.requestID), label: "deny", closeConnection: true)
             }
             tunnelLifetime = lifetime(evaluation, settings: snapshot.settings, now: now)
             // WebSocket smuggling: only a 101 proving this handshake opens the tunnel (none without one key).
@@ -185,19 +174,7 @@ enum RequestPolicy {
         return decision
     }
 
-    /// The upstream request head as bytes, in one buffer.
-    static func render(_ head: UpstreamRequest.Head) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(512)
-        out.append(contentsOf: head.method.utf8)
-        out.append(0x20)
-        out.append(contentsOf: head.target.utf8)
-        out.append(contentsOf: " HTTP/1.1\r\n".utf8)
-        out.append(contentsOf: render(head.headers))
-        out.append(contentsOf: "\r\n".utf8)
-        return out
-    }
-
+    /// Field lines as bytes (`Name: value\r\n` each).
     static func render(_ fields: HeaderList) -> [UInt8] {
         var out: [UInt8] = []
         for field in fields {

@@ -75,6 +75,7 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 }
 
 enum WebSocketUpgrade {
+
     /// A WebSocket handshake request: `Connection` lists `upgrade` and `Upgrade` is `websocket`.
     static func isRequested(_ head: HTTPRequestHead) -> Bool {
         let connection = head.headers[canonicalForm: "connection"].map { $0.lowercased() }

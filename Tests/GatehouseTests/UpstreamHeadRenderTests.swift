@@ -30,7 +30,12 @@ import Testing
         }
         let onePass = UpstreamRequest.renderHead(for: request, target: target, headers: decided, peer: peer, trustedPeer: trusted,
                                                  requestID: "rid-1", chunked: chunked, webSocketUpgrade: webSocket)
-        return (RequestPolicy.render(head), onePass)
+        return (Self.render(head), onePass)
+    }
+
+    /// The way the head was rendered before the one-pass renderer: request line, then the list's fields.
+    static func render(_ head: UpstreamRequest.Head) -> [UInt8] {
+        Array("\(head.method) \(head.target) HTTP/1.1\r\n".utf8) + RequestPolicy.render(head.headers) + Array("\r\n".utf8)
     }
 
     @Test(arguments: 0..<UpstreamHeadRenderTests.heads.count)
