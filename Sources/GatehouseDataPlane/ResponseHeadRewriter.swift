@@ -1,3 +1,4 @@
+import GatehouseCore
 import GatehouseHTTP1
 
 /// Writes the response head sent to the client from the upstream's parsed head, without building strings:
@@ -80,10 +81,8 @@ enum ResponseHeadRewriter {
 
 /// Field names compared as bytes, ASCII case-insensitively.
 enum FieldName {
-    static let hopByHop: [[UInt8]] = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-        "proxy-authenticate", "proxy-authorization",
-    ].map { Array($0.utf8) }
+    /// GatehouseCore's hop-by-hop names (the one list both engines use), as bytes.
+    static let hopByHop: [[UInt8]] = HopByHop.names.map { Array($0.utf8) }
 
     static func isHopByHop(_ name: UnsafeRawBufferPointer) -> Bool {
         hopByHop.contains { $0.count == name.count && equal(name, $0) }
