@@ -262,44 +262,15 @@ final class UpstreamPools: Sendable {
     }
 }
 
-/// The trust store for `https://` upstreams: `proxy.tls_ca_file` as read at start or at the last reload, or the
-/// system roots. Verification is always full (chain and host name): there is no setting that turns it off.
-struct UpstreamTrust: Sendable {
-    /// Changes whenever the file's path or content does, so pooled connections can tell they are stale.
-    let generation: Int
-    let context: Result<NIOSSLContext, any Error>
+/// The NIO listener's trust store (NIOSSL); the bytes read are the ones the context is built from.
+typealias UpstreamTrust = TrustStore<NIOSSLContext>
 
-    private struct Loaded {
-        let pem: [UInt8]?
-        let trust: UpstreamTrust
-    }
-
-    /// By path: the last content read and the context built from it (building one is costly; a reload that
-    /// did not change the file keeps it).
-    private static let loaded = Mutex<(byPath: [String: Loaded], generation: Int)>(([:], 0))
-
-    static func load(caFile: String?) -> UpstreamTrust {
-        // Read once here, and the context built from these bytes: no second read that could see another file.
-        let pem = caFile.flatMap { FileManager.default.contents(atPath: $0) }.map { [UInt8]($0) }
-        return loaded.withLock { state in
-            if let known = state.byPath[caFile ?? ""], known.pem == pem { return known.trust }
-            state.generation += 1
-            let context = Result<NIOSSLContext, any Error> {
-                var configuration = TLSConfiguration.makeClientConfiguration()
-                if let caFile {
-                    guard let pem else { throw UpstreamTrustError(message: "cannot read proxy.tls_ca_file \(caFile)") }
-                    configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(pem))
-                }
-                return try NIOSSLContext(configuration: configuration)
-            }
-            let trust = UpstreamTrust(generation: state.generation, context: context)
-            state.byPath[caFile ?? ""] = Loaded(pem: pem, trust: trust)
-            return trust
-        }
-    }
+extension TrustStore where Context == NIOSSLContext {
+    static func load(caFile: String?) -> UpstreamTrust { nioTrustStores.load(caFile: caFile) }
 }
 
-struct UpstreamTrustError: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
+private let nioTrustStores = TrustStoreCache<NIOSSLContext> { caFile, pem in
+    var configuration = TLSConfiguration.makeClientConfiguration()
+    if caFile != nil, let pem { configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes([UInt8](pem))) }
+    return try NIOSSLContext(configuration: configuration)
 }
