@@ -66,7 +66,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     }
 
     func forceClose() {
-        if let exchange, exchange.open {
+        if exchange != nil {
             finished(ExchangeRecord(status: 499, label: "shutdown", bodyBytesSent: 0, upstreamNanoseconds: nil, upstreamError: nil,
                                     refusedBeforeDecision: false))
         }
@@ -230,7 +230,6 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
                 link.close()
                 return
             }
-            link.carriedRequest = true
             let proxy = plane.shared.state.snapshot.settings.proxy
             plane.pool.release(link, maxIdle: proxy.maxIdleConnections, idleTimeout: proxy.idleTimeout, now: plane.loop.now)
         case .closeUpstream:
@@ -384,7 +383,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
             case .inProgress(let newFD): (fd, connected) = (newFD, false)
             case .failed: continue
             }
-            guard let link = try? UpstreamLink(fd: fd, target: target, plane: plane, connected: false, remaining: rest,
+            guard let link = try? UpstreamLink(fd: fd, target: target, plane: plane, remaining: rest,
                                                transport: transport, trustGeneration: generation)
             else {
                 Socket.close(fd)
@@ -424,18 +423,15 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
 
     private func finished(_ record: ExchangeRecord) {
         let shared = plane.shared
-        guard var log = exchange, log.open else {
+        guard let log = exchange else {
             shared.state.metrics.recordRejected(status: record.status)
             return
         }
-        log.open = false
         exchange = nil
         let seconds = Double(plane.loop.now - log.started) / 1e9
         let evaluation = log.evaluation
         let route = evaluation?.route?.name
-        if evaluation?.request == nil && log.prepared.forwardAuth == nil && record.refusedBeforeDecision {
-            shared.state.metrics.recordRejected(status: record.status)
-        } else if evaluation?.request == nil {
+        if evaluation?.request == nil {
             shared.state.metrics.recordRejected(status: record.status)
         } else {
             shared.state.metrics.recordRequest(route: route ?? "none", decision: record.label, status: record.status, seconds: seconds)
@@ -460,5 +456,4 @@ struct ExchangeLog {
     var started: UInt64
     var version: GatehouseHTTP1.HTTPVersion
     var evaluation: Evaluation?
-    var open = true
 }

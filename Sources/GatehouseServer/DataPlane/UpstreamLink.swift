@@ -34,13 +34,12 @@ final class UpstreamLink: LoopHandler {
     /// Edge-triggered readiness as last reported and not yet used up.
     var readable = false
     var writable = false
-    /// Has it carried a request before (a pooled connection may have been closed by the upstream meanwhile)?
-    var carriedRequest = false
     /// The upstream's close was announced (EPOLLRDHUP/HUP/ERR), maybe with the response's last bytes: a short
     /// read then leaves the end unread, and no later edge repeats it.
     private(set) var peerClosed = false
 
-    init(fd: Int32, target: UpstreamTarget, plane: LoopPlane, connected: Bool, remaining: [ResolvedAddress],
+    /// A link whose connect is under way (`connected()` says when it is up, by the caller or on writable).
+    init(fd: Int32, target: UpstreamTarget, plane: LoopPlane, remaining: [ResolvedAddress],
          transport: SocketTransport, trustGeneration: Int) throws {
         self.fd = fd
         self.target = target
@@ -49,7 +48,6 @@ final class UpstreamLink: LoopHandler {
         self.trustGeneration = trustGeneration
         self.state = .connecting(remaining: remaining)
         registration = try plane.loop.register(fd: fd, handler: self, readable: true, writable: true)
-        if connected { state = .open }
     }
 
     /// After the TCP connection is up: open, or the TLS handshake first. False when it failed at once.
@@ -167,8 +165,10 @@ final class UpstreamLink: LoopHandler {
 
     func close() {
         if case .closed = state, registration == nil { return }
-        if case .open = state { transport.closeNotify(fd) }
-        if case .idle = state { transport.closeNotify(fd) }
+        switch state {
+        case .open, .idle: transport.closeNotify(fd)
+        case .connecting, .handshaking, .closed: break
+        }
         state = .closed
         owner = nil
         deregisterAndClose()
