@@ -40,7 +40,9 @@ public struct CanonicalizationOptions: Sendable {
 }
 
 /// The single interpretation of a request used for matching, deciding and proxying.
-public struct CanonicalRequest: Sendable {
+/// A class, not a struct: immutable, and passed and copied through the whole decision (copies of the struct cost
+/// ~15 retains each, perf).
+public final class CanonicalRequest: Sendable {
     public let method: String
     public let path: CanonicalPath
     /// The raw query after `?` (validated, never used for matching), or nil when there was no `?`.

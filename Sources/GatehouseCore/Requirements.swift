@@ -3,9 +3,12 @@
 /// and any org requirement fails when the session has no active organization.
 public struct Requirements: Sendable, Equatable {
     /// The active org role must be one of these (a session has exactly one role, so a list means "any of").
-    public var orgRoles: [String] = []
+    public var orgRoles: [String] = [] { didSet { normalizedOrgRoles = orgRoles.map(Requirements.normalizedOrgKey) } }
     /// Every permission must be held.
-    public var permissions: [String] = []
+    public var permissions: [String] = [] { didSet { normalizedPermissions = permissions.map(Requirements.normalizedOrgKey) } }
+    // Normalised once, when the route is configured, not on every request.
+    private(set) var normalizedOrgRoles: [String] = []
+    private(set) var normalizedPermissions: [String] = []
     /// Every feature must be held (`fea` claim, `scope:key` queries as in `has({feature})`).
     public var features: [String] = []
     /// Every plan must be held (`pla` claim).
@@ -32,13 +35,11 @@ public struct Requirements: Sendable, Equatable {
             guard auth.orgId != nil, let role = auth.orgRole, !role.isEmpty else {
                 return "org role \(orgRoles.map(Requirements.normalizedOrgKey).joined(separator: " or ")) is required (no active organization)"
             }
-            let normalized = Requirements.normalizedOrgKey(role)
-            if !orgRoles.contains(where: { Requirements.normalizedOrgKey($0) == normalized }) {
-                return "org role \(orgRoles.map(Requirements.normalizedOrgKey).joined(separator: " or ")) is required"
+            if !normalizedOrgRoles.contains(auth.normalizedOrgRole ?? Requirements.normalizedOrgKey(role)) {
+                return "org role \(normalizedOrgRoles.joined(separator: " or ")) is required"
             }
         }
-        for permission in permissions {
-            let wanted = Requirements.normalizedOrgKey(permission)
+        for wanted in normalizedPermissions {
             guard auth.orgId != nil, auth.orgPermissions.contains(wanted) else {
                 return "permission \(wanted) is required"
             }
@@ -57,6 +58,7 @@ public struct Requirements: Sendable, Equatable {
 
     /// Clerk's `x.replace(/^(org:)*/, 'org:')`.
     public static func normalizedOrgKey(_ key: String) -> String {
+        if key.utf8.starts(with: "org:".utf8), !key.utf8.dropFirst(4).starts(with: "org:".utf8) { return key }
         var rest = Substring(key)
         while rest.hasPrefix("org:") { rest = rest.dropFirst(4) }
         return "org:" + rest

@@ -1,11 +1,16 @@
 /// Clerk's auth object, built from the claims of a verified session token
 /// (`jwtPayloadParser.ts` in Clerk's shared package): v1 `org_*` claims or v2 `o`/`fea`/`pla` claims.
-public struct SessionAuth: Sendable, Equatable {
+/// A class, not a struct: immutable, and copied several times per request (a dozen retains per copy of the struct).
+public final class SessionAuth: Sendable, Equatable {
+    public static func == (lhs: SessionAuth, rhs: SessionAuth) -> Bool { lhs === rhs || lhs.claims == rhs.claims }
+
     public let userId: String
     public let sessionId: String?
     public let orgId: String?
     public let orgRole: String?
     public let orgSlug: String?
+    /// `orgRole` as `Requirements` compares it (`org:` once), worked out once per verified token.
+    public let normalizedOrgRole: String?
     public let orgPermissions: [String]
     public let actor: JSONValue?
     public let factorVerificationAge: [Double]?
@@ -48,6 +53,7 @@ public struct SessionAuth: Sendable, Equatable {
             self.orgSlug = claims["org_slug"]?.stringValue
             self.orgPermissions = claims["org_permissions"]?.arrayValue?.compactMap(\.stringValue) ?? []
         }
+        self.normalizedOrgRole = orgRole.map(Requirements.normalizedOrgKey)
     }
 
     /// Features whose scope includes the organization (`o`, `ou`, `uo`), in claim order. Nil when the claim is
