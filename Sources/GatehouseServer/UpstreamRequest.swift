@@ -96,28 +96,19 @@ public enum UpstreamRequest {
     ) -> [UInt8] {
         var size = 256 + request.method.utf8.count + (target?.utf8.count ?? request.path.value.utf8.count + (request.query?.utf8.count ?? 0))
         for field in decided { size += field.name.utf8.count + field.value.utf8.count + 4 }
-        var out: [UInt8] = []
-        out.reserveCapacity(size)
-        func field(_ name: StaticString, _ value: String) {
-            name.withUTF8Buffer { out.append(contentsOf: $0) }
-            out.append(0x3A)
-            out.append(0x20)
-            out.append(contentsOf: value.utf8)
-            out.append(0x0D)
-            out.append(0x0A)
-        }
-        out.append(contentsOf: request.method.utf8)
+        var out = HeadWriter(capacity: size)
+        out.append(request.method)
         out.append(0x20)
         if let target {
-            out.append(contentsOf: target.utf8)
+            out.append(target)
         } else {
-            out.append(contentsOf: request.path.value.utf8)
+            out.append(request.path.value)
             if let query = request.query {
                 out.append(UInt8(ascii: "?"))
-                out.append(contentsOf: query.utf8)
+                out.append(query)
             }
         }
-        out.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        out.append(" HTTP/1.1\r\n" as StaticString)
         var priorVia: [String] = []
         for field in decided {
             if mayBeForwardingHeader(field.name), forwardingHeaders.contains(where: { headerNamesEquivalent(field.name, $0) }) { continue }
@@ -125,67 +116,83 @@ public enum UpstreamRequest {
                 priorVia.append(field.value)
                 continue
             }
-            out.append(contentsOf: field.name.utf8)
-            out.append(0x3A)
-            out.append(0x20)
-            out.append(contentsOf: field.value.utf8)
-            out.append(0x0D)
-            out.append(0x0A)
+            out.field(field.name, field.value)
         }
         // X-Forwarded-For: earlier hops (from a trusted proxy only), then the peer.
-        out.append(contentsOf: "X-Forwarded-For: ".utf8)
+        out.append("X-Forwarded-For: " as StaticString)
         if trustedPeer {
             let start = out.count
             var first = true
             for field in request.headers where asciiCaseInsensitiveEquals(field.name, "x-forwarded-for") {
-                if !first { out.append(contentsOf: ", ".utf8) }
-                out.append(contentsOf: field.value.utf8)
+                if !first { out.append(", " as StaticString) }
+                out.append(field.value)
                 first = false
             }
             // As `head`: the separator only after a non-empty join.
-            if out.count > start { out.append(contentsOf: ", ".utf8) }
+            if out.count > start { out.append(", " as StaticString) }
         }
-        out.append(contentsOf: peer.utf8)
-        out.append(contentsOf: "\r\n".utf8)
-        field("X-Forwarded-Proto", request.scheme)
-        if let host = request.host { field("X-Forwarded-Host", host) }
-        out.append(contentsOf: "Forwarded: for=".utf8)
-        out.append(contentsOf: forwardedNode(peer).utf8)
-        out.append(contentsOf: ";proto=".utf8)
-        out.append(contentsOf: request.scheme.utf8)
+        out.append(peer)
+        out.append("\r\n" as StaticString)
+        out.field("X-Forwarded-Proto" as StaticString, request.scheme)
+        if let host = request.host { out.field("X-Forwarded-Host" as StaticString, host) }
+        out.append("Forwarded: for=" as StaticString)
+        if isIPv6(peer) {
+            out.append("\"[" as StaticString)
+            out.append(peer)
+            out.append("]\"" as StaticString)
+        } else {
+            out.append(peer)
+        }
+        out.append(";proto=" as StaticString)
+        out.append(request.scheme)
         if let host = request.host {
-            out.append(contentsOf: ";host=\"".utf8)
-            out.append(contentsOf: host.utf8)
+            out.append(";host=\"" as StaticString)
+            out.append(host)
             out.append(UInt8(ascii: "\""))
         }
-        out.append(contentsOf: "\r\n".utf8)
-        field("X-Real-IP", peer)
-        field("X-Request-Id", requestID)
-        if priorVia.isEmpty { out.append(contentsOf: "Via: 1.1 gatehouse\r\n".utf8) } else { field("Via", via(after: priorVia)) }
-        if chunked { out.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8) }
-        if webSocketUpgrade { out.append(contentsOf: "Connection: Upgrade\r\nUpgrade: websocket\r\n".utf8) }
-        out.append(contentsOf: "\r\n".utf8)
-        return out
+        out.append("\r\n" as StaticString)
+        out.field("X-Real-IP" as StaticString, peer)
+        out.field("X-Request-Id" as StaticString, requestID)
+        if priorVia.isEmpty { out.append("Via: 1.1 gatehouse\r\n" as StaticString) } else { out.field("Via" as StaticString, via(after: priorVia)) }
+        if chunked { out.append("Transfer-Encoding: chunked\r\n" as StaticString) }
+        if webSocketUpgrade { out.append("Connection: Upgrade\r\nUpgrade: websocket\r\n" as StaticString) }
+        out.append("\r\n" as StaticString)
+        return out.bytes()
     }
 
     /// Every name in `forwardingHeaders` starts with x, f or e, and name folding only lowercases a letter: any
     /// other first byte cannot match one, so most fields skip the comparisons. Nor can a name of a length none
-    /// of them has (the comparison is byte for byte), which spares most `X-Gatehouse-*` fields.
+    /// of them has (the comparison is byte for byte), nor one whose third byte (a letter in each of them) is
+    /// none of theirs, which spares the `X-Gatehouse-*` fields (`g`).
     @inline(__always) static func mayBeForwardingHeader(_ name: String) -> Bool {
-        let count = name.utf8.count
+        let bytes = name.utf8
+        let count = bytes.count
         guard count < 64, forwardingNameLengths & (1 << UInt64(count)) != 0 else { return false }
-        switch name.utf8.first {
-        case UInt8(ascii: "x"), UInt8(ascii: "X"), UInt8(ascii: "f"), UInt8(ascii: "F"), UInt8(ascii: "e"), UInt8(ascii: "E"): return true
+        switch bytes.first {
+        case UInt8(ascii: "x"), UInt8(ascii: "X"), UInt8(ascii: "f"), UInt8(ascii: "F"), UInt8(ascii: "e"), UInt8(ascii: "E"): break
         default: return false
         }
+        let third = bytes[bytes.index(bytes.startIndex, offsetBy: 2)] | 0x20
+        return third >= UInt8(ascii: "a") && third <= UInt8(ascii: "z") && forwardingThirdLetters & (1 << UInt32(third - UInt8(ascii: "a"))) != 0
     }
 
     /// Bit n set: some forwarding name is n bytes long (all are under 64).
     static let forwardingNameLengths: UInt64 = forwardingHeaders.reduce(0) { $0 | (1 << UInt64($1.utf8.count)) }
+    /// Bit n set: some forwarding name's third byte is the n-th letter (each is a lower-case letter).
+    static let forwardingThirdLetters: UInt32 = forwardingHeaders.reduce(0) { bits, name in
+        let third = Array(name.utf8)[2]
+        precondition(third >= UInt8(ascii: "a") && third <= UInt8(ascii: "z"), "forwarding names have a letter third")
+        return bits | (1 << UInt32(third - UInt8(ascii: "a")))
+    }
 
     /// RFC 7239 node: IPv6 addresses are quoted and bracketed.
     static func forwardedNode(_ ip: String) -> String {
-        ip.contains(":") ? "\"[" + ip + "]\"" : ip
+        isIPv6(ip) ? "\"[" + ip + "]\"" : ip
+    }
+
+    /// An address with a colon is IPv6 (searched by bytes: `String.contains` walks characters).
+    @inline(__always) static func isIPv6(_ ip: String) -> Bool {
+        ip.utf8.contains(UInt8(ascii: ":"))
     }
 
     /// A request id a trusted proxy sent, if it is short and plain enough to log and forward.

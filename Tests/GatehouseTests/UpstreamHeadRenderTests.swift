@@ -61,7 +61,7 @@ import Testing
     }
 
     /// Every forwarding name, as sent, upper-cased and with `_`/`.` for `-`, next to names of the same lengths
-    /// that are not forwarding names: the one-pass filter (first byte, length) drops exactly what `head` drops.
+    /// that are not forwarding names: the one-pass filter (first byte, length, third letter) drops exactly what `head` drops.
     @Test func everyForwardingNameInEverySpellingIsDroppedAlike() throws {
         var fields: [(String, String)] = [("Host", "h")]
         for name in UpstreamRequest.forwardingHeaders {
@@ -72,6 +72,8 @@ import Testing
             fields.append((name.replacingOccurrences(of: "-", with: "."), "http"))
             fields.append(("Y" + name.dropFirst(), "kept"))
             fields.append((name + "s", "kept"))
+            // Same length and first byte, another third letter (the filter's third test).
+            fields.append((String(name.prefix(2)) + "g" + name.dropFirst(3), "kept"))
         }
         for trusted in [false, true] {
             let raw = RawRequest(method: "GET", target: "/f", headers: HeaderList(fields), fromTrustedProxy: trusted, peer: "192.0.2.1")
@@ -84,7 +86,7 @@ import Testing
                 let own = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "x-request-id"].contains(name)
                 #expect(names.filter { $0 == name }.count == (own ? 1 : 0), "\(name)")
             }
-            #expect(text.components(separatedBy: ": kept\r\n").count - 1 == 2 * UpstreamRequest.forwardingHeaders.count)
+            #expect(text.components(separatedBy: ": kept\r\n").count - 1 == 3 * UpstreamRequest.forwardingHeaders.count)
         }
     }
 
