@@ -52,13 +52,16 @@ public enum JSONValue: Sendable, Equatable {
 /// A JSON number with its literal text (validated by the parser or produced by `init(_:)`).
 public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
     public let text: String
+    /// Parsed once: a cached token's `exp`, `nbf` and `iat` are read on every request (strtod each time, perf).
+    public let doubleValue: Double?
 
-    public init(_ value: Int) { self.text = String(value) }
-    public init(_ value: Int64) { self.text = String(value) }
+    public init(_ value: Int) { self.init(validatedText: String(value)) }
+    public init(_ value: Int64) { self.init(validatedText: String(value)) }
 
-    package init(validatedText: String) { self.text = validatedText }
-
-    public var doubleValue: Double? { Double(text) }
+    package init(validatedText: String) {
+        self.text = validatedText
+        self.doubleValue = Double(validatedText)
+    }
 
     /// The value when it is an integer literal that fits in `Int64`.
     public var int64Value: Int64? { Int64(text) }

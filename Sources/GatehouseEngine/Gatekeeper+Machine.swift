@@ -34,7 +34,8 @@ extension Gatekeeper {
             // The session path already refuses machine JWTs (`sub mch_`, `typ at+jwt`, foreign `cat`) with
             // token-type-mismatch; only the opaque prefixes need a look here (no decoding on the hot path).
             guard let token else { return .session }
-            for (prefix, type) in Gatekeeper.opaquePrefixes where token.hasPrefix(prefix) {
+            // The prefixes are ASCII, so a character prefix is also a byte prefix: the byte test (cheap) first.
+            for (prefix, type) in Gatekeeper.opaquePrefixes where token.utf8.starts(with: prefix.utf8) && token.hasPrefix(prefix) {
                 return .decided(.sessionTypeMismatch(type))
             }
             return .session
