@@ -114,9 +114,10 @@ import Testing
         let started = Date()
         #expect(await Self.get(h.port, "/api/keys", "ak_c")?.status == 503)
         #expect(Date().timeIntervalSince(started) < 1.4)
-        // Back up: the same key verifies (outages are remembered for 1 s only).
+        // Back up: the same key verifies (outages are remembered for 1 s only; 1.1 s of sleep failed once under the
+        // full suite's load on 2 cores, so the margin is wider).
         standIn.setMode(.normal)
-        try await Task.sleep(for: .milliseconds(1100))
+        try await Task.sleep(for: .milliseconds(1600))
         #expect(await Self.get(h.port, "/api/keys", MachineFixtures.apiKey)?.status == 200)
     }
 
