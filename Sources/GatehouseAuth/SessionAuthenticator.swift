@@ -186,20 +186,36 @@ public struct SessionAuthenticator: Sendable {
     /// copy (the general way above copies an ~800-byte token twice, perf). Nil for anything else, which takes the
     /// general way; both give the same answer where this one answers (HeaderTokenTests).
     static func plainBearerToken(_ value: String) -> String? {
-        let bytes = value.utf8
-        guard bytes.count > 7 else { return nil }
-        var i = bytes.startIndex
-        for expected in "bearer ".utf8 {
-            let b = bytes[i]
-            guard (expected == 0x20 ? b : b | 0x20) == expected else { return nil }
-            i = bytes.index(after: i)
+        var value = value
+        return value.withUTF8 { bytes -> String? in
+            guard bytes.count > 7 else { return nil }
+            for (i, expected) in "bearer ".utf8.enumerated() {
+                guard (expected == 0x20 ? bytes[i] : bytes[i] | 0x20) == expected else { return nil }
+            }
+            let token = UnsafeBufferPointer(rebasing: bytes[7...])
+            return isVisibleASCII(token) ? String(decoding: token, as: UTF8.self) : nil
         }
-        let tokenStart = i
-        while i < bytes.endIndex {
-            guard bytes[i] > 0x20 && bytes[i] < 0x7F else { return nil }
-            i = bytes.index(after: i)
+    }
+
+    /// Every byte is 0x21...0x7E. Eight bytes at a time (a token is ~800): a word has a byte below 0x21 when
+    /// `(w - 0x21…) & ~w & 0x80…` is non-zero, one above 0x7E when `((w + 0x01…) | w) & 0x80…` is (exact tests
+    /// for "some byte", as their bytes never borrow or carry into a byte that passes).
+    static func isVisibleASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        var i = 0
+        if let base = bytes.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while i + 8 <= bytes.count {
+                let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                if (w &- ones &* 0x21) & ~w & highs != 0 || ((w &+ ones) | w) & highs != 0 { return false }
+                i += 8
+            }
         }
-        return String(value[tokenStart...])
+        while i < bytes.count {
+            guard bytes[i] > 0x20 && bytes[i] < 0x7F else { return false }
+            i += 1
+        }
+        return true
     }
 
     /// `firstIndex(of: " ")` (a search by characters, slow over a ~800-byte token) found on bytes: no other

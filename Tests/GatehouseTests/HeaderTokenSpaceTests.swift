@@ -45,4 +45,19 @@ import Testing
         #expect(SessionAuthenticator.headerToken("Bearer eyJ.a.b") == "eyJ.a.b")
         #expect(SessionAuthenticator.headerToken("Basic eyJ.a.b") == nil)
     }
+    /// The word-at-a-time test against the byte rule: every byte value at every position of buffers from 1 to
+    /// 24 bytes (whole words, partial words, the tail).
+    @Test func visibleASCIIWordTestEqualsTheByteRule() {
+        for length in 1...24 {
+            for position in 0..<length {
+                for value in 0...255 {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    bytes[position] = UInt8(value)
+                    let expected = bytes.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+                    let got = bytes.withUnsafeBufferPointer { SessionAuthenticator.isVisibleASCII($0) }
+                    #expect(got == expected, "length \(length), byte \(value) at \(position)")
+                }
+            }
+        }
+    }
 }
