@@ -11,6 +11,10 @@ public struct RawRequest: Sendable {
     public var peer: String
     /// `trusted_proxies`, to find the client in `X-Forwarded-For` behind several of them.
     public var trustedProxies: [CIDR]
+    /// The field names and values were read by a parser that refuses what `CanonicalRequest` refuses in them
+    /// (GatehouseHTTP1: names are tokens, values have no control character), so they are not checked twice.
+    /// Only the data plane sets it (RequestPolicy.prepare); `ParserFieldRulesTests` holds the parser to it.
+    public var fieldsChecked = false
 
     public init(method: String, target: String, headers: HeaderList, scheme: String = "http", fromTrustedProxy: Bool = false, peer: String = "",
                 trustedProxies: [CIDR] = []) {
@@ -87,7 +91,7 @@ public final class CanonicalRequest: Sendable {
         guard raw.method != "CONNECT" else { throw RequestRejection("CONNECT is not supported") }
         self.method = raw.method
 
-        for field in raw.headers {
+        for field in raw.headers where !raw.fieldsChecked {
             guard HTTPSyntax.isToken(field.name) else { throw RequestRejection("invalid header name") }
             guard HTTPSyntax.isValidFieldValue(field.value) else {
                 throw RequestRejection("control character in header \(field.name.asciiLowercased)")

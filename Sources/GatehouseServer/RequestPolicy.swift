@@ -48,6 +48,7 @@ enum RequestPolicy {
         let method = text(b, head.method), target = text(b, head.target)
         var raw = RawRequest(method: method, target: target, headers: headers, scheme: "http", fromTrustedProxy: trusted, peer: peer,
                              trustedProxies: snapshot.settings.trustedProxies)
+        raw.fieldsChecked = true
         let upgrade = headers.values("upgrade").map { $0.lowercased() }
         var prepared = Prepared(
             raw: raw, requestID: requestID, trusted: trusted, forwardAuth: nil,
@@ -71,6 +72,7 @@ enum RequestPolicy {
             }
             raw = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: raw.scheme, fromTrustedProxy: true,
                              peer: peer, trustedProxies: snapshot.settings.trustedProxies)
+            raw.fieldsChecked = true
             prepared.raw = raw
         }
         return (prepared, .evaluate)
