@@ -53,6 +53,14 @@ public struct CanonicalPath: Sendable, Equatable, CustomStringConvertible {
     /// and no `;` unless allowed), no empty segment except a trailing one, no `.` or `..` segment.
     /// Property-tested against `canonicalize`.
     public static func isAlreadyCanonical(_ bytes: Substring.UTF8View, allowSemicolons: Bool) -> Bool {
+        // On the contiguous bytes when there are (always, for native strings): walking the view cost ~0.2 µs.
+        if let answer = bytes.withContiguousStorageIfAvailable({ isAlreadyCanonical($0, allowSemicolons: allowSemicolons) }) {
+            return answer
+        }
+        return isAlreadyCanonical(Array(bytes), allowSemicolons: allowSemicolons)
+    }
+
+    static func isAlreadyCanonical<Bytes: Collection<UInt8>>(_ bytes: Bytes, allowSemicolons: Bool) -> Bool {
         guard bytes.first == UInt8(ascii: "/") else { return false }
         var segmentLength = 0
         var segmentDots = 0
@@ -238,5 +246,33 @@ public struct CanonicalPath: Sendable, Equatable, CustomStringConvertible {
         }
         if out.isEmpty || trailingSlash { out.append(UInt8(ascii: "/")) }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Searches by bytes that give the answers of the searches by characters (which walk grapheme clusters and
+/// cost ~0.5 µs per request on the data plane, perf). An ASCII byte whose neighbours are ASCII is a character
+/// of its own (no grapheme rule joins two ASCII scalars but CR LF, and these helpers never look for CR or LF);
+/// any other neighbourhood takes the search by characters.
+public enum ASCIISearch {
+    /// `text.firstIndex(of: Character(ascii))`.
+    public static func firstIndex(of ascii: UInt8, in text: Substring) -> Substring.Index? {
+        precondition(ascii < 0x80 && ascii != 0x0D && ascii != 0x0A)
+        let bytes = text.utf8
+        guard let found = bytes.firstIndex(of: ascii) else { return nil }
+        let after = bytes.index(after: found)
+        if (found == bytes.startIndex || bytes[bytes.index(before: found)] < 0x80) && (after == bytes.endIndex || bytes[after] < 0x80) {
+            return found
+        }
+        return text.firstIndex(of: Character(Unicode.Scalar(ascii)))
+    }
+
+    /// `text.first == Character(ascii)`.
+    public static func startsWith(_ ascii: UInt8, _ text: String) -> Bool {
+        precondition(ascii < 0x80 && ascii != 0x0D && ascii != 0x0A)
+        let bytes = text.utf8
+        guard bytes.first == ascii else { return false }
+        let second = bytes.index(after: bytes.startIndex)
+        if second == bytes.endIndex || bytes[second] < 0x80 { return true }
+        return text.first == Character(Unicode.Scalar(ascii))
     }
 }

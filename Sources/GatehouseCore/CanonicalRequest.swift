@@ -110,7 +110,7 @@ public final class CanonicalRequest: Sendable {
         var scheme = raw.scheme
         var authority: String? = nil
         let pathAndQuery: Substring
-        if target.first == "/" {
+        if ASCIISearch.startsWith(UInt8(ascii: "/"), target) {
             pathAndQuery = target[...]
         } else if let parsed = CanonicalRequest.splitAbsoluteForm(target) {
             scheme = parsed.scheme
@@ -121,7 +121,7 @@ public final class CanonicalRequest: Sendable {
         }
 
         let pathPart: Substring
-        if let q = pathAndQuery.firstIndex(of: "?") {
+        if let q = ASCIISearch.firstIndex(of: UInt8(ascii: "?"), in: pathAndQuery) {
             pathPart = pathAndQuery[..<q]
             let query = pathAndQuery[pathAndQuery.index(after: q)...]
             for b in query.utf8 {
@@ -175,7 +175,7 @@ public final class CanonicalRequest: Sendable {
     /// The path and query of a request-target as routing reads them: origin-form as it is, absolute-form
     /// (`http://host/path?q`) without scheme and authority; nil for any other form (which routing refuses).
     public static func pathAndQuery(ofTarget target: String) -> Substring? {
-        if target.first == "/" { return target[...] }
+        if ASCIISearch.startsWith(UInt8(ascii: "/"), target) { return target[...] }
         guard let parsed = splitAbsoluteForm(target) else { return nil }
         return parsed.rest.isEmpty ? "/" : parsed.rest
     }
