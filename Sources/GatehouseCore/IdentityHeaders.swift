@@ -100,21 +100,25 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
                                      assertion: String? = nil,
                                      _ body: (String, String?) -> Void) {
         body(IdentityHeaderPolicy.route, HeaderValue.isSafe(routeName) ? routeName : nil)
-        func safe(_ value: String?) -> String? {
-            guard let value, !value.isEmpty, HeaderValue.isSafe(value) else { return nil }
-            return value
-        }
-        body(IdentityHeaderPolicy.userId, safe(session?.userId ?? machine?.userId))
-        body(IdentityHeaderPolicy.sessionId, safe(session?.sessionId))
-        body(IdentityHeaderPolicy.orgId, safe(session?.orgId ?? machine?.orgId))
-        body(IdentityHeaderPolicy.orgRole, safe(session?.orgRole))
-        body(IdentityHeaderPolicy.orgSlug, safe(session?.orgSlug))
-        if let session, session.orgId != nil, !session.orgPermissions.isEmpty {
-            body(IdentityHeaderPolicy.orgPermissions, safe(session.orgPermissions.joined(separator: ",")))
+        let safe = HeaderValue.safe
+        if let session {
+            // Worked out when the session was built (once per verified token); a session's own org id wins
+            // over a machine identity's, as `session?.orgId ?? machine?.orgId` did.
+            let values = session.identityValues
+            body(IdentityHeaderPolicy.userId, values.userId)
+            body(IdentityHeaderPolicy.sessionId, values.sessionId)
+            body(IdentityHeaderPolicy.orgId, session.orgId != nil ? values.orgId : safe(machine?.orgId))
+            body(IdentityHeaderPolicy.orgRole, values.orgRole)
+            body(IdentityHeaderPolicy.orgSlug, values.orgSlug)
+            body(IdentityHeaderPolicy.orgPermissions, values.orgPermissions)
+            body(IdentityHeaderPolicy.actor, values.actor)
         } else {
+            body(IdentityHeaderPolicy.userId, safe(machine?.userId))
+            body(IdentityHeaderPolicy.sessionId, nil)
+            body(IdentityHeaderPolicy.orgId, safe(machine?.orgId))
+            body(IdentityHeaderPolicy.orgRole, nil)
+            body(IdentityHeaderPolicy.orgSlug, nil)
             body(IdentityHeaderPolicy.orgPermissions, nil)
-        }
-        if case .object(let actor)? = session?.actor { body(IdentityHeaderPolicy.actor, safe(actor["sub"]?.stringValue)) } else {
             body(IdentityHeaderPolicy.actor, nil)
         }
         body(IdentityHeaderPolicy.token, session != nil && forwardToken ? safe(token) : nil)
@@ -139,6 +143,12 @@ enum HeaderValue {
     /// request, so such a value is left out rather than sent.
     static func isSafe(_ value: String) -> Bool {
         value.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F }
+    }
+
+    /// The value when it is non-empty and safe, else nil (no header is sent).
+    static func safe(_ value: String?) -> String? {
+        guard let value, !value.isEmpty, isSafe(value) else { return nil }
+        return value
     }
 }
 

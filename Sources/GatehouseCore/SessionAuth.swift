@@ -11,6 +11,13 @@ public final class SessionAuth: Sendable, Equatable {
     public let orgSlug: String?
     /// `orgRole` as `Requirements` compares it (`org:` once), worked out once per verified token.
     public let normalizedOrgRole: String?
+    /// The identity header values from this session, checked for header safety once per verified token instead
+    /// of on every request (IdentityHeaderPolicy.forEachIdentityValue).
+    let identityValues: IdentityValues
+
+    struct IdentityValues: Sendable {
+        let userId, sessionId, orgId, orgRole, orgSlug, orgPermissions, actor: String?
+    }
     public let orgPermissions: [String]
     public let actor: JSONValue?
     public let factorVerificationAge: [Double]?
@@ -54,6 +61,12 @@ public final class SessionAuth: Sendable, Equatable {
             self.orgPermissions = claims["org_permissions"]?.arrayValue?.compactMap(\.stringValue) ?? []
         }
         self.normalizedOrgRole = orgRole.map(Requirements.normalizedOrgKey)
+        let safe = HeaderValue.safe
+        let actorSubject: String?
+        if case .object(let actor)? = self.actor { actorSubject = safe(actor["sub"]?.stringValue) } else { actorSubject = nil }
+        self.identityValues = IdentityValues(
+            userId: safe(userId), sessionId: safe(sessionId), orgId: safe(orgId), orgRole: safe(orgRole), orgSlug: safe(orgSlug),
+            orgPermissions: orgId != nil && !orgPermissions.isEmpty ? safe(orgPermissions.joined(separator: ",")) : nil, actor: actorSubject)
     }
 
     /// Features whose scope includes the organization (`o`, `ou`, `uo`), in claim order. Nil when the claim is
