@@ -34,6 +34,8 @@ public final class GatewayState: Sendable {
     public let configPath: String
     public let metrics: GatewayMetrics
     private let current: Mutex<GatewaySnapshot>
+    /// The generation of `current`, readable without its lock (stored inside it, after each swap).
+    private let publishedGeneration = Atomic<Int>(1)
     private let refreshTask: Mutex<Task<Void, Never>?>
     private let makeSource: @Sendable (String, String?) -> any JWKSSource
     /// One cache for the process: its entries count only for the key set they were verified with (by
@@ -62,6 +64,10 @@ public final class GatewayState: Sendable {
     }
 
     public var snapshot: GatewaySnapshot { current.withLock { $0 } }
+
+    /// The generation of the snapshot in force, without the lock: a data-plane loop keeps its own reference to
+    /// the snapshot and takes the lock only when this moves (LoopPlane.snapshot).
+    public var generation: Int { publishedGeneration.load(ordering: .acquiring) }
 
     /// JWKS fetches and failures since the process started, across reloads.
     public var jwksCounts: (fetches: Int, failures: Int) {
@@ -108,8 +114,10 @@ public final class GatewayState: Sendable {
         let (previous, next) = current.withLock { old -> (GatewaySnapshot, GatewaySnapshot) in
             let snapshot = GatewaySnapshot(settings: settings, keyStore: store, generation: old.generation + 1, tokenCache: tokenCache,
                                            machineVerifier: verifier)
-            defer { old = snapshot }
-            return (old, snapshot)
+            let previous = old
+            old = snapshot
+            publishedGeneration.store(snapshot.generation, ordering: .releasing)
+            return (previous, snapshot)
         }
         retire(previous.keyStore)
         let newTask = GatewayState.startRefresh(store)

@@ -230,7 +230,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
                 link.close()
                 return
             }
-            let proxy = plane.shared.state.snapshot.settings.proxy
+            let proxy = plane.snapshot.settings.proxy
             plane.pool.release(link, maxIdle: proxy.maxIdleConnections, idleTimeout: proxy.idleTimeout, now: plane.loop.now)
         case .closeUpstream:
             ticket &+= 1
@@ -275,7 +275,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     // MARK: Deciding
 
     private func decide(_ head: RequestHead) {
-        let snapshot = plane.shared.state.snapshot
+        let snapshot = plane.snapshot
         machine.settings = plane.settings(snapshot)
         let now = plane.loop.now
         var (prepared, step) = machine.clientIn.withReadable { bytes in

@@ -50,6 +50,17 @@ final class LoopPlane: @unchecked Sendable {
     var acceptor: Acceptor?
     private(set) var quiescing = false
     private var cachedSettings: (generation: Int, settings: ConnectionSettings)?
+    private var cachedSnapshot: GatewaySnapshot?
+
+    /// The snapshot in force, from this loop's own reference while the published generation has not moved:
+    /// the state's lock, taken by every loop for every request, kept its cache line moving between cores.
+    var snapshot: GatewaySnapshot {
+        let generation = shared.state.generation
+        if let cached = cachedSnapshot, cached.generation == generation { return cached }
+        let fresh = shared.state.snapshot
+        cachedSnapshot = fresh
+        return fresh
+    }
     /// Buffers lent to busy connections and given back when they go idle: 1,000 idle keep-alive connections
     /// hold none, and a busy loop allocates none per request. 8 KiB holds a head and a small answer (a queue
     /// grows past it when it must; grown ones are freed); 512 spares (4 MiB) cover 128 busy connections.
@@ -75,7 +86,7 @@ final class LoopPlane: @unchecked Sendable {
     var openConnections: Int { connections.count }
 
     func accepted(fd: Int32, peer: SocketEndpoint) {
-        let snapshot = shared.state.snapshot
+        let snapshot = self.snapshot
         guard !quiescing, shared.counter.admit(limit: snapshot.settings.server.maxConnections) else {
             Socket.close(fd)
             return
