@@ -41,7 +41,7 @@ func benchDecisionPath(dump: Bool = false) {
         ("protected, no token (401)", "GET /app/index.html HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAccept: application/json\r\n\r\n", "127.0.0.1"),
     ]
     // GATEHOUSE_BENCH_ONLY=text: only the cases whose name contains it (to profile one).
-    let only = ProcessInfo.processInfo.environment["GATEHOUSE_BENCH_ONLY"]
+    let only = benchOnly
     for (name, head, peer) in cases where only.map(name.contains) ?? true {
         guard let probe = DecisionPathProbe(settings: settings, head: Array(head.utf8), peer: peer) else { fatalError("bench head refused: \(name)") }
         guard let first = probe.run(now: now, requestNumber: 1) else { fatalError("bench request would wait: \(name)") }

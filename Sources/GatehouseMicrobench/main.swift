@@ -13,7 +13,11 @@ import GatehouseServer
 @inline(never)
 func blackHole<T>(_ value: T) { withExtendedLifetime(value) {} }
 
+/// GATEHOUSE_BENCH_ONLY=text: only the benchmarks whose name contains it (to profile one).
+let benchOnly = ProcessInfo.processInfo.environment["GATEHOUSE_BENCH_ONLY"]
+
 func measure(_ name: String, iterations: Int, _ body: () -> Void) {
+    if let benchOnly, !name.contains(benchOnly) { return }
     var samples: [Double] = []
     for _ in 0..<5 {
         let start = ContinuousClock.now
