@@ -243,7 +243,26 @@ public final class Gatekeeper: Sendable {
     public static func isPageRequest(_ request: CanonicalRequest) -> Bool {
         guard request.method == "GET" || request.method == "HEAD" else { return false }
         if let dest = request.headers.first("sec-fetch-dest")?.asciiLowercased, dest == "document" || dest == "iframe" { return true }
-        return request.headers.values("accept").contains { $0.asciiLowercased.contains("text/html") }
+        return request.headers.values("accept").contains { Gatekeeper.mentionsHTML($0) }
+    }
+
+    /// `value.asciiLowercased.contains("text/html")`, searched on bytes (the character search cost ~1.7 µs of
+    /// a 401, perf): the pattern is ASCII, so a character match is a byte match; a byte match whose neighbours
+    /// are ASCII is also a character match (no grapheme rule joins an ASCII letter to an ASCII neighbour), and
+    /// any other takes the character search.
+    static func mentionsHTML(_ value: String) -> Bool {
+        let pattern = Array("text/html".utf8)
+        let bytes = Array(value.utf8)
+        guard bytes.count >= pattern.count else { return false }
+        for start in 0...(bytes.count - pattern.count) {
+            var i = 0
+            while i < pattern.count, (bytes[start + i] >= 0x41 && bytes[start + i] <= 0x5A ? bytes[start + i] | 0x20 : bytes[start + i]) == pattern[i] { i += 1 }
+            guard i == pattern.count else { continue }
+            let end = start + pattern.count
+            if (start == 0 || bytes[start - 1] < 0x80) && (end == bytes.count || bytes[end] < 0x80) { return true }
+            return value.asciiLowercased.contains("text/html")
+        }
+        return false
     }
 
     /// The configured sign-in URL (never request-controlled) with `redirect_url` set to the original URL, as
