@@ -167,7 +167,12 @@ public struct ConnectionMachine {
     // MARK: What the loop should read
 
     /// Read the client's socket now (false: backpressure or nothing more to read).
+    /// `mutating get` for the reason `deadline` has one (no copy of the machine per read).
     public var wantsClientRead: Bool {
+        mutating get { clientReadWanted }
+    }
+
+    private var clientReadWanted: Bool {
         switch phase {
         case .awaitingHead: return clientIn.count < settings.limits.maxHeadSize + 4096
         case .deciding, .connecting: return clientIn.count < Self.holdLimit
