@@ -70,6 +70,15 @@ public struct ConnectionMachine {
         return taken
     }
 
+    /// Hands the pending actions to the loop in `batch`, whose old contents are dropped and whose storage the
+    /// machine keeps for the next ones: the loop's two arrays trade places, so no event allocates one (a fresh
+    /// array per event cost a malloc and a free).
+    public mutating func takeActions(into batch: inout [ConnectionAction]) {
+        batch.removeAll(keepingCapacity: true)
+        guard !actions.isEmpty else { return }
+        swap(&batch, &actions)
+    }
+
     /// Between requests with nothing queued: its buffers can go back to the loop.
     public var isIdle: Bool {
         guard case .awaitingHead = phase else { return false }

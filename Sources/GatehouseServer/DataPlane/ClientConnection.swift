@@ -28,6 +28,8 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     private var closed = false
     private var pumping = false
     private var pumpAgain = false
+    /// The actions being carried out; its storage and the machine's trade places (see `takeActions(into:)`).
+    private var actionBatch: [ConnectionAction] = []
     /// The request being decided or relayed, for the access log.
     private var exchange: ExchangeLog?
     /// Bumped when an asynchronous decision or address lookup is no longer wanted.
@@ -207,9 +209,9 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
 
     private func runActions() {
         while !closed {
-            let actions = machine.takeActions()
-            if actions.isEmpty { return }
-            for action in actions { perform(action) }
+            machine.takeActions(into: &actionBatch)
+            if actionBatch.isEmpty { return }
+            for action in actionBatch { perform(action) }
         }
     }
 
