@@ -3,13 +3,7 @@ import GatehouseCore
 extension ConnectionMachine {
     /// When `deadlinePassed` must be called next (monotonic ns), if ever. Every phase has one, so no
     /// connection and no upstream can be held forever by a peer that stops.
-    /// `mutating get`: the loop reads it through the class that owns the machine, and a plain getter copied the
-    /// whole machine first (perf: ~1% of the CPU per request, with `wantsClientRead`).
     public var deadline: UInt64? {
-        mutating get { earliestDeadline() }
-    }
-
-    private func earliestDeadline() -> UInt64? {
         var earliest: UInt64?
         func consider(_ t: UInt64?) {
             guard let t else { return }

@@ -100,7 +100,7 @@ extension ConnectionMachine {
                 // now (the upstream never sees the Expect; the body is streamed to it as it comes).
                 clientOut.append("HTTP/1.1 100 Continue\r\n\r\n")
             }
-            phase = .connecting(request, plan, Connecting(since: now, retry: false))
+            phase = .connecting(request, Forwarding(plan), Connecting(since: now, retry: false))
             actions.append(.acquireUpstream(plan.upstream, fresh: false))
         }
         advance(now)
@@ -175,7 +175,6 @@ extension ConnectionMachine {
                 request.bodyBytes += range.count
                 request.lastBodyProgress = now
                 if settings.maxBodyBytes > 0, request.bodyBytes > settings.maxBodyBytes {
-                    phase = .relaying(request, plan, response)
                     bodyTooLarge(request, now)
                     return
                 }
@@ -197,12 +196,10 @@ extension ConnectionMachine {
                 response.requestEndedAt = now
                 if plan.chunkedBody { upstreamOut.append("0\r\n\r\n") }
             case .refused(let refusal):
-                phase = .relaying(request, plan, response)
                 malformedBody(request, refusal, now)
                 return
             }
         }
-        phase = .relaying(request, plan, response)
     }
 
     /// Whether `clientIn` already holds the rest of the body (while a decision, a connection or the upstream

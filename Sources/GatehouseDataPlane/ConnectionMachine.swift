@@ -155,13 +155,12 @@ public struct ConnectionMachine {
 
     /// Some of `upstreamOut` was written: more of the request body may be relayed.
     public mutating func upstreamWrote(now: UInt64) {
-        if case .relaying(let request, let plan, let response) = phase, !request.bodyEnded {
+        if case .relaying(let request, _, let response) = phase, !request.bodyEnded {
             // While the upstream held the body up, the client could not send: its body timeout starts again
             // from here, else a pause of ours longer than it would end the request with a 408 at once.
             request.lastBodyProgress = now
             // And the upstream is alive (it took bytes): its own deadline for taking the body restarts.
             response.lastProgress = now
-            phase = .relaying(request, plan, response)
         }
         advance(now)
     }
@@ -176,12 +175,7 @@ public struct ConnectionMachine {
     // MARK: What the loop should read
 
     /// Read the client's socket now (false: backpressure or nothing more to read).
-    /// `mutating get` for the reason `deadline` has one (no copy of the machine per read).
     public var wantsClientRead: Bool {
-        mutating get { clientReadWanted }
-    }
-
-    private var clientReadWanted: Bool {
         switch phase {
         case .awaitingHead: return clientIn.count < settings.limits.maxHeadSize + 4096
         case .deciding, .connecting: return clientIn.count < Self.holdLimit
@@ -192,6 +186,11 @@ public struct ConnectionMachine {
         case .closing(.afterFlush), .closed: return false
         }
     }
+
+    /// `wantsClientRead` and `deadline` for a loop that keeps the machine in a class: read through `inout`, as
+    /// the getters called there copied the whole machine first (perf: ~1% of the CPU per request).
+    public mutating func readsClientNow() -> Bool { wantsClientRead }
+    public mutating func nextDeadline() -> UInt64? { deadline }
 
     /// Read the upstream's socket now.
     public var wantsUpstreamRead: Bool {

@@ -45,7 +45,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         self.transport = transport
         self.machine = ConnectionMachine(settings: settings, now: now)
         registration = try plane.loop.register(fd: fd, handler: self, readable: true, writable: true)
-        if let registration { plane.loop.setDeadline(registration, at: machine.deadline) }
+        if let registration { plane.loop.setDeadline(registration, at: machine.nextDeadline()) }
     }
 
     // MARK: Loop events
@@ -100,7 +100,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         } while pumpAgain && !closed
         pumping = false
         guard !closed else { return }
-        if let registration { plane.loop.setDeadline(registration, at: machine.deadline) }
+        if let registration { plane.loop.setDeadline(registration, at: machine.nextDeadline()) }
         if machine.isIdle && upstream == nil { takeBuffersBack() }
     }
 
@@ -121,7 +121,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     // MARK: Bytes
 
     private func readClient() -> Bool {
-        guard readable, machine.wantsClientRead else { return false }
+        guard readable, machine.readsClientNow() else { return false }
         let (result, drained) = transport.read(fd, into: &machine.clientIn)
         let now = plane.loop.now
         switch result {
