@@ -425,11 +425,11 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
 
     private func finished(_ record: ExchangeRecord) {
         let shared = plane.shared
-        guard let log = exchange else {
+        // Taken, not copied then cleared (a copy of the log retained every field of it once more).
+        guard let log = exchange.take() else {
             shared.state.metrics.recordRejected(status: record.status)
             return
         }
-        exchange = nil
         let seconds = Double(plane.loop.now - log.started) / 1e9
         let evaluation = log.evaluation
         let route = evaluation?.route?.name
