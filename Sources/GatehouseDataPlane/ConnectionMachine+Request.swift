@@ -12,6 +12,8 @@ extension ConnectionMachine {
                 // A pipelining client reads its answers before more of its requests are parsed.
                 guard clientOut.count < Self.highWater else { return }
                 if wait.firstByte == nil {
+                    // A new head: nothing of it was parsed yet.
+                    parser.reset()
                     wait.firstByte = now
                     phase = .awaitingHead(wait)
                 }
@@ -268,7 +270,9 @@ extension ConnectionMachine {
             startClosing(linger: !request.bodyEnded || !clientIn.isEmpty, now)
             return
         }
-        parser.reset()
+        // The parser is reset when the next head's first byte comes (advance), not here: the request ending
+        // still holds its head, whose field array shares the parser's storage, so a reset now had to allocate
+        // a new one.
         phase = .awaitingHead(HeadWait(since: now, firstByte: nil, fresh: false))
     }
 
