@@ -28,6 +28,8 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     private var closed = false
     private var pumping = false
     private var pumpAgain = false
+    /// What the loop's timer wheel holds for this connection (see `armDeadline`).
+    private var armedDeadline: UInt64?
     /// The actions being carried out; its storage and the machine's trade places (see `takeActions(into:)`).
     private var actionBatch: [ConnectionAction] = []
     /// The request being decided or relayed, for the access log.
@@ -45,7 +47,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         self.transport = transport
         self.machine = ConnectionMachine(settings: settings, now: now)
         registration = try plane.loop.register(fd: fd, handler: self, readable: true, writable: true)
-        if let registration { plane.loop.setDeadline(registration, at: machine.nextDeadline()) }
+        armDeadline()
     }
 
     // MARK: Loop events
@@ -58,6 +60,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     }
 
     func deadlinePassed() {
+        armedDeadline = nil  // the loop forgets a deadline once it fired
         machine.deadlinePassed(now: plane.loop.now)
         pump()
     }
@@ -100,8 +103,18 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         } while pumpAgain && !closed
         pumping = false
         guard !closed else { return }
-        if let registration { plane.loop.setDeadline(registration, at: machine.nextDeadline()) }
+        armDeadline()
         if machine.isIdle && upstream == nil { takeBuffersBack() }
+    }
+
+    /// Arms the machine's next deadline in the loop's timer wheel, lazily: one already armed earlier stays (when
+    /// it fires, the machine acts only on what is due and the real one is armed then), so a deadline is never
+    /// late, and keep-alive traffic, whose deadlines only move later, no longer re-arms the wheel every event.
+    private func armDeadline() {
+        guard let registration, let wanted = machine.nextDeadline() else { return }
+        if let armed = armedDeadline, armed <= wanted { return }
+        armedDeadline = wanted
+        plane.loop.setDeadline(registration, at: wanted)
     }
 
     private func lendBuffers() {
@@ -439,15 +452,17 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
             shared.state.metrics.recordRequest(route: route ?? "none", decision: record.label, status: record.status, seconds: seconds)
         }
         guard shared.accessLog.enabled else { return }
+        // Read once: each `evaluation?.auth?.…` copied the whole AuthResult out of the evaluation again.
+        let auth = evaluation?.auth
         var entry = AccessLog.Entry(
             requestID: log.prepared.requestID, method: log.prepared.raw.method, path: evaluation?.request?.path.value,
             route: route, decision: record.label, status: record.status,
-            userID: evaluation?.auth?.activeSession?.userId, authReason: evaluation?.auth?.reason,
+            userID: auth?.activeSession?.userId, authReason: auth?.reason,
             upstreamMilliseconds: record.upstreamNanoseconds.map { Double($0) / 1e6 }, durationMilliseconds: seconds * 1000,
             bytesSent: record.bodyBytesSent, clientAddress: peer, host: evaluation?.request?.host ?? log.prepared.host,
             userAgent: log.prepared.userAgent, protocolVersion: log.version == .http11 ? "HTTP/1.1" : "HTTP/1.0")
-        entry.tokenType = evaluation?.auth?.tokenType?.rawValue
-        entry.machineSubject = evaluation?.auth?.machineIdentity?.subject
+        entry.tokenType = auth?.tokenType?.rawValue
+        entry.machineSubject = auth?.machineIdentity?.subject
         shared.accessLog.write(entry)
     }
 }
