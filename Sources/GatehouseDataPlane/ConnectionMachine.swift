@@ -74,7 +74,8 @@ public struct ConnectionMachine {
     /// machine keeps for the next ones: the loop's two arrays trade places, so no event allocates one (a fresh
     /// array per event cost a malloc and a free).
     public mutating func takeActions(into batch: inout [ConnectionAction]) {
-        batch.removeAll(keepingCapacity: true)
+        // (Most calls find nothing to do: removeAll goes through replaceSubrange even on an empty array.)
+        if !batch.isEmpty { batch.removeAll(keepingCapacity: true) }
         guard !actions.isEmpty else { return }
         swap(&batch, &actions)
     }

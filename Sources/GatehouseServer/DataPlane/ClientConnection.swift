@@ -118,6 +118,8 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     }
 
     private func lendBuffers() {
+        // One strong reference to the plane for all four (each use of an unowned reference retains and releases).
+        let plane = self.plane
         if machine.clientIn.capacity == 0 { machine.clientIn.adopt(plane.borrowBuffer()) }
         if machine.clientOut.capacity == 0 { machine.clientOut.adopt(plane.borrowBuffer()) }
         if machine.upstreamIn.capacity == 0 { machine.upstreamIn.adopt(plane.borrowBuffer()) }
@@ -125,6 +127,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     }
 
     private func takeBuffersBack() {
+        let plane = self.plane
         if let b = machine.clientIn.releaseStorage() { plane.returnBuffer(b) }
         if let b = machine.clientOut.releaseStorage() { plane.returnBuffer(b) }
         if let b = machine.upstreamIn.releaseStorage() { plane.returnBuffer(b) }
