@@ -31,6 +31,8 @@ public final class EventLoop: @unchecked Sendable {
     private var wheel: TimerWheel
     private var expiredSlots: [Int] = []
     private var dueWork: [@Sendable () -> Void] = []
+    private var passObservers: [any LoopPassObserver] = []
+    private var endingPass: [any LoopPassObserver] = []
 
     private let queue = Mutex<[@Sendable () -> Void]>([])
     private let stopRequested = Atomic<Bool>(false)
@@ -207,6 +209,22 @@ public final class EventLoop: @unchecked Sendable {
             if ready > 0 { dispatch(count: Int(ready)) }
             fireDeadlines()
             runQueuedWork()
+            endPass()
+        }
+    }
+
+    /// Calls `observer.passEnded()` once this pass's events, deadlines and queued work are handled (before
+    /// the loop waits again). Each call asks for one call.
+    public func callAtEndOfPass(_ observer: any LoopPassObserver) {
+        passObservers.append(observer)
+    }
+
+    private func endPass() {
+        // Observers may ask again while being called: those run in the same end, before the loop waits.
+        while !passObservers.isEmpty {
+            swap(&passObservers, &endingPass)
+            for observer in endingPass { observer.passEnded() }
+            endingPass.removeAll(keepingCapacity: true)
         }
     }
 

@@ -11,7 +11,7 @@ import GatehouseTLS
 /// A client connection of the data plane: the thin loop around a `ConnectionMachine`. It is the only code
 /// that touches this connection's sockets; every choice is the machine's (framing, deadlines, relaying) or
 /// the policy's (the verdict).
-final class ClientConnection: LoopHandler, @unchecked Sendable {
+final class ClientConnection: LoopHandler, LoopPassObserver, @unchecked Sendable {
     private let fd: Int32
     private var registration: Registration?
     private unowned let plane: LoopPlane
@@ -28,6 +28,12 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     private var closed = false
     private var pumping = false
     private var pumpAgain = false
+    /// Sockets are written at the end of the loop's pass, after every ready connection has been read and
+    /// decided, so the sends of a pass leave in a burst: a peer on another core woken by the first one is still
+    /// awake for the rest (one send at a time, each found it asleep again, and waking a sleeping core cost more
+    /// in the kernel than the gateway's own work per request).
+    private var writesNow = false
+    private var flushQueued = false
     /// What the loop's timer wheel holds for this connection (see `armDeadline`).
     private var armedDeadline: UInt64?
     /// The actions being carried out; its storage and the machine's trade places (see `takeActions(into:)`).
@@ -158,8 +164,26 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         return true
     }
 
+    private func queueFlush() {
+        guard !flushQueued else { return }
+        flushQueued = true
+        plane.loop.callAtEndOfPass(self)
+    }
+
+    func passEnded() {
+        flushQueued = false
+        guard !closed else { return }
+        writesNow = true
+        pump()
+        writesNow = false
+    }
+
     private func flushClient() -> Bool {
         guard writable, !closed, !machine.clientOut.isEmpty || transport.needsFlush else { return false }
+        guard writesNow else {
+            queueFlush()
+            return false
+        }
         let (result, socketFull) = transport.write(fd, from: &machine.clientOut)
         let now = plane.loop.now
         // Only a socket that refused bytes sends an edge when it drains; waiting for one otherwise would stall.
@@ -205,6 +229,10 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     private func flushUpstream() -> Bool {
         guard let link = upstream, case .open = link.state, link.writable, !machine.upstreamOut.isEmpty || link.transport.needsFlush
         else { return false }
+        guard writesNow else {
+            queueFlush()
+            return false
+        }
         let (result, socketFull) = link.transport.write(link.fd, from: &machine.upstreamOut)
         if socketFull { link.writable = false }
         switch result {
