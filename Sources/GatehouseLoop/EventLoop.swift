@@ -5,8 +5,9 @@ import Synchronization
 /// One edge-triggered epoll loop, run by one thread. Everything except `execute` and `stop` must be called on
 /// that thread (or before it runs).
 ///
-/// A wake-up: epoll_wait (timeout from the timer wheel, at most 1 s), the ready handlers, the due deadlines, then
-/// the work queued by other threads. `now` is read once per wake-up.
+/// A wake-up: epoll_wait (timeout from the timer wheel, at most 1 s), the ready handlers, the due deadlines, the
+/// work queued by other threads, then the end-of-pass calls (`callAtEndOfPass`: the data plane's socket writes).
+/// `now` is read once per wake-up.
 public final class EventLoop: @unchecked Sendable {
     private struct Entry {
         var handler: (any LoopHandler)?
