@@ -12,6 +12,8 @@ extension ConnectionMachine {
                 // A pipelining client reads its answers before more of its requests are parsed.
                 guard clientOut.count < Self.highWater else { return }
                 if wait.firstByte == nil {
+                    // A new head: nothing of it was parsed yet.
+                    parser.reset()
                     wait.firstByte = now
                     phase = .awaitingHead(wait)
                 }
@@ -100,7 +102,7 @@ extension ConnectionMachine {
                 // now (the upstream never sees the Expect; the body is streamed to it as it comes).
                 clientOut.append("HTTP/1.1 100 Continue\r\n\r\n")
             }
-            phase = .connecting(request, plan, Connecting(since: now, retry: false))
+            phase = .connecting(request, Forwarding(plan), Connecting(since: now, retry: false))
             actions.append(.acquireUpstream(plan.upstream, fresh: false))
         }
         advance(now)
@@ -175,7 +177,6 @@ extension ConnectionMachine {
                 request.bodyBytes += range.count
                 request.lastBodyProgress = now
                 if settings.maxBodyBytes > 0, request.bodyBytes > settings.maxBodyBytes {
-                    phase = .relaying(request, plan, response)
                     bodyTooLarge(request, now)
                     return
                 }
@@ -197,12 +198,10 @@ extension ConnectionMachine {
                 response.requestEndedAt = now
                 if plan.chunkedBody { upstreamOut.append("0\r\n\r\n") }
             case .refused(let refusal):
-                phase = .relaying(request, plan, response)
                 malformedBody(request, refusal, now)
                 return
             }
         }
-        phase = .relaying(request, plan, response)
     }
 
     /// Whether `clientIn` already holds the rest of the body (while a decision, a connection or the upstream
@@ -271,7 +270,9 @@ extension ConnectionMachine {
             startClosing(linger: !request.bodyEnded || !clientIn.isEmpty, now)
             return
         }
-        parser.reset()
+        // The parser is reset when the next head's first byte comes (advance), not here: the request ending
+        // still holds its head, whose field array shares the parser's storage, so a reset now had to allocate
+        // a new one.
         phase = .awaitingHead(HeadWait(since: now, firstByte: nil, fresh: false))
     }
 

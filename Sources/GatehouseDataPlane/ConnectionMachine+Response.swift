@@ -65,22 +65,19 @@ extension ConnectionMachine {
         default:
             return
         }
-        guard case .relaying(var request, let plan, var response) = phase else { return }
+        guard case .relaying(let request, let plan, let response) = phase else { return }
         if !upstreamIn.isEmpty { response.lastProgress = now }
         while true {
             switch response.stage {
             case .head:
                 guard !upstreamIn.isEmpty else {
-                    phase = .relaying(request, plan, response)
                     return
                 }
                 let parsed = upstreamIn.withReadable { response.headParser.parse($0) }
                 switch parsed {
                 case .needMore:
-                    phase = .relaying(request, plan, response)
                     return
                 case .refused(let refusal):
-                    phase = .relaying(request, plan, response)
                     upstreamBroken(explanation: "unreadable upstream response: \(refusal)", kind: "invalid_response", now)
                     return
                 case .complete(let head):
@@ -95,12 +92,10 @@ extension ConnectionMachine {
                     }
                     if case .switchingProtocols = head.body {
                         guard let lifetime = plan.tunnelLifetime else {
-                            phase = .relaying(request, plan, response)
                             upstreamBroken(explanation: "the upstream switched protocols unasked", kind: "invalid_response", now)
                             return
                         }
                         guard provesWebSocketHandshake(head, plan) else {
-                            phase = .relaying(request, plan, response)
                             upstreamBroken(explanation: "a 101 without the Sec-WebSocket-Accept for the request's key", kind: "invalid_response", now)
                             return
                         }
@@ -113,7 +108,7 @@ extension ConnectionMachine {
                         request.closeAfter = true
                         response.keepAlive = false
                     }
-                    beginResponseBody(&request, &response, head, plan, now)
+                    beginResponseBody(request, response, head, plan, now)
                 }
             case .body(var decoder, let copyFraming):
                 while clientOut.count < Self.highWater {
@@ -131,28 +126,24 @@ extension ConnectionMachine {
                         if copyFraming { clientOut.append(from: upstreamIn, range: 0..<upstreamIn.count) }
                         upstreamIn.consume(upstreamIn.count)
                         response.stage = .body(decoder, copyFraming: copyFraming)
-                        phase = .relaying(request, plan, response)
                         return
                     case .end(let at):
                         if copyFraming { clientOut.append(from: upstreamIn, range: 0..<at) }
                         upstreamIn.consume(at)
-                        phase = .relaying(request, plan, response)
                         responseComplete(now)
                         return
                     case .refused(let refusal):
-                        phase = .relaying(request, plan, response)
                         upstreamBroken(explanation: "unreadable upstream response body: \(refusal)", kind: "invalid_response", now)
                         return
                     }
                 }
                 response.stage = .body(decoder, copyFraming: copyFraming)
-                phase = .relaying(request, plan, response)
                 return
             }
         }
     }
 
-    private mutating func beginResponseBody(_ request: inout Request, _ response: inout Response, _ head: ResponseHead, _ plan: ForwardPlan,
+    private mutating func beginResponseBody(_ request: Request, _ response: Response, _ head: ResponseHead, _ plan: Forwarding,
                                             _ now: UInt64) {
         let clientVersion = request.head.version
         let framing: ResponseHeadRewriter.ClientFraming
@@ -209,18 +200,16 @@ extension ConnectionMachine {
 
     /// The upstream closed its side.
     public mutating func upstreamEndedInput(now: UInt64) {
-        if case .relaying(let request, let plan, let response) = phase {
+        if case .relaying(_, _, let response) = phase {
             // Whatever completes with the bytes read before this end, the connection is done: never pooled.
             response.keepAlive = false
-            phase = .relaying(request, plan, response)
         }
         relayResponse(now)
         switch phase {
-        case .relaying(let request, let plan, let response):
+        case .relaying(_, _, let response):
             if case .body(var decoder, _) = response.stage, decoder.endOfInput() == nil {
                 // A close-delimited body ends here.
                 response.keepAlive = false
-                phase = .relaying(request, plan, response)
                 responseComplete(now)
                 return
             }
@@ -282,7 +271,7 @@ extension ConnectionMachine {
     }
 
     /// One `Sec-WebSocket-Accept`, equal to the one the plan expects (when it expects one).
-    private func provesWebSocketHandshake(_ head: ResponseHead, _ plan: ForwardPlan) -> Bool {
+    private func provesWebSocketHandshake(_ head: ResponseHead, _ plan: Forwarding) -> Bool {
         guard let expected = plan.webSocketAccept else { return true }
         return upstreamIn.withReadable { b in
             var matches = 0

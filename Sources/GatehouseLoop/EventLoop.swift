@@ -5,8 +5,9 @@ import Synchronization
 /// One edge-triggered epoll loop, run by one thread. Everything except `execute` and `stop` must be called on
 /// that thread (or before it runs).
 ///
-/// A wake-up: epoll_wait (timeout from the timer wheel, at most 1 s), the ready handlers, the due deadlines, then
-/// the work queued by other threads. `now` is read once per wake-up.
+/// A wake-up: epoll_wait (timeout from the timer wheel, at most 1 s), the ready handlers, the due deadlines, the
+/// work queued by other threads, then the end-of-pass calls (`callAtEndOfPass`: the data plane's socket writes).
+/// `now` is read once per wake-up.
 public final class EventLoop: @unchecked Sendable {
     private struct Entry {
         var handler: (any LoopHandler)?
@@ -31,6 +32,8 @@ public final class EventLoop: @unchecked Sendable {
     private var wheel: TimerWheel
     private var expiredSlots: [Int] = []
     private var dueWork: [@Sendable () -> Void] = []
+    private var passObservers: [any LoopPassObserver] = []
+    private var endingPass: [any LoopPassObserver] = []
 
     private let queue = Mutex<[@Sendable () -> Void]>([])
     private let stopRequested = Atomic<Bool>(false)
@@ -207,6 +210,22 @@ public final class EventLoop: @unchecked Sendable {
             if ready > 0 { dispatch(count: Int(ready)) }
             fireDeadlines()
             runQueuedWork()
+            endPass()
+        }
+    }
+
+    /// Calls `observer.passEnded()` once this pass's events, deadlines and queued work are handled (before
+    /// the loop waits again). Each call asks for one call.
+    public func callAtEndOfPass(_ observer: any LoopPassObserver) {
+        passObservers.append(observer)
+    }
+
+    private func endPass() {
+        // Observers may ask again while being called: those run in the same end, before the loop waits.
+        while !passObservers.isEmpty {
+            swap(&passObservers, &endingPass)
+            for observer in endingPass { observer.passEnded() }
+            endingPass.removeAll(keepingCapacity: true)
         }
     }
 

@@ -32,6 +32,11 @@ public protocol LoopHandler: AnyObject {
     func deadlinePassed()
 }
 
+/// Something that asked to be called once the loop's current pass (its events, deadlines and queued work) is done.
+public protocol LoopPassObserver: AnyObject {
+    func passEnded()
+}
+
 /// A registration: a slot in the loop's table plus that slot's generation, so anything carrying an old
 /// registration (a queued epoll event, a stored handle) is ignored once the slot is reused.
 public struct Registration: Hashable, Sendable {

@@ -123,10 +123,12 @@ public enum Socket {
 
     // MARK: Reading and writing
 
+    /// recv, not read (as nginx): read(2) on a socket goes through the VFS layer first (fdget_pos, rw_verify_area,
+    /// sock_read_iter), ~1.4% of the gateway's CPU in perf for the two reads of a proxied request.
     public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return .bytes(0) }
         while true {
-            let n = Glibc.read(fd, base, buffer.count)
+            let n = recv(fd, base, buffer.count, 0)
             if n > 0 { return .bytes(n) }
             if n == 0 { return .endOfFile }
             let failure = errno

@@ -52,6 +52,8 @@ public final class AccessLog: Sendable {
     private struct ShardState {
         var bytes: [UInt8] = []
         var clock = AccessLogLine.SecondClock()
+        /// Where a line is rendered before it is appended (`AccessLogLine.render`); allocated by the first line.
+        var scratch: [UInt8] = []
     }
 
     private final class Shard: Sendable {
@@ -100,7 +102,7 @@ public final class AccessLog: Sendable {
             let before = state.bytes.count
             // A line is a few hundred bytes at most (every field is bounded); past the capacity, drop.
             guard before < capacity else { return .dropped }
-            AccessLogLine.render(entry, now: now, into: &state.bytes, clock: &state.clock)
+            AccessLogLine.render(entry, now: now, into: &state.bytes, scratch: &state.scratch, clock: &state.clock)
             return before < capacity / 4 && state.bytes.count >= capacity / 4 ? .wakeWriter : .buffered
         }
         switch outcome {

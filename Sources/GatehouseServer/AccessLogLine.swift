@@ -32,111 +32,160 @@ enum AccessLogLine {
         }
     }
 
-    static func render(_ entry: AccessLog.Entry, now: timespec, into out: inout [UInt8], clock: inout SecondClock) {
-        out.append(contentsOf: #"{"time":""#.utf8)
-        out.append(contentsOf: clock.text(for: Int(now.tv_sec)))
-        out.append(UInt8(ascii: "."))
-        digits(Int(now.tv_nsec / 1_000_000), 3, &out)
-        out.append(contentsOf: #"Z","request_id":"#.utf8)
-        string(entry.requestID, &out)
-        out.append(contentsOf: #","method":"#.utf8)
-        string(entry.method, &out)
-        out.append(contentsOf: #","path":"#.utf8)
-        optional(entry.path, &out)
-        out.append(contentsOf: #","route":"#.utf8)
-        optional(entry.route, &out)
-        out.append(contentsOf: #","decision":"#.utf8)
-        string(entry.decision, &out)
-        out.append(contentsOf: #","status":"#.utf8)
-        integer(entry.status, &out)
-        out.append(contentsOf: #","user_id":"#.utf8)
-        optional(entry.userID, &out)
-        if let type = entry.tokenType {
-            out.append(contentsOf: #","token_type":"#.utf8)
-            string(type, &out)
+    /// The longest line `render` can write: 13 string values of at most `maxValueBytes` bytes, each escaped to at
+    /// most 6 bytes a byte, plus quotes and `…`, is 40,001 bytes; the keys and numbers add well under 1 KiB.
+    static let maxLineBytes = 48 * 1024
+
+    /// Renders into `scratch` (grown once to `maxLineBytes`, kept by the caller) through a pointer, then
+    /// appends the line to `out` in one copy: forty-odd `Array.append`s per line, each checking uniqueness and
+    /// capacity, were most of its cost.
+    static func render(_ entry: AccessLog.Entry, now: timespec, into out: inout [UInt8], scratch: inout [UInt8],
+                       clock: inout SecondClock) {
+        if scratch.count < maxLineBytes { scratch = [UInt8](repeating: 0, count: maxLineBytes) }
+        let time = clock.text(for: Int(now.tv_sec))
+        scratch.withUnsafeMutableBufferPointer { buffer in
+            var w = LineWriter(buffer.baseAddress!)
+            w.literal(#"{"time":""#)
+            time.withUnsafeBytes { w.bytes($0) }
+            w.byte(UInt8(ascii: "."))
+            w.digits(Int(now.tv_nsec / 1_000_000), 3)
+            w.literal(#"Z","request_id":"#)
+            w.string(entry.requestID)
+            w.literal(#","method":"#)
+            w.string(entry.method)
+            w.literal(#","path":"#)
+            w.optional(entry.path)
+            w.literal(#","route":"#)
+            w.optional(entry.route)
+            w.literal(#","decision":"#)
+            w.string(entry.decision)
+            w.literal(#","status":"#)
+            w.integer(entry.status)
+            w.literal(#","user_id":"#)
+            w.optional(entry.userID)
+            if let type = entry.tokenType {
+                w.literal(#","token_type":"#)
+                w.string(type)
+            }
+            if let subject = entry.machineSubject {
+                w.literal(#","machine_subject":"#)
+                w.string(subject)
+            }
+            if let reason = entry.authReason {
+                w.literal(#","auth_reason":"#)
+                w.string(reason)
+            }
+            if let ms = entry.upstreamMilliseconds {
+                w.literal(#","upstream_ms":"#)
+                w.milliseconds(ms)
+            }
+            w.literal(#","duration_ms":"#)
+            w.milliseconds(entry.durationMilliseconds)
+            w.literal(#","bytes":"#)
+            w.integer(entry.bytesSent)
+            w.literal(#","client_ip":"#)
+            w.optional(entry.clientAddress)
+            w.literal(#","host":"#)
+            w.optional(entry.host)
+            w.literal(#","user_agent":"#)
+            w.optional(entry.userAgent)
+            w.literal(#","protocol":"#)
+            w.string(entry.protocolVersion)
+            w.literal("}\n")
+            let length = w.at - buffer.baseAddress!
+            precondition(length <= maxLineBytes, "access log line over its bound")
+            out.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress, count: length))
         }
-        if let subject = entry.machineSubject {
-            out.append(contentsOf: #","machine_subject":"#.utf8)
-            string(subject, &out)
-        }
-        if let reason = entry.authReason {
-            out.append(contentsOf: #","auth_reason":"#.utf8)
-            string(reason, &out)
-        }
-        if let ms = entry.upstreamMilliseconds {
-            out.append(contentsOf: #","upstream_ms":"#.utf8)
-            milliseconds(ms, &out)
-        }
-        out.append(contentsOf: #","duration_ms":"#.utf8)
-        milliseconds(entry.durationMilliseconds, &out)
-        out.append(contentsOf: #","bytes":"#.utf8)
-        integer(entry.bytesSent, &out)
-        out.append(contentsOf: #","client_ip":"#.utf8)
-        optional(entry.clientAddress, &out)
-        out.append(contentsOf: #","host":"#.utf8)
-        optional(entry.host, &out)
-        out.append(contentsOf: #","user_agent":"#.utf8)
-        optional(entry.userAgent, &out)
-        out.append(contentsOf: #","protocol":"#.utf8)
-        string(entry.protocolVersion, &out)
-        out.append(contentsOf: "}\n".utf8)
     }
 
-    static func optional(_ value: String?, _ out: inout [UInt8]) {
-        if let value { string(value, &out) } else { out.append(contentsOf: "null".utf8) }
-    }
+    /// Writes a line at a pointer with room for `maxLineBytes` (see `render`).
+    struct LineWriter {
+        var at: UnsafeMutablePointer<UInt8>
+        init(_ start: UnsafeMutablePointer<UInt8>) { at = start }
 
-    /// A JSON string: `"`, `\` and control characters escaped; longer than `maxValueBytes` cut (at a UTF-8
-    /// character start, so the line stays valid UTF-8) and marked with `…`.
-    static func string(_ value: String, _ out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        var value = value
-        value.withUTF8 { bytes in
-            var end = bytes.count
-            if end > maxValueBytes {
-                end = maxValueBytes
-                while end > 0 && bytes[end] & 0xC0 == 0x80 { end -= 1 }
-            }
-            // Most values need no escaping: copy them whole (per-byte appends were most of a line's cost).
-            if !bytes[..<end].contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-                out.append(contentsOf: bytes[..<end])
-                if end < bytes.count { out.append(contentsOf: "…".utf8) }
-                return
-            }
-            for byte in bytes[..<end] {
-                switch byte {
-                case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
-                case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
-                case 0..<0x20, 0x7F:
-                    out.append(contentsOf: #"\u00"#.utf8)
-                    out.append(hex(byte >> 4))
-                    out.append(hex(byte & 0xF))
-                default: out.append(byte)
+        mutating func byte(_ b: UInt8) {
+            at.pointee = b
+            at += 1
+        }
+
+        mutating func bytes(_ b: UnsafeRawBufferPointer) {
+            guard let base = b.baseAddress, !b.isEmpty else { return }
+            UnsafeMutableRawPointer(at).copyMemory(from: base, byteCount: b.count)
+            at += b.count
+        }
+
+        mutating func literal(_ text: StaticString) {
+            // (withUTF8Buffer: a one-character literal such as `…` may be stored as a scalar, not as bytes.)
+            text.withUTF8Buffer { bytes(UnsafeRawBufferPointer($0)) }
+        }
+
+        mutating func optional(_ value: String?) {
+            if let value { string(value) } else { literal("null") }
+        }
+
+        /// A JSON string: `"`, `\` and control characters escaped; longer than `maxValueBytes` cut (at a UTF-8
+        /// character start, so the line stays valid UTF-8) and marked with `…`.
+        mutating func string(_ value: String) {
+            byte(UInt8(ascii: "\""))
+            var value = value
+            value.withUTF8 { all in
+                var end = all.count
+                if end > AccessLogLine.maxValueBytes {
+                    end = AccessLogLine.maxValueBytes
+                    while end > 0 && all[end] & 0xC0 == 0x80 { end -= 1 }
                 }
+                let kept = UnsafeBufferPointer(rebasing: all[..<end])
+                // Most values need no escaping: copied whole.
+                if !kept.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                    bytes(UnsafeRawBufferPointer(kept))
+                } else {
+                    for b in kept {
+                        switch b {
+                        case UInt8(ascii: "\""): literal(#"\""#)
+                        case UInt8(ascii: "\\"): literal(#"\\"#)
+                        case 0..<0x20, 0x7F:
+                            literal(#"\u00"#)
+                            byte(AccessLogLine.hex(b >> 4))
+                            byte(AccessLogLine.hex(b & 0xF))
+                        default: byte(b)
+                        }
+                    }
+                }
+                if end < all.count { literal("…") }
             }
-            if end < bytes.count { out.append(contentsOf: "…".utf8) }
+            byte(UInt8(ascii: "\""))
         }
-        out.append(UInt8(ascii: "\""))
-    }
 
-    static func integer(_ value: Int, _ out: inout [UInt8]) {
-        if value < 0 { out.append(UInt8(ascii: "-")) }
-        let magnitude = value.magnitude
-        var divisor: UInt = 1
-        while divisor <= magnitude / 10 { divisor *= 10 }
-        while divisor > 0 {
-            out.append(UInt8(ascii: "0") + UInt8(magnitude / divisor % 10))
-            divisor /= 10
+        mutating func integer(_ value: Int) {
+            if value < 0 { byte(UInt8(ascii: "-")) }
+            let magnitude = value.magnitude
+            var divisor: UInt = 1
+            while divisor <= magnitude / 10 { divisor *= 10 }
+            while divisor > 0 {
+                byte(UInt8(ascii: "0") + UInt8(magnitude / divisor % 10))
+                divisor /= 10
+            }
         }
-    }
 
-    /// Three decimals, as before (`12.345`).
-    static func milliseconds(_ value: Double, _ out: inout [UInt8]) {
-        guard value.isFinite, value >= 0 else { out.append(contentsOf: "0.000".utf8); return }
-        let micros = Int(min(value * 1000, 9e15).rounded())
-        integer(micros / 1000, &out)
-        out.append(UInt8(ascii: "."))
-        digits(micros % 1000, 3, &out)
+        /// Three decimals, as before (`12.345`).
+        mutating func milliseconds(_ value: Double) {
+            guard value.isFinite, value >= 0 else { literal("0.000"); return }
+            let micros = Int(min(value * 1000, 9e15).rounded())
+            integer(micros / 1000)
+            byte(UInt8(ascii: "."))
+            digits(micros % 1000, 3)
+        }
+
+        mutating func digits(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                byte(UInt8(ascii: "0") + UInt8((rest / divisor) % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
     }
 
     static func digits(_ value: Int, _ width: Int, _ out: inout [UInt8]) {
@@ -150,7 +199,7 @@ enum AccessLogLine {
         }
     }
 
-    private static func hex(_ nibble: UInt8) -> UInt8 {
+    fileprivate static func hex(_ nibble: UInt8) -> UInt8 {
         nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 }

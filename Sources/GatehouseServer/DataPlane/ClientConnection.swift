@@ -11,7 +11,7 @@ import GatehouseTLS
 /// A client connection of the data plane: the thin loop around a `ConnectionMachine`. It is the only code
 /// that touches this connection's sockets; every choice is the machine's (framing, deadlines, relaying) or
 /// the policy's (the verdict).
-final class ClientConnection: LoopHandler, @unchecked Sendable {
+final class ClientConnection: LoopHandler, LoopPassObserver, @unchecked Sendable {
     private let fd: Int32
     private var registration: Registration?
     private unowned let plane: LoopPlane
@@ -28,6 +28,16 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     private var closed = false
     private var pumping = false
     private var pumpAgain = false
+    /// Sockets are written at the end of the loop's pass, after every ready connection has been read and
+    /// decided, so the sends of a pass leave in a burst: a peer on another core woken by the first one is still
+    /// awake for the rest (one send at a time, each found it asleep again, and waking a sleeping core cost more
+    /// in the kernel than the gateway's own work per request).
+    private var writesNow = false
+    private var flushQueued = false
+    /// What the loop's timer wheel holds for this connection (see `armDeadline`).
+    private var armedDeadline: UInt64?
+    /// The actions being carried out; its storage and the machine's trade places (see `takeActions(into:)`).
+    private var actionBatch: [ConnectionAction] = []
     /// The request being decided or relayed, for the access log.
     private var exchange: ExchangeLog?
     /// Bumped when an asynchronous decision or address lookup is no longer wanted.
@@ -43,7 +53,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         self.transport = transport
         self.machine = ConnectionMachine(settings: settings, now: now)
         registration = try plane.loop.register(fd: fd, handler: self, readable: true, writable: true)
-        if let registration { plane.loop.setDeadline(registration, at: machine.deadline) }
+        armDeadline()
     }
 
     // MARK: Loop events
@@ -56,6 +66,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     }
 
     func deadlinePassed() {
+        armedDeadline = nil  // the loop forgets a deadline once it fired
         machine.deadlinePassed(now: plane.loop.now)
         pump()
     }
@@ -98,11 +109,23 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         } while pumpAgain && !closed
         pumping = false
         guard !closed else { return }
-        if let registration { plane.loop.setDeadline(registration, at: machine.deadline) }
+        armDeadline()
         if machine.isIdle && upstream == nil { takeBuffersBack() }
     }
 
+    /// Arms the machine's next deadline in the loop's timer wheel, lazily: one already armed earlier stays (when
+    /// it fires, the machine acts only on what is due and the real one is armed then), so a deadline is never
+    /// late, and keep-alive traffic, whose deadlines only move later, no longer re-arms the wheel every event.
+    private func armDeadline() {
+        guard let registration, let wanted = machine.nextDeadline() else { return }
+        if let armed = armedDeadline, armed <= wanted { return }
+        armedDeadline = wanted
+        plane.loop.setDeadline(registration, at: wanted)
+    }
+
     private func lendBuffers() {
+        // One strong reference to the plane for all four (each use of an unowned reference retains and releases).
+        let plane = self.plane
         if machine.clientIn.capacity == 0 { machine.clientIn.adopt(plane.borrowBuffer()) }
         if machine.clientOut.capacity == 0 { machine.clientOut.adopt(plane.borrowBuffer()) }
         if machine.upstreamIn.capacity == 0 { machine.upstreamIn.adopt(plane.borrowBuffer()) }
@@ -110,6 +133,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     }
 
     private func takeBuffersBack() {
+        let plane = self.plane
         if let b = machine.clientIn.releaseStorage() { plane.returnBuffer(b) }
         if let b = machine.clientOut.releaseStorage() { plane.returnBuffer(b) }
         if let b = machine.upstreamIn.releaseStorage() { plane.returnBuffer(b) }
@@ -119,7 +143,7 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     // MARK: Bytes
 
     private func readClient() -> Bool {
-        guard readable, machine.wantsClientRead else { return false }
+        guard readable, machine.readsClientNow() else { return false }
         let (result, drained) = transport.read(fd, into: &machine.clientIn)
         let now = plane.loop.now
         switch result {
@@ -140,8 +164,26 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
         return true
     }
 
+    private func queueFlush() {
+        guard !flushQueued else { return }
+        flushQueued = true
+        plane.loop.callAtEndOfPass(self)
+    }
+
+    func passEnded() {
+        flushQueued = false
+        guard !closed else { return }
+        writesNow = true
+        pump()
+        writesNow = false
+    }
+
     private func flushClient() -> Bool {
         guard writable, !closed, !machine.clientOut.isEmpty || transport.needsFlush else { return false }
+        guard writesNow else {
+            queueFlush()
+            return false
+        }
         let (result, socketFull) = transport.write(fd, from: &machine.clientOut)
         let now = plane.loop.now
         // Only a socket that refused bytes sends an edge when it drains; waiting for one otherwise would stall.
@@ -187,6 +229,10 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
     private func flushUpstream() -> Bool {
         guard let link = upstream, case .open = link.state, link.writable, !machine.upstreamOut.isEmpty || link.transport.needsFlush
         else { return false }
+        guard writesNow else {
+            queueFlush()
+            return false
+        }
         let (result, socketFull) = link.transport.write(link.fd, from: &machine.upstreamOut)
         if socketFull { link.writable = false }
         switch result {
@@ -207,9 +253,9 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
 
     private func runActions() {
         while !closed {
-            let actions = machine.takeActions()
-            if actions.isEmpty { return }
-            for action in actions { perform(action) }
+            machine.takeActions(into: &actionBatch)
+            if actionBatch.isEmpty { return }
+            for action in actionBatch { perform(action) }
         }
     }
 
@@ -423,11 +469,11 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
 
     private func finished(_ record: ExchangeRecord) {
         let shared = plane.shared
-        guard let log = exchange else {
+        // Taken, not copied then cleared (a copy of the log retained every field of it once more).
+        guard let log = exchange.take() else {
             shared.state.metrics.recordRejected(status: record.status)
             return
         }
-        exchange = nil
         let seconds = Double(plane.loop.now - log.started) / 1e9
         let evaluation = log.evaluation
         let route = evaluation?.route?.name
@@ -437,15 +483,17 @@ final class ClientConnection: LoopHandler, @unchecked Sendable {
             shared.state.metrics.recordRequest(route: route ?? "none", decision: record.label, status: record.status, seconds: seconds)
         }
         guard shared.accessLog.enabled else { return }
+        // Read once: each `evaluation?.auth?.…` copied the whole AuthResult out of the evaluation again.
+        let auth = evaluation?.auth
         var entry = AccessLog.Entry(
             requestID: log.prepared.requestID, method: log.prepared.raw.method, path: evaluation?.request?.path.value,
             route: route, decision: record.label, status: record.status,
-            userID: evaluation?.auth?.activeSession?.userId, authReason: evaluation?.auth?.reason,
+            userID: auth?.activeSession?.userId, authReason: auth?.reason,
             upstreamMilliseconds: record.upstreamNanoseconds.map { Double($0) / 1e6 }, durationMilliseconds: seconds * 1000,
             bytesSent: record.bodyBytesSent, clientAddress: peer, host: evaluation?.request?.host ?? log.prepared.host,
             userAgent: log.prepared.userAgent, protocolVersion: log.version == .http11 ? "HTTP/1.1" : "HTTP/1.0")
-        entry.tokenType = evaluation?.auth?.tokenType?.rawValue
-        entry.machineSubject = evaluation?.auth?.machineIdentity?.subject
+        entry.tokenType = auth?.tokenType?.rawValue
+        entry.machineSubject = auth?.machineIdentity?.subject
         shared.accessLog.write(entry)
     }
 }

@@ -17,37 +17,46 @@ final class LoopUpstreamPool {
 
     /// The warmest idle connection to `target`; TLS ones verified against an older trust store are closed.
     func takeIdle(_ target: UpstreamTarget, trustGeneration: Int) -> UpstreamLink? {
-        guard var links = idle[target] else { return nil }
-        while let link = links.popLast() {
+        // Popped in place (one hash, no copy): taken out of the dictionary first, the array was shared, so
+        // popLast copied all of it, and putting it back hashed the target again.
+        while let link = idle[target]?.popLast() {
             if target.tls && link.trustGeneration != trustGeneration {
                 link.close()
                 continue
             }
-            idle[target] = links
             link.setIdleDeadline(nil)
             return link
         }
-        idle[target] = nil
         return nil
     }
 
     /// Keeps `link` for the next request to `target` unless the pool for it is full.
     func release(_ link: UpstreamLink, maxIdle: Int, idleTimeout: Double, now: UInt64) {
         link.owner = nil
-        guard case .open = link.state, idle[link.target, default: []].count < maxIdle, maxIdle > 0 else {
+        guard case .open = link.state, maxIdle > 0 else {
+            link.close()
+            return
+        }
+        // One lookup for the check and the append.
+        let kept = appendIfRoom(link, maxIdle: maxIdle, to: &idle[link.target, default: []])
+        guard kept else {
             link.close()
             return
         }
         link.state = .idle
         link.readable = false
         link.setIdleDeadline(now + UInt64(max(idleTimeout, 0.001) * 1e9))
-        idle[link.target, default: []].append(link)
+    }
+
+    private func appendIfRoom(_ link: UpstreamLink, maxIdle: Int, to links: inout [UpstreamLink]) -> Bool {
+        guard links.count < maxIdle else { return false }
+        links.append(link)
+        return true
     }
 
     func remove(_ link: UpstreamLink) {
-        guard var links = idle[link.target], let index = links.firstIndex(where: { $0 === link }) else { return }
-        links.remove(at: index)
-        idle[link.target] = links
+        guard let index = idle[link.target]?.firstIndex(where: { $0 === link }) else { return }
+        idle[link.target]?.remove(at: index)
     }
 
     func closeAll() {

@@ -37,6 +37,9 @@ final class UpstreamLink: LoopHandler {
     /// The upstream's close was announced (EPOLLRDHUP/HUP/ERR), maybe with the response's last bytes: a short
     /// read then leaves the end unread, and no later edge repeats it.
     private(set) var peerClosed = false
+    private var idleUntil: UInt64?
+    /// What the loop's timer wheel holds for this link.
+    private var armedDeadline: UInt64?
 
     /// A link whose connect is under way (`connected()` says when it is up, by the caller or on writable).
     init(fd: Int32, target: UpstreamTarget, plane: LoopPlane, remaining: [ResolvedAddress],
@@ -143,9 +146,14 @@ final class UpstreamLink: LoopHandler {
     }
 
     func deadlinePassed() {
-        if case .idle = state {
+        armedDeadline = nil  // the loop forgets a deadline once it fired
+        guard case .idle = state, let until = idleUntil else { return }
+        if until <= plane.loop.now {
             plane.pool.remove(self)
             close()
+        } else {
+            // Armed for an earlier idle spell (see setIdleDeadline): this one ends later.
+            setIdleDeadline(until)
         }
     }
 
@@ -159,8 +167,15 @@ final class UpstreamLink: LoopHandler {
         return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)
     }
 
+    /// When an idle link is closed (nil: in use). Armed lazily, as a client connection's deadline: a time armed
+    /// earlier stays in the wheel (firing early, it only re-arms), so taking a link from the pool and putting it
+    /// back no longer cancels and re-arms the wheel on every request.
     func setIdleDeadline(_ at: UInt64?) {
-        if let registration { plane.loop.setDeadline(registration, at: at) }
+        idleUntil = at
+        guard let at, let registration else { return }
+        if let armed = armedDeadline, armed <= at { return }
+        armedDeadline = at
+        plane.loop.setDeadline(registration, at: at)
     }
 
     func close() {
@@ -181,6 +196,7 @@ final class UpstreamLink: LoopHandler {
             Socket.close(fd)
         }
         registration = nil
+        armedDeadline = nil
         fd = -1
     }
 }
