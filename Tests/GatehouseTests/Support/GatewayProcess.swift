@@ -67,13 +67,16 @@ final class GatewayProcess: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = errors
         try process.run()
-        for _ in 0..<200 {
+        // Up to 10 s: under the full suite's load on 2 cores a debug binary took over 5 s once.
+        for _ in 0..<400 where process.isRunning {
             if (try? RawClient(port: port, timeout: 1)) != nil { return }
             usleep(25_000)
         }
+        let exited = process.isRunning ? "still running" : "exited with \(process.terminationStatus)"
         process.terminate()
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        throw StartFailure(description: "gatehouse at \(executable.path) did not start listening: \(message)")
+            + String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        throw StartFailure(description: "gatehouse at \(executable.path) did not start listening (\(exited)): \(message)")
     }
 
     var pid: Int32 { process.processIdentifier }
