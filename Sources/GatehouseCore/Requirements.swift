@@ -58,7 +58,10 @@ public struct Requirements: Sendable, Equatable {
 
     /// Clerk's `x.replace(/^(org:)*/, 'org:')`.
     public static func normalizedOrgKey(_ key: String) -> String {
-        if key.utf8.starts(with: "org:".utf8), !key.utf8.dropFirst(4).starts(with: "org:".utf8) { return key }
+        // Bytes answer for characters only when what follows the colon is ASCII (or nothing): a combining mark,
+        // ZWJ or other extender there joins the colon into another character, and the loop below says so.
+        let afterPrefix = key.utf8.dropFirst(4)
+        if key.utf8.starts(with: "org:".utf8), !afterPrefix.starts(with: "org:".utf8), afterPrefix.first.map({ $0 < 0x80 }) ?? true { return key }
         var rest = Substring(key)
         while rest.hasPrefix("org:") { rest = rest.dropFirst(4) }
         return "org:" + rest

@@ -106,11 +106,18 @@ public struct ConnectionMachine {
         case .awaitingHead:
             // Answers may still be queued (read together with this end, not yet written): they go out first.
             startClosing(linger: false, now)
-        case .deciding(let request), .connecting(let request, _, _), .relaying(let request, _, _), .draining(let request, _):
+        case .deciding(let request), .connecting(let request, _, _), .relaying(let request, _, _):
             // The body may be complete in clientIn, held back by the decision or the upstream: still answered.
             guard !request.bodyEnded, !restOfBodyIsRead(request) else { return }
             // Left mid-request: whatever the upstream holds of it can never be completed.
             abandon(request, status: 499, now)
+        case .draining(let request, _):
+            guard !request.bodyEnded, !restOfBodyIsRead(request) else { return }
+            // Answered already, in full: only the rest of the body is abandoned. The answer may not be written
+            // yet (the loop writes at the end of its pass), so it goes out before the close.
+            request.status = 499
+            actions.append(.finished(request.record))
+            startClosing(linger: false, now)
         case .tunnel:
             close(now)
         case .closing(.lingering):
