@@ -167,6 +167,16 @@ final class UpstreamLink: LoopHandler {
         return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)
     }
 
+    /// Whether an idle link's socket holds anything: bytes, an end or an error. Peeked without taking anything,
+    /// whatever the readiness flags say (the event announcing it may still be on its way in this pass).
+    var receivedWhileIdle: Bool {
+        if peerClosed { return true }
+        guard fd >= 0 else { return true }
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)
+    }
+
     /// When an idle link is closed (nil: in use). Armed lazily, as a client connection's deadline: a time armed
     /// earlier stays in the wheel (firing early, it only re-arms), so taking a link from the pool and putting it
     /// back no longer cancels and re-arms the wheel on every request.
