@@ -162,9 +162,7 @@ final class UpstreamLink: LoopHandler {
     var mayHoldUnreadInput: Bool {
         if peerClosed { return true }
         guard readable, fd >= 0 else { return false }
-        var byte: UInt8 = 0
-        let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
-        return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)
+        return socketHoldsInput
     }
 
     /// Whether an idle link's socket holds anything: bytes, an end or an error. Peeked without taking anything,
@@ -172,6 +170,11 @@ final class UpstreamLink: LoopHandler {
     var receivedWhileIdle: Bool {
         if peerClosed { return true }
         guard fd >= 0 else { return true }
+        return socketHoldsInput
+    }
+
+    /// The socket holds bytes, an end or an error (a one-byte peek that takes nothing).
+    private var socketHoldsInput: Bool {
         var byte: UInt8 = 0
         let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
         return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)
