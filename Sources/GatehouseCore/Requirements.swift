@@ -33,7 +33,7 @@ public struct Requirements: Sendable, Equatable {
         if requireOrganization && auth.orgId == nil { return "an active organization is required" }
         if !orgRoles.isEmpty {
             guard auth.orgId != nil, let role = auth.orgRole, !role.isEmpty else {
-                return "org role \(orgRoles.map(Requirements.normalizedOrgKey).joined(separator: " or ")) is required (no active organization)"
+                return "org role \(normalizedOrgRoles.joined(separator: " or ")) is required (no active organization)"
             }
             if !normalizedOrgRoles.contains(auth.normalizedOrgRole ?? Requirements.normalizedOrgKey(role)) {
                 return "org role \(normalizedOrgRoles.joined(separator: " or ")) is required"
