@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import GatehouseCore
 import Synchronization
 
@@ -10,7 +13,8 @@ import Synchronization
 /// a JWKS refresh that changed the keys, every token is verified again, and only while its algorithm is still
 /// allowed (the cache is process-wide and survives reloads). Only tokens that verified are stored.
 public final class TokenCache: Sendable {
-    struct Entry: Sendable {
+    /// A class: a hit hands it on without copying the decoded token's objects and lists (one retain, not a dozen).
+    final class Entry: Sendable {
         let decoded: DecodedToken
         let session: SessionAuth
         let keySetID: UInt64
@@ -18,6 +22,14 @@ public final class TokenCache: Sendable {
         /// the cache outlives a reload that may have narrowed it (the claim rules are checked again anyway).
         let algorithm: SigningAlgorithm
         let expiresAt: Double
+
+        init(decoded: DecodedToken, session: SessionAuth, keySetID: UInt64, algorithm: SigningAlgorithm, expiresAt: Double) {
+            self.decoded = decoded
+            self.session = session
+            self.keySetID = keySetID
+            self.algorithm = algorithm
+            self.expiresAt = expiresAt
+        }
     }
 
     private let capacityValue: Atomic<Int>
@@ -37,7 +49,14 @@ public final class TokenCache: Sendable {
             }
         }
 
-        static func == (lhs: Key, rhs: Key) -> Bool { lhs.token == rhs.token }
+        /// Byte for byte. String's `==` is Unicode canonical equivalence, under which another byte string can
+        /// equal a cached token (U+212A KELVIN SIGN for a `K`, say) and so be taken for it without being verified.
+        static func == (lhs: Key, rhs: Key) -> Bool {
+            var a = lhs.token, b = rhs.token
+            return a.withUTF8 { x in
+                b.withUTF8 { y in x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }
+            }
+        }
     }
     private let hitCount = Atomic<Int>(0)
     private let missCount = Atomic<Int>(0)
