@@ -12,21 +12,43 @@ public struct Decision: Sendable, Equatable {
     public var responseHeaders: HeaderList
     /// Body of Gatehouse's own response (JSON for denials).
     public var body: String?
-    /// Headers sent upstream (proxy only).
-    public var upstreamHeaders: HeaderList?
+    /// Headers sent upstream (proxy only), as their parts.
+    public var upstream: UpstreamFields?
+    /// Headers sent upstream (proxy only), as one list.
+    public var upstreamHeaders: HeaderList? {
+        get { upstream?.headers }
+        set { upstream = newValue.map(UpstreamFields.init) }
+    }
     /// Why, in one sentence, for `explain` and the access log.
     public var explanation: String
     /// Where a proxied request goes instead of the route's upstream (the Frontend API proxy).
     public var upstreamOverride: UpstreamOverride?
 
+    public init(action: Action, status: Int, location: String?, responseHeaders: HeaderList, body: String?, upstream: UpstreamFields?,
+                explanation: String, upstreamOverride: UpstreamOverride? = nil) {
+        self.action = action
+        self.status = status
+        self.location = location
+        self.responseHeaders = responseHeaders
+        self.body = body
+        self.upstream = upstream
+        self.explanation = explanation
+        self.upstreamOverride = upstreamOverride
+    }
+
     public static func proxy(upstreamHeaders: HeaderList, explanation: String) -> Decision {
+        proxy(upstream: UpstreamFields(upstreamHeaders), explanation: explanation)
+    }
+
+    public static func proxy(upstream: UpstreamFields, explanation: String) -> Decision {
         Decision(action: .proxy, status: 200, location: nil, responseHeaders: HeaderList(), body: nil,
-                 upstreamHeaders: upstreamHeaders, explanation: explanation)
+                 upstream: upstream, explanation: explanation)
     }
 
     /// Adds headers to whatever response the client gets (for a proxied request: to the upstream's response).
     /// A `Cache-Control` among them replaces the response's own, so a handshake redirect carries one, not two.
-    public func adding(responseHeaders extra: HeaderList) -> Decision {
+    /// Consuming: the decision is moved through, not copied (a copy retains each of its strings and lists).
+    public consuming func adding(responseHeaders extra: HeaderList) -> Decision {
         guard !extra.isEmpty else { return self }
         var copy = self
         if extra.contains("cache-control") {
@@ -41,14 +63,14 @@ public struct Decision: Sendable, Equatable {
         for (name, value) in extraHeaders { headers.append(name, value) }
         let body = JSONValue.object(JSONObject([("error", .string(error)), ("message", .string(message))])).serialized()
         return Decision(action: .deny, status: status, location: nil, responseHeaders: headers, body: body,
-                        upstreamHeaders: nil, explanation: explanation)
+                        upstream: nil, explanation: explanation)
     }
 
     public static func redirect(to location: String, extraHeaders: [(String, String)] = [], explanation: String) -> Decision {
         var headers = HeaderList([("Location", location), ("Cache-Control", "no-store")])
         for (name, value) in extraHeaders { headers.append(name, value) }
         return Decision(action: .redirect, status: 307, location: location, responseHeaders: headers, body: nil,
-                        upstreamHeaders: nil, explanation: explanation)
+                        upstream: nil, explanation: explanation)
     }
 
     /// A request that could not be understood unambiguously.

@@ -18,6 +18,9 @@ public final class SessionAuth: Sendable, Equatable {
     struct IdentityValues: Sendable {
         let userId, sessionId, orgId, orgRole, orgSlug, orgPermissions, actor: String?
     }
+    /// The identity header blocks built from this session (IdentityHeaderPolicy.upstreamFields), reused by
+    /// every request it makes on the same route.
+    let identityBlocks = IdentityBlockCache()
     public let orgPermissions: [String]
     public let actor: JSONValue?
     public let factorVerificationAge: [Double]?

@@ -5,8 +5,8 @@ import GatehouseCore
 extension Gatekeeper {
     /// With `identity_assertion:` configured, a proxied request carries `X-Gatehouse-Assertion`, signed for
     /// this request and its upstream's audience. The client's own copy is already gone (reserved prefix).
-    func signed(_ decision: Decision, request: CanonicalRequest, route: RouteRule, auth: AuthResult, now: Double) -> Decision {
-        guard let issuer = settings.identityAssertion, decision.action == .proxy, var headers = decision.upstreamHeaders,
+    func signed(_ decision: consuming Decision, request: CanonicalRequest, route: RouteRule, auth: AuthResult, now: Double) -> Decision {
+        guard let issuer = settings.identityAssertion, decision.action == .proxy, var headers = decision.upstream,
             decision.upstreamOverride == nil
         else { return decision }
         let upstream = route.upstream ?? settings.upstream
@@ -16,7 +16,7 @@ extension Gatekeeper {
             method: request.method, host: request.host, path: request.path.value, machine: session == nil ? auth.machineIdentity : nil)
         headers.append(IdentityHeaderPolicy.assertion, issuer.assertion(for: binding, now: now))
         var copy = decision
-        copy.upstreamHeaders = headers
+        copy.upstream = headers
         return copy
     }
 }

@@ -186,21 +186,21 @@ extension Gatekeeper {
                              message: status == 404 ? "Not found." : "You do not have access to this resource.",
                              explanation: "\(identity.tokenType.rawValue) for \(identity.subject) verified, but \(failure) (route '\(route.name)')")
             }
-            let headers = settings.identity.upstreamHeaders(from: request.headers, session: nil, token: nil, routeName: route.name, machine: identity)
-            return .proxy(upstreamHeaders: headers,
+            let headers = settings.identity.upstreamFields(from: request.headers, session: nil, token: nil, routeName: route.name, machine: identity)
+            return .proxy(upstream: headers,
                           explanation: "\(identity.tokenType.rawValue) (\(identity.form.rawValue)) for \(identity.subject) verified; route '\(route.name)' accepts \(accepts.description)")
         case .unavailable(let reason, let message):
             if route.access == .public {
-                let headers = settings.identity.upstreamHeaders(from: request.headers, session: nil, token: nil, routeName: route.name)
-                return .proxy(upstreamHeaders: headers, explanation: "public route '\(route.name)'; the \(typeName) could not be verified (\(reason))")
+                let headers = settings.identity.upstreamFields(from: request.headers, session: nil, token: nil, routeName: route.name)
+                return .proxy(upstream: headers, explanation: "public route '\(route.name)'; the \(typeName) could not be verified (\(reason))")
             }
             return .deny(status: 503, error: "token_verification_unavailable", message: "The token cannot be verified right now; try again shortly.",
                          extraHeaders: [("Retry-After", "1"), ("X-Clerk-Auth-Status", "signed-out"), ("X-Clerk-Auth-Reason", reason)],
                          explanation: "\(typeName) could not be verified (\(reason): \(message)); never a pass, never a 401")
         case .rejected(let reason, let message):
             if route.access == .public {
-                let headers = settings.identity.upstreamHeaders(from: request.headers, session: nil, token: nil, routeName: route.name)
-                return .proxy(upstreamHeaders: headers, explanation: "public route '\(route.name)'; \(typeName) refused (\(reason))")
+                let headers = settings.identity.upstreamFields(from: request.headers, session: nil, token: nil, routeName: route.name)
+                return .proxy(upstream: headers, explanation: "public route '\(route.name)'; \(typeName) refused (\(reason))")
             }
             var extra: [(String, String)] = [("X-Clerk-Auth-Status", "signed-out"), ("X-Clerk-Auth-Reason", reason)]
             if !message.isEmpty { extra.append(("X-Clerk-Auth-Message", message)) }

@@ -142,8 +142,8 @@ public final class Gatekeeper: Sendable {
             return refusal
         }
         if route.access == .public {
-            let headers = settings.identity.upstreamHeaders(from: request.headers, session: session, token: auth.verifiedToken, routeName: route.name)
-            return .proxy(upstreamHeaders: headers, explanation: "public route '\(route.name)'" + (session.map { ", signed in as \($0.userId)" } ?? ""))
+            let headers = settings.identity.upstreamFields(from: request.headers, session: session, token: auth.verifiedToken, routeName: route.name)
+            return .proxy(upstream: headers, explanation: "public route '\(route.name)'" + (session.map { ", signed in as \($0.userId)" } ?? ""))
         }
         guard let session else {
             if auth.handshakeUnavailable {
@@ -165,8 +165,8 @@ public final class Gatekeeper: Sendable {
                          explanation: "signed in as \(session.userId), but \(failure) (route '\(route.name)')")
         }
         if let refusal = reverificationRefusal(route: route, session: session) { return refusal }
-        let headers = settings.identity.upstreamHeaders(from: request.headers, session: session, token: auth.verifiedToken, routeName: route.name)
-        return .proxy(upstreamHeaders: headers, explanation: "signed in as \(session.userId); route '\(route.name)' requirements met" + (ownership?.summary ?? ""))
+        let headers = settings.identity.upstreamFields(from: request.headers, session: session, token: auth.verifiedToken, routeName: route.name)
+        return .proxy(upstream: headers, explanation: "signed in as \(session.userId); route '\(route.name)' requirements met" + (ownership?.summary ?? ""))
     }
 
     private func debugHeaders(_ auth: AuthResult) -> [(String, String)] {

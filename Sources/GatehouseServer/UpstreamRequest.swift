@@ -25,14 +25,7 @@ extension HTTPHeaders {
 /// `X-Forwarded-*`, `Forwarded`, `X-Real-IP` and `X-Request-Id` sent by the client are kept (and extended) only
 /// when the peer is a trusted proxy; otherwise they are replaced.
 public enum UpstreamRequest {
-    static let forwardingHeaders: [String] = [
-        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix",
-        "x-forwarded-uri", "x-forwarded-method", "x-original-uri", "x-original-url", "x-rewrite-url", "forwarded",
-        "x-real-ip", "x-request-id", "x-envoy-original-path", "x-http-method-override", "x-http-method",
-        "x-method-override",
-        // Gatehouse answers `Expect: 100-continue` itself once it has decided to proxy (see ClientHandler).
-        "expect",
-    ]
+    static var forwardingHeaders: [String] { ForwardingHeaders.names }
 
     public struct Head: Sendable, Equatable {
         public var method: String
@@ -94,8 +87,20 @@ public enum UpstreamRequest {
         for request: CanonicalRequest, target: String?, headers decided: HeaderList, peer: String, trustedPeer: Bool, requestID: String,
         chunked: Bool, webSocketUpgrade: Bool
     ) -> [UInt8] {
+        renderHead(for: request, target: target, fields: UpstreamFields(decided), peer: peer, trustedPeer: trustedPeer, requestID: requestID,
+                   chunked: chunked, webSocketUpgrade: webSocketUpgrade)
+    }
+
+    /// The same head from the decision's parts: the kept client fields, then the identity block's bytes as they
+    /// are (built once per session and route), then appended fields.
+    public static func renderHead(
+        for request: CanonicalRequest, target: String?, fields decided: UpstreamFields, peer: String, trustedPeer: Bool, requestID: String,
+        chunked: Bool, webSocketUpgrade: Bool
+    ) -> [UInt8] {
+        // Room for the request line, the client's fields, the identity block and Gatehouse's forwarding fields.
         var size = 256 + request.method.utf8.count + (target?.utf8.count ?? request.path.value.utf8.count + (request.query?.utf8.count ?? 0))
-        for field in decided { size += field.name.utf8.count + field.value.utf8.count + 4 }
+        for field in request.headers { size += field.name.utf8.count + field.value.utf8.count + 4 }
+        size += decided.identity.wire?.count ?? 0
         var out = HeadWriter(capacity: size)
         out.append(request.method)
         out.append(0x20)
@@ -110,14 +115,14 @@ public enum UpstreamRequest {
         }
         out.append(" HTTP/1.1\r\n" as StaticString)
         var priorVia: [String] = []
-        for field in decided {
-            if mayBeForwardingHeader(field.name), forwardingHeaders.contains(where: { headerNamesEquivalent(field.name, $0) }) { continue }
-            if asciiCaseInsensitiveEquals(field.name, "via") {
-                priorVia.append(field.value)
-                continue
-            }
-            out.field(field.name, field.value)
+        decided.forEachClientField { writeDecided($0, $1, into: &out, priorVia: &priorVia) }
+        if let wire = decided.identity.wire {
+            // No forwarding or Via name among them (IdentityBlock checked): each would be written as it is.
+            wire.withUnsafeBytes { out.append($0) }
+        } else {
+            for field in decided.identity.fields { writeDecided(field.name, field.value, into: &out, priorVia: &priorVia) }
         }
+        for field in decided.appended { writeDecided(field.name, field.value, into: &out, priorVia: &priorVia) }
         // X-Forwarded-For: earlier hops (from a trusted proxy only), then the peer.
         out.append("X-Forwarded-For: " as StaticString)
         if trustedPeer {
@@ -160,30 +165,18 @@ public enum UpstreamRequest {
         return out.bytes()
     }
 
-    /// Every name in `forwardingHeaders` starts with x, f or e, and name folding only lowercases a letter: any
-    /// other first byte cannot match one, so most fields skip the comparisons. Nor can a name of a length none
-    /// of them has (the comparison is byte for byte), nor one whose third byte (a letter in each of them) is
-    /// none of theirs, which spares the `X-Gatehouse-*` fields (`g`).
-    @inline(__always) static func mayBeForwardingHeader(_ name: String) -> Bool {
-        let bytes = name.utf8
-        let count = bytes.count
-        guard count < 64, forwardingNameLengths & (1 << UInt64(count)) != 0 else { return false }
-        switch bytes.first {
-        case UInt8(ascii: "x"), UInt8(ascii: "X"), UInt8(ascii: "f"), UInt8(ascii: "F"), UInt8(ascii: "e"), UInt8(ascii: "E"): break
-        default: return false
+    /// One decided field into the head: forwarding look-alikes dropped (Gatehouse writes its own), `Via` kept
+    /// aside to be extended.
+    @inline(__always) static func writeDecided(_ name: String, _ value: String, into out: inout HeadWriter, priorVia: inout [String]) {
+        if mayBeForwardingHeader(name), forwardingHeaders.contains(where: { headerNamesEquivalent(name, $0) }) { return }
+        if asciiCaseInsensitiveEquals(name, "via") {
+            priorVia.append(value)
+            return
         }
-        let third = bytes[bytes.index(bytes.startIndex, offsetBy: 2)] | 0x20
-        return third >= UInt8(ascii: "a") && third <= UInt8(ascii: "z") && forwardingThirdLetters & (1 << UInt32(third - UInt8(ascii: "a"))) != 0
+        out.field(name, value)
     }
 
-    /// Bit n set: some forwarding name is n bytes long (all are under 64).
-    static let forwardingNameLengths: UInt64 = forwardingHeaders.reduce(0) { $0 | (1 << UInt64($1.utf8.count)) }
-    /// Bit n set: some forwarding name's third byte is the n-th letter (each is a lower-case letter).
-    static let forwardingThirdLetters: UInt32 = forwardingHeaders.reduce(0) { bits, name in
-        let third = Array(name.utf8)[2]
-        precondition(third >= UInt8(ascii: "a") && third <= UInt8(ascii: "z"), "forwarding names have a letter third")
-        return bits | (1 << UInt32(third - UInt8(ascii: "a")))
-    }
+    @inline(__always) static func mayBeForwardingHeader(_ name: String) -> Bool { ForwardingHeaders.mayBe(name) }
 
     /// RFC 7239 node: IPv6 addresses are quoted and bracketed.
     static func forwardedNode(_ ip: String) -> String {
