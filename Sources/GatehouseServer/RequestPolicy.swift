@@ -12,19 +12,35 @@ import GatehouseTLS
 /// upstream head) in one place, on top of the engine's evaluation, so the connection machine only carries
 /// verdicts out.
 enum RequestPolicy {
-    /// What the head says that the verdict and the access log need, read once.
-    struct Prepared: Sendable {
-        var raw: RawRequest
-        var requestID: String
-        var trusted: Bool
-        var forwardAuth: ForwardAuth.Dialect?
-        var webSocket: Bool
-        var origin: String?
-        var chunked: Bool
-        var expectsContinue: Bool
-        var http11: Bool
-        var host: String?
-        var userAgent: String?
+    /// What the head says that the verdict and the access log need, read once. A class: the connection's log
+    /// record and the verdict share it (copying its dozen strings and lists cost retains per request, perf).
+    final class Prepared: Sendable {
+        let raw: RawRequest
+        let requestID: String
+        let trusted: Bool
+        let forwardAuth: ForwardAuth.Dialect?
+        let webSocket: Bool
+        let origin: String?
+        let chunked: Bool
+        let expectsContinue: Bool
+        let http11: Bool
+        let host: String?
+        let userAgent: String?
+
+        init(raw: RawRequest, requestID: String, trusted: Bool, forwardAuth: ForwardAuth.Dialect?, webSocket: Bool, origin: String?,
+             chunked: Bool, expectsContinue: Bool, http11: Bool, host: String?, userAgent: String?) {
+            self.raw = raw
+            self.requestID = requestID
+            self.trusted = trusted
+            self.forwardAuth = forwardAuth
+            self.webSocket = webSocket
+            self.origin = origin
+            self.chunked = chunked
+            self.expectsContinue = expectsContinue
+            self.http11 = http11
+            self.host = host
+            self.userAgent = userAgent
+        }
     }
 
     enum Step: Sendable {
@@ -34,8 +50,9 @@ enum RequestPolicy {
         case evaluate
     }
 
-    /// Reads the head's bytes (`b`: the head from its first byte) into the engine's request.
-    static func prepare(_ head: RequestHead, _ b: UnsafeRawBufferPointer, peer: String, snapshot: GatewaySnapshot,
+    /// Reads the head's bytes (`b`: the head from its first byte) into the engine's request. `scheme`: the
+    /// one the client used (redirects, X-Forwarded-Proto and the WebSocket origin check see it).
+    static func prepare(_ head: RequestHead, _ b: UnsafeRawBufferPointer, peer: String, scheme: String = "http", snapshot: GatewaySnapshot,
                         newRequestID: () -> String) -> (Prepared, Step) {
         var fields: [(name: String, value: String)] = []
         fields.reserveCapacity(head.fields.count)
@@ -46,36 +63,37 @@ enum RequestPolicy {
         let trusted = snapshot.isTrusted(peer: peer)
         let requestID = (trusted ? UpstreamRequest.trustedRequestID(headers) : nil) ?? newRequestID()
         let method = text(b, head.method), target = text(b, head.target)
-        var raw = RawRequest(method: method, target: target, headers: headers, scheme: "http", fromTrustedProxy: trusted, peer: peer,
+        var raw = RawRequest(method: method, target: target, headers: headers, scheme: scheme, fromTrustedProxy: trusted, peer: peer,
                              trustedProxies: snapshot.settings.trustedProxies)
         raw.fieldsChecked = true
         let upgrade = headers.values("upgrade").map { $0.lowercased() }
-        var prepared = Prepared(
-            raw: raw, requestID: requestID, trusted: trusted, forwardAuth: nil,
-            // The cheap half first: almost no request carries `Upgrade`.
-            webSocket: upgrade == ["websocket"]
-                && headers.values("connection").map({ $0.lowercased() }).contains { $0.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "upgrade" } },
-            origin: headers.first("origin"), chunked: head.body == .chunked, expectsContinue: head.expectsContinue,
-            http11: head.version == .http11, host: head.host.map { text(b, head.fields[$0].value) }, userAgent: headers.first("user-agent"))
+        // The cheap half first: almost no request carries `Upgrade`.
+        let webSocket = upgrade == ["websocket"]
+            && headers.values("connection").map({ $0.lowercased() }).contains { $0.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "upgrade" } }
+        func prepared(_ raw: RawRequest, forwardAuth: ForwardAuth.Dialect?) -> Prepared {
+            Prepared(raw: raw, requestID: requestID, trusted: trusted, forwardAuth: forwardAuth, webSocket: webSocket, origin: headers.first("origin"),
+                     chunked: head.body == .chunked, expectsContinue: head.expectsContinue, http11: head.version == .http11,
+                     host: head.host.map { text(b, head.fields[$0].value) }, userAgent: headers.first("user-agent"))
+        }
 
         if let path = snapshot.settings.forwardAuthPath,
             let requested = reservedForwardAuthPath(target, configured: path, options: snapshot.settings.canonicalization)
         {
             guard let strict = requested.strict, let dialect = ForwardAuth.dialect(path: strict, configured: path, headers: headers) else {
-                return (prepared, .answered(.answer(withID(ForwardAuth.notAnEndpoint(configured: path), requestID), label: "deny",
-                                                    closeConnection: false)))
+                return (prepared(raw, forwardAuth: nil), .answered(.answer(withID(ForwardAuth.notAnEndpoint(configured: path), requestID), label: "deny",
+                                                                            closeConnection: false)))
             }
-            prepared.forwardAuth = dialect
             guard trusted, let original = ForwardAuth.originalRequest(headers, dialect: dialect) else {
-                return (prepared, .answered(.answer(withID(ForwardAuth.withoutOriginalRequest(trusted: trusted, dialect: dialect), requestID),
-                                                    label: "deny", closeConnection: false)))
+                return (prepared(raw, forwardAuth: dialect),
+                        .answered(.answer(withID(ForwardAuth.withoutOriginalRequest(trusted: trusted, dialect: dialect), requestID),
+                                          label: "deny", closeConnection: false)))
             }
-            raw = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: raw.scheme, fromTrustedProxy: true,
-                             peer: peer, trustedProxies: snapshot.settings.trustedProxies)
-            raw.fieldsChecked = true
-            prepared.raw = raw
+            var forwarded = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: scheme, fromTrustedProxy: true,
+                                       peer: peer, trustedProxies: snapshot.settings.trustedProxies)
+            forwarded.fieldsChecked = true
+            return (prepared(forwarded, forwardAuth: dialect), .evaluate)
         }
-        return (prepared, .evaluate)
+        return (prepared(raw, forwardAuth: nil), .evaluate)
     }
 
     /// `ClientHandler.reservedForwardAuthPath` without canonicalising the path twice per request: when the
@@ -116,7 +134,7 @@ enum RequestPolicy {
     /// The verdict for an evaluated request (ClientHandler.decided's rules).
     static func verdict(_ evaluation: Evaluation, _ prepared: Prepared, snapshot: GatewaySnapshot, peer: String, now: Double) -> ExchangeVerdict {
         let decision = evaluation.decision
-        guard decision.action == .proxy, let request = evaluation.request, let upstreamHeaders = decision.upstreamHeaders else {
+        guard decision.action == .proxy, let request = evaluation.request, let upstreamFields = decision.upstream else {
             let local = prepared.forwardAuth.map { ForwardAuth.denial(decision, dialect: $0) } ?? decision
             // Refused before routing (ambiguous or malformed head): a peer that disagreed about this head may
             // also disagree about where the next request starts, so nothing after it is read.
@@ -144,7 +162,7 @@ enum RequestPolicy {
             let keys = prepared.raw.headers.values("sec-websocket-key")
             webSocketAccept = keys.count == 1 ? WebSocketAccept.expected(forKey: keys[0]) : []
         }
-        let head = UpstreamRequest.renderHead(for: request, target: decision.upstreamOverride?.requestTarget, headers: upstreamHeaders, peer: peer,
+        let head = UpstreamRequest.renderHead(for: request, target: decision.upstreamOverride?.requestTarget, fields: upstreamFields, peer: peer,
                                               trustedPeer: prepared.trusted, requestID: prepared.requestID, chunked: prepared.chunked,
                                               webSocketUpgrade: prepared.webSocket)
         let method = request.method

@@ -324,11 +324,9 @@ final class ClientConnection: LoopHandler, LoopPassObserver, @unchecked Sendable
         let snapshot = plane.snapshot
         machine.settings = plane.settings(snapshot)
         let now = plane.loop.now
-        var (prepared, step) = machine.clientIn.withReadable { bytes in
-            RequestPolicy.prepare(head, bytes, peer: peer, snapshot: snapshot, newRequestID: nextRequestID)
+        let (prepared, step) = machine.clientIn.withReadable { bytes in
+            RequestPolicy.prepare(head, bytes, peer: peer, scheme: transport.isTLS ? "https" : "http", snapshot: snapshot, newRequestID: nextRequestID)
         }
-        // Redirects, X-Forwarded-Proto and the WebSocket origin check see the scheme the client used.
-        if transport.isTLS { prepared.raw.scheme = "https" }
         exchange = ExchangeLog(prepared: prepared, started: now, version: head.version)
         switch step {
         case .answered(let verdict):
@@ -500,7 +498,7 @@ final class ClientConnection: LoopHandler, LoopPassObserver, @unchecked Sendable
 
 /// What the access log needs of the request in flight.
 struct ExchangeLog {
-    var prepared: RequestPolicy.Prepared
+    let prepared: RequestPolicy.Prepared
     var started: UInt64
     var version: GatehouseHTTP1.HTTPVersion
     var evaluation: Evaluation?
