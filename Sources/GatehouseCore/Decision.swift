@@ -19,8 +19,11 @@ public struct Decision: Sendable, Equatable {
         get { upstream?.headers }
         set { upstream = newValue.map(UpstreamFields.init) }
     }
-    /// Why, in one sentence, for `explain` and the access log.
-    public var explanation: String
+    /// Why, in one sentence, for `explain` and forward-auth denials.
+    public var explanation: String { why.text }
+    /// The same, as its parts: the common proxied cases build the sentence only when it is read (building it
+    /// for every request cost ~0.2 µs, perf).
+    public var why: Explanation
     /// Where a proxied request goes instead of the route's upstream (the Frontend API proxy).
     public var upstreamOverride: UpstreamOverride?
 
@@ -32,7 +35,7 @@ public struct Decision: Sendable, Equatable {
         self.responseHeaders = responseHeaders
         self.body = body
         self.upstream = upstream
-        self.explanation = explanation
+        self.why = .text(explanation)
         self.upstreamOverride = upstreamOverride
     }
 
@@ -40,9 +43,15 @@ public struct Decision: Sendable, Equatable {
         proxy(upstream: UpstreamFields(upstreamHeaders), explanation: explanation)
     }
 
-    public static func proxy(upstream: UpstreamFields, explanation: String) -> Decision {
-        Decision(action: .proxy, status: 200, location: nil, responseHeaders: HeaderList(), body: nil,
-                 upstream: upstream, explanation: explanation)
+    public static func proxy(upstream: consuming UpstreamFields, explanation: String) -> Decision {
+        proxy(upstream: upstream, why: .text(explanation))
+    }
+
+    public static func proxy(upstream: consuming UpstreamFields, why: consuming Explanation) -> Decision {
+        var decision = Decision(action: .proxy, status: 200, location: nil, responseHeaders: HeaderList(), body: nil,
+                                upstream: upstream, explanation: "")
+        decision.why = why
+        return decision
     }
 
     /// Adds headers to whatever response the client gets (for a proxied request: to the upstream's response).
@@ -78,6 +87,25 @@ public struct Decision: Sendable, Equatable {
         deny(status: rejection.status, error: rejection.status == 414 ? "uri_too_long" : "bad_request",
              message: rejection.message, explanation: "request refused before routing: \(rejection.message)")
     }
+}
+
+/// Why a request was decided so. Equal when the sentences are.
+public enum Explanation: Sendable, Equatable {
+    case text(String)
+    /// A public route, with the caller's user id when signed in.
+    case publicRoute(route: String, userId: String?)
+    /// A signed-in caller met the route's requirements; `ownership`: the ownership check's summary, if any.
+    case requirementsMet(userId: String, route: String, ownership: String?)
+
+    public var text: String {
+        switch self {
+        case .text(let text): return text
+        case .publicRoute(let route, let userId): return "public route '\(route)'" + (userId.map { ", signed in as \($0)" } ?? "")
+        case .requirementsMet(let userId, let route, let ownership): return "signed in as \(userId); route '\(route)' requirements met" + (ownership ?? "")
+        }
+    }
+
+    public static func == (lhs: Explanation, rhs: Explanation) -> Bool { lhs.text == rhs.text }
 }
 
 /// A proxied request sent somewhere other than its route's upstream, with its own request-target, and

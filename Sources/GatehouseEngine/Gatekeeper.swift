@@ -143,7 +143,7 @@ public final class Gatekeeper: Sendable {
         }
         if route.access == .public {
             let headers = settings.identity.upstreamFields(from: request.headers, session: session, token: auth.verifiedToken, routeName: route.name)
-            return .proxy(upstream: headers, explanation: "public route '\(route.name)'" + (session.map { ", signed in as \($0.userId)" } ?? ""))
+            return .proxy(upstream: headers, why: .publicRoute(route: route.name, userId: session?.userId))
         }
         guard let session else {
             if auth.handshakeUnavailable {
@@ -166,7 +166,7 @@ public final class Gatekeeper: Sendable {
         }
         if let refusal = reverificationRefusal(route: route, session: session) { return refusal }
         let headers = settings.identity.upstreamFields(from: request.headers, session: session, token: auth.verifiedToken, routeName: route.name)
-        return .proxy(upstream: headers, explanation: "signed in as \(session.userId); route '\(route.name)' requirements met" + (ownership?.summary ?? ""))
+        return .proxy(upstream: headers, why: .requirementsMet(userId: session.userId, route: route.name, ownership: ownership?.summary))
     }
 
     private func debugHeaders(_ auth: AuthResult) -> [(String, String)] {
