@@ -9,7 +9,11 @@ import GatehouseServer
 /// verified-token cache answers) and a public route. `gatehouse-microbench decision` runs only these;
 /// `decision dump` prints the upstream heads instead (to compare before and after a change).
 func benchDecisionPath(dump: Bool = false) {
-    let issuer = try! DevIssuer(kid: "bench-decision")
+    // GATEHOUSE_BENCH_KEY=file.pem signs with that key instead of a new one (key generation's prime search
+    // runs a different number of instructions every time, which would swamp a count under valgrind).
+    let issuer = try! ProcessInfo.processInfo.environment["GATEHOUSE_BENCH_KEY"].map {
+        try DevIssuer(kid: "bench-decision", privateKeyPEM: String(contentsOfFile: $0, encoding: .utf8))
+    } ?? DevIssuer(kid: "bench-decision")
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-bench-\(getpid())").path
     try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -67,7 +71,10 @@ func benchDecisionPath(dump: Bool = false) {
 
 /// `measure` on this thread's CPU time instead of the wall clock: the machine is shared, and time spent
 /// waiting for a core is not the code's cost.
+/// GATEHOUSE_BENCH_ITERATIONS=n runs n per sample instead (to count instructions under valgrind, where the
+/// difference between two counts is the cost of the extra iterations alone).
 func measureCPU(_ name: String, iterations: Int, _ body: () -> Void) {
+    let iterations = ProcessInfo.processInfo.environment["GATEHOUSE_BENCH_ITERATIONS"].flatMap(Int.init) ?? iterations
     func cpuNanoseconds() -> Double {
         var t = timespec()
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
