@@ -134,6 +134,11 @@ public struct SessionAuthenticator: Sendable {
     /// `headerToken` must be `SessionAuthenticator.headerToken(request.headers.first("authorization"))`
     /// (the Gatekeeper reads it once for the machine path and the session path).
     public func authenticateWithoutFetching(_ request: CanonicalRequest, now: Double, headerToken: String?) -> AuthResult? {
+        authenticateWithoutFetching(request, now: now, headerToken: headerToken.map { HeaderToken(text: $0, cached: nil) })
+    }
+
+    /// The same with the token as `readHeaderToken` read it (its cache entry, when it has one, is not looked up again).
+    public func authenticateWithoutFetching(_ request: CanonicalRequest, now: Double, headerToken: HeaderToken?) -> AuthResult? {
         var nonceDirectives: [String]? = nil
         var result = authenticate(request, keys: keyStore.keys, now: now, nonceDirectives: nil, headerToken: headerToken)
         if result.awaitsHandshakePayload, let nonce = handshakeCarrier(request, ClerkNames.handshakeNonce) {
@@ -162,6 +167,10 @@ public struct SessionAuthenticator: Sendable {
     }
 
     private func authenticate(_ request: CanonicalRequest, keys: KeySet, now: Double, nonceDirectives: [String]?, headerToken: String?) -> AuthResult {
+        authenticate(request, keys: keys, now: now, nonceDirectives: nonceDirectives, headerToken: headerToken.map { HeaderToken(text: $0, cached: nil) })
+    }
+
+    private func authenticate(_ request: CanonicalRequest, keys: KeySet, now: Double, nonceDirectives: [String]?, headerToken: HeaderToken?) -> AuthResult {
         if let headerToken {
             return authenticateHeader(headerToken, request: request, keys: keys, now: now)
         }
@@ -182,16 +191,37 @@ public struct SessionAuthenticator: Sendable {
         return trimmed[trimmed.index(after: space)...].trimmingASCIIWhitespace()
     }
 
+    /// The request's bearer token, read once for the machine and the session path: `headerToken(value)`, with
+    /// its token-cache entry when the cache holds these exact bytes. Then the token is the cache's copy, found
+    /// without copying the bytes: every cached token verified, so it is non-empty visible ASCII (the cache
+    /// stores nothing else), and `Bearer ` with such bytes is exactly what `plainBearerToken` reads and returns
+    /// as they are (HeaderTokenCacheTests holds both readings equal).
+    public func readHeaderToken(_ value: String?) -> HeaderToken? {
+        guard var value else { return nil }
+        let entry = value.withUTF8 { bytes -> TokenCache.Entry? in
+            guard bytes.count > 7, SessionAuthenticator.startsWithBearerSpace(bytes) else { return nil }
+            return cache.entry(matching: UnsafeBufferPointer(rebasing: bytes[7...]))
+        }
+        if let entry { return HeaderToken(text: entry.token, cached: entry) }
+        return SessionAuthenticator.headerToken(value).map { HeaderToken(text: $0, cached: nil) }
+    }
+
+    /// `bearer ` in any case, then one space: the first seven bytes `plainBearerToken` reads.
+    @inline(__always) static func startsWithBearerSpace(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard bytes.count >= 7 else { return false }
+        for (i, expected) in "bearer ".utf8.enumerated() {
+            guard (expected == 0x20 ? bytes[i] : bytes[i] | 0x20) == expected else { return false }
+        }
+        return true
+    }
+
     /// The common spelling, `Bearer <token>` with one space and a token of visible ASCII, read on bytes with one
     /// copy (the general way above copies an ~800-byte token twice, perf). Nil for anything else, which takes the
     /// general way; both give the same answer where this one answers (HeaderTokenTests).
     static func plainBearerToken(_ value: String) -> String? {
         var value = value
         return value.withUTF8 { bytes -> String? in
-            guard bytes.count > 7 else { return nil }
-            for (i, expected) in "bearer ".utf8.enumerated() {
-                guard (expected == 0x20 ? bytes[i] : bytes[i] | 0x20) == expected else { return nil }
-            }
+            guard bytes.count > 7, startsWithBearerSpace(bytes) else { return nil }
             let token = UnsafeBufferPointer(rebasing: bytes[7...])
             return isVisibleASCII(token) ? String(decoding: token, as: UTF8.self) : nil
         }
@@ -226,10 +256,15 @@ public struct SessionAuthenticator: Sendable {
 
     // MARK: Header path
 
-    private func authenticateHeader(_ token: String, request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
+    private func authenticateHeader(_ headerToken: HeaderToken, request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
+        let token = headerToken.text
         let decoded: DecodedToken, entry: TokenCache.Entry?
         do {
-            (decoded, entry) = try decode(token)
+            if let cached = headerToken.cached {
+                (decoded, entry) = (cached.decoded, cached)
+            } else {
+                (decoded, entry) = try decode(token)
+            }
         } catch {
             return .signedOut(error.reason.rawValue, error.message, carrier: .header, invalidToken: true)
         }
@@ -540,7 +575,7 @@ public struct SessionAuthenticator: Sendable {
             let exp = claims["exp"]?.doubleValue ?? now
             // Verified, so its algorithm parsed and was allowed.
             if let algorithm = decoded.algorithm.flatMap(SigningAlgorithm.init(rawValue:)) {
-                cache.store(token, TokenCache.Entry(decoded: decoded, session: session, keySetID: keys.id, algorithm: algorithm,
+                cache.store(token, TokenCache.Entry(token: token, decoded: decoded, session: session, keySetID: keys.id, algorithm: algorithm,
                                                     expiresAt: exp + policy.clockSkew), now: now)
             }
             return .signedIn(session, token: token, carrier: carrier)
@@ -646,4 +681,11 @@ extension String {
         }
         return result + rest
     }
+}
+
+/// A request's bearer token as `SessionAuthenticator.readHeaderToken` read it: the text, and the token cache's
+/// entry for it when there is one (so it is not looked up twice).
+public struct HeaderToken: Sendable {
+    public let text: String
+    let cached: TokenCache.Entry?
 }

@@ -15,6 +15,8 @@ import Synchronization
 public final class TokenCache: Sendable {
     /// A class: a hit hands it on without copying the decoded token's objects and lists (one retain, not a dozen).
     final class Entry: Sendable {
+        /// The token itself, so a lookup by bytes (`entry(matching:)`) hands out the one copy kept here.
+        let token: String
         let decoded: DecodedToken
         let session: SessionAuth
         let keySetID: UInt64
@@ -23,7 +25,8 @@ public final class TokenCache: Sendable {
         let algorithm: SigningAlgorithm
         let expiresAt: Double
 
-        init(decoded: DecodedToken, session: SessionAuth, keySetID: UInt64, algorithm: SigningAlgorithm, expiresAt: Double) {
+        init(token: String, decoded: DecodedToken, session: SessionAuth, keySetID: UInt64, algorithm: SigningAlgorithm, expiresAt: Double) {
+            self.token = token
             self.decoded = decoded
             self.session = session
             self.keySetID = keySetID
@@ -38,12 +41,32 @@ public final class TokenCache: Sendable {
     /// A token as the key: hashed by its length and last 64 bytes (the signature's, random for every token that
     /// verified, and only such tokens are stored), compared in full. Hashing all ~800 bytes on every request
     /// cost ~0.3 µs (perf).
-    struct Key: Hashable {
+    ///
+    /// A lookup key may instead borrow bytes (`borrowed`); such a key is never stored: it lives only inside the
+    /// lock, on the caller's thread, while the caller's buffer is valid (`entry(matching:)`; hence the unchecked
+    /// Sendable).
+    struct Key: Hashable, @unchecked Sendable {
         let token: String
+        let borrowed: UnsafeBufferPointer<UInt8>?
+
+        init(token: String) {
+            self.token = token
+            self.borrowed = nil
+        }
+
+        init(borrowing bytes: UnsafeBufferPointer<UInt8>) {
+            self.token = ""
+            self.borrowed = bytes
+        }
+
+        @inline(__always) func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+            if let borrowed { return body(borrowed) }
+            var token = token
+            return token.withUTF8(body)
+        }
 
         func hash(into hasher: inout Hasher) {
-            var token = token
-            token.withUTF8 { bytes in
+            withBytes { bytes in
                 hasher.combine(bytes.count)
                 hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes.suffix(64))))
             }
@@ -52,9 +75,8 @@ public final class TokenCache: Sendable {
         /// Byte for byte. String's `==` is Unicode canonical equivalence, under which another byte string can
         /// equal a cached token (U+212A KELVIN SIGN for a `K`, say) and so be taken for it without being verified.
         static func == (lhs: Key, rhs: Key) -> Bool {
-            var a = lhs.token, b = rhs.token
-            return a.withUTF8 { x in
-                b.withUTF8 { y in x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }
+            lhs.withBytes { x in
+                rhs.withBytes { y in x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }
             }
         }
     }
@@ -88,6 +110,13 @@ public final class TokenCache: Sendable {
         entries.withLock { $0[Key(token: token)] }
     }
 
+    /// The entry for a token with exactly these bytes, found without copying them into a string (an ~800-byte
+    /// copy per request); like `entry(_:)`, whatever its keys.
+    func entry(matching bytes: UnsafeBufferPointer<UInt8>) -> Entry? {
+        let key = Key(borrowing: bytes)
+        return entries.withLock { $0[key] }
+    }
+
     /// A verified entry for this exact token and key set, whose algorithm the current policy still allows.
     func verified(_ token: String, keySetID: UInt64, allowedAlgorithms: [SigningAlgorithm]) -> Entry? {
         verified(entry(token), keySetID: keySetID, allowedAlgorithms: allowedAlgorithms)
@@ -107,6 +136,10 @@ public final class TokenCache: Sendable {
     func store(_ token: String, _ entry: Entry, now: Double) {
         let capacity = self.capacity
         guard capacity > 0 else { return }
+        // Only non-empty visible ASCII (every JWT that verified is): `SessionAuthenticator.readHeaderToken` relies
+        // on it when it answers from here.
+        var bytes = token
+        guard !bytes.isEmpty, bytes.withUTF8(SessionAuthenticator.isVisibleASCII) else { return }
         entries.withLock { entries in
             if entries.count >= capacity {
                 // Drop what has expired; if that frees too little, start over (rare, and cheap to refill).

@@ -87,8 +87,8 @@ public final class Gatekeeper: Sendable {
         case .routed(let request, let route, let matched):
             let auth: AuthResult
             // Read once for both paths (a copy of a ~800-byte token each time).
-            let token = SessionAuthenticator.headerToken(request.headers.first("authorization"))
-            switch machineAuthenticationWithoutFetching(request, route: route, now: now, token: token) {
+            let token = authenticator.readHeaderToken(request.headers.first("authorization"))
+            switch machineAuthenticationWithoutFetching(request, route: route, now: now, token: token?.text) {
             case .decided(let machine): auth = machine
             case .wait: return nil
             case .session:
