@@ -40,6 +40,9 @@ struct HeadWriter: ~Copyable {
     }
 
     @inline(__always) mutating func append(_ text: String) {
+        // Read in place (a native or small string always is): `var copy = text; copy.withUTF8` retained and
+        // released each piece.
+        if let done: Void = text.utf8.withContiguousStorageIfAvailable({ append(UnsafeRawBufferPointer($0)) }) { return done }
         var text = text
         text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
     }
