@@ -51,18 +51,25 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
     }
 
     /// Forward the verified session token in `X-Gatehouse-Token`.
-    public var forwardToken: Bool { didSet { tag = IdentityPolicyTag() } }
+    public var forwardToken: Bool { didSet { renewTag() } }
     /// Extra headers filled from claims: header name → dotted claim path.
-    public var claimHeaders: [(header: String, claimPath: [String])] { didSet { tag = IdentityPolicyTag() } }
+    public var claimHeaders: [(header: String, claimPath: [String])] { didSet { renewTag() } }
     /// Further client headers to always remove (normalised names), e.g. `remote-user`.
-    public var strip: Set<String> { didSet { tag = IdentityPolicyTag() } }
-    /// New with every change above: identity blocks built under other contents are not reused.
-    private(set) var tag = IdentityPolicyTag()
+    public var strip: Set<String> { didSet { renewTag() } }
+    /// New with every change above: identity blocks built under other contents are not reused. It also holds
+    /// the names `isReserved` compares with, so a decision keeps one reference instead of the policy.
+    private(set) var tag: IdentityPolicyTag
 
     public init(forwardToken: Bool = false, claimHeaders: [(header: String, claimPath: [String])] = [], strip: [String] = []) {
         self.forwardToken = forwardToken
         self.claimHeaders = claimHeaders
-        self.strip = Set(strip.map(normalizedHeaderName))
+        let strip = Set(strip.map(normalizedHeaderName))
+        self.strip = strip
+        self.tag = IdentityPolicyTag(strip: strip, claimHeaderNames: claimHeaders.map(\.header))
+    }
+
+    private mutating func renewTag() {
+        tag = IdentityPolicyTag(strip: strip, claimHeaderNames: claimHeaders.map(\.header))
     }
 
     public static func == (lhs: IdentityHeaderPolicy, rhs: IdentityHeaderPolicy) -> Bool {
@@ -72,15 +79,7 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
     }
 
     /// True for a client header that must never reach the upstream as sent.
-    public func isReserved(_ name: String) -> Bool {
-        // Compared without building the normalised name: this runs for every header field of every request.
-        // Both reserved prefixes start with `x` (name folding only lowercases it): most fields skip them.
-        if name.utf8.first.map({ $0 | 0x20 == UInt8(ascii: "x") }) == true,
-            IdentityHeaderPolicy.reservedPrefixes.contains(where: { headerName(name, hasNormalizedPrefix: $0) }) { return true }
-        if IdentityHeaderPolicy.isForeignIdentity(name) { return true }
-        if strip.contains(where: { headerNamesEquivalent(name, $0) }) { return true }
-        return claimHeaders.contains { headerNamesEquivalent(name, $0.header) }
-    }
+    public func isReserved(_ name: String) -> Bool { tag.isReserved(name) }
 
     /// Headers the upstream receives: the client's, minus hop-by-hop and reserved names, plus identity.
     public func upstreamHeaders(from client: HeaderList, session: SessionAuth?, token: String?, routeName: String, machine: MachineIdentity? = nil) -> HeaderList {
@@ -102,7 +101,7 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
         default:
             block = identityBlock(session: session, token: token, routeName: routeName, machine: machine)
         }
-        return UpstreamFields(client: client, policy: self, identity: block)
+        return UpstreamFields(client: client, reserved: tag, identity: block)
     }
 
     /// The identity fields with a value, in `forEachIdentityValue`'s order.

@@ -7,8 +7,8 @@ import Synchronization
 /// the identity block's bytes), so no list is built per request (that cost ~0.4 µs, perf).
 public struct UpstreamFields: Sendable, Equatable {
     enum Client: Sendable {
-        /// The request's fields as sent; `policy` says which are removed.
-        case filtered(HeaderList, IdentityHeaderPolicy)
+        /// The request's fields as sent; the policy's names (its tag) say which are removed.
+        case filtered(HeaderList, IdentityPolicyTag)
         /// Already the fields to send (the Frontend API proxy builds its own).
         case final(HeaderList)
     }
@@ -17,8 +17,8 @@ public struct UpstreamFields: Sendable, Equatable {
     public let identity: IdentityBlock
     public private(set) var appended: HeaderList
 
-    init(client: HeaderList, policy: IdentityHeaderPolicy, identity: IdentityBlock) {
-        self.client = .filtered(client, policy)
+    init(client: HeaderList, reserved: IdentityPolicyTag, identity: IdentityBlock) {
+        self.client = .filtered(client, reserved)
         self.identity = identity
         self.appended = HeaderList()
     }
@@ -37,9 +37,9 @@ public struct UpstreamFields: Sendable, Equatable {
         switch client {
         case .final(let list):
             for field in list { body(field.name, field.value) }
-        case .filtered(let list, let policy):
+        case .filtered(let list, let reserved):
             let isHopByHop = HopByHop.predicate(for: list)
-            for field in list where !isHopByHop(field.name) && !policy.isReserved(field.name) { body(field.name, field.value) }
+            for field in list where !isHopByHop(field.name) && !reserved.isReserved(field.name) { body(field.name, field.value) }
         }
     }
 
@@ -74,7 +74,7 @@ public final class IdentityBlock: Sendable {
     let routeName: String
     let token: String?
 
-    static let empty = IdentityBlock(fields: [], policy: IdentityPolicyTag(), routeName: "", token: nil)
+    static let empty = IdentityBlock(fields: [], policy: IdentityPolicyTag(strip: [], claimHeaderNames: []), routeName: "", token: nil)
 
     init(fields: [(name: String, value: String)], policy: IdentityPolicyTag, routeName: String, token: String?) {
         self.fields = fields
@@ -102,9 +102,29 @@ public final class IdentityBlock: Sendable {
 }
 
 /// Names one identity policy's contents: any change to the policy makes a new tag, so blocks built for the old
-/// contents are never reused. It also keeps the blocks of signed-out callers (the same for everyone on a route).
+/// contents are never reused. It holds the names that make a client header reserved, and keeps the blocks of
+/// signed-out callers (the same for everyone on a route).
 final class IdentityPolicyTag: Sendable {
     private let signedOut = Mutex<[IdentityBlock]>([])
+    /// `strip`, normalised.
+    let strip: Set<String>
+    let claimHeaderNames: [String]
+
+    init(strip: Set<String>, claimHeaderNames: [String]) {
+        self.strip = strip
+        self.claimHeaderNames = claimHeaderNames
+    }
+
+    /// True for a client header that must never reach the upstream as sent (IdentityHeaderPolicy.isReserved).
+    func isReserved(_ name: String) -> Bool {
+        // Compared without building the normalised name: this runs for every header field of every request.
+        // Both reserved prefixes start with `x` (name folding only lowercases it): most fields skip them.
+        if name.utf8.first.map({ $0 | 0x20 == UInt8(ascii: "x") }) == true,
+            IdentityHeaderPolicy.reservedPrefixes.contains(where: { headerName(name, hasNormalizedPrefix: $0) }) { return true }
+        if IdentityHeaderPolicy.isForeignIdentity(name) { return true }
+        if strip.contains(where: { headerNamesEquivalent(name, $0) }) { return true }
+        return claimHeaderNames.contains { headerNamesEquivalent(name, $0) }
+    }
     /// Routes are few; past this many, signed-out blocks are built per request rather than kept without bound.
     static let signedOutLimit = 64
 
