@@ -29,13 +29,19 @@ public struct Decision: Sendable, Equatable {
 
     public init(action: Action, status: Int, location: String?, responseHeaders: HeaderList, body: String?, upstream: UpstreamFields?,
                 explanation: String, upstreamOverride: UpstreamOverride? = nil) {
+        self.init(action: action, status: status, location: location, responseHeaders: responseHeaders, body: body, upstream: upstream,
+                  why: .text(explanation), upstreamOverride: upstreamOverride)
+    }
+
+    init(action: Action, status: Int, location: String?, responseHeaders: HeaderList, body: String?, upstream: UpstreamFields?,
+         why: Explanation, upstreamOverride: UpstreamOverride?) {
         self.action = action
         self.status = status
         self.location = location
         self.responseHeaders = responseHeaders
         self.body = body
         self.upstream = upstream
-        self.why = .text(explanation)
+        self.why = why
         self.upstreamOverride = upstreamOverride
     }
 
@@ -48,10 +54,8 @@ public struct Decision: Sendable, Equatable {
     }
 
     public static func proxy(upstream: consuming UpstreamFields, why: consuming Explanation) -> Decision {
-        var decision = Decision(action: .proxy, status: 200, location: nil, responseHeaders: HeaderList(), body: nil,
-                                upstream: upstream, explanation: "")
-        decision.why = why
-        return decision
+        Decision(action: .proxy, status: 200, location: nil, responseHeaders: HeaderList(), body: nil, upstream: upstream, why: why,
+                 upstreamOverride: nil)
     }
 
     /// Adds headers to whatever response the client gets (for a proxied request: to the upstream's response).
