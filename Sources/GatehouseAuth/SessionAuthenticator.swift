@@ -268,7 +268,8 @@ public struct SessionAuthenticator: Sendable {
         } catch {
             return .signedOut(error.reason.rawValue, error.message, carrier: .header, invalidToken: true)
         }
-        if let mismatch = categoryMismatch(decoded) {
+        // An entry worked the category out when it was stored (it depends on the decoded token alone).
+        if let mismatch = entry.map(\.categoryMismatch) ?? SessionAuthenticator.categoryMismatch(decoded) {
             return .signedOut("token-type-mismatch", mismatch, carrier: .header, invalidToken: true)
         }
         return verify(decoded, token: token, entry: entry, carrier: .header, request: request, keys: keys, now: now)
@@ -384,7 +385,7 @@ public struct SessionAuthenticator: Sendable {
             } catch {
                 return .signedOut(error.reason.rawValue, error.message, carrier: .cookie, invalidToken: true)
             }
-            if let mismatch = categoryMismatch(decoded) {
+            if let mismatch = SessionAuthenticator.categoryMismatch(decoded) {
                 return .signedOut("token-type-mismatch", mismatch, carrier: .cookie, invalidToken: true)
             }
             if let iat = decoded.payload["iat"]?.doubleValue, iat < Double(clientUat) {
@@ -436,7 +437,7 @@ public struct SessionAuthenticator: Sendable {
         guard !sessionToken.isEmpty else { return finish(.signedOut("session-token-missing", carrier: .cookie)) }
         do throws(TokenVerificationError) {
             let decoded = try DecodedToken(sessionToken)
-            if let mismatch = categoryMismatch(decoded) { throw TokenVerificationError(.invalid, mismatch) }
+            if let mismatch = SessionAuthenticator.categoryMismatch(decoded) { throw TokenVerificationError(.invalid, mismatch) }
             var claims: JSONObject
             do throws(TokenVerificationError) {
                 claims = try TokenVerifier.verify(decoded, keys: keys, policy: policy, now: now)
@@ -546,7 +547,7 @@ public struct SessionAuthenticator: Sendable {
 
     // MARK: Shared
 
-    private func categoryMismatch(_ token: DecodedToken) -> String? {
+    static func categoryMismatch(_ token: DecodedToken) -> String? {
         if let cat = token.header["cat"] {
             guard let name = cat.stringValue, SessionAuthenticator.sessionCategories.contains(name) else {
                 return "The token's category (cat) is not a session token."
@@ -575,8 +576,9 @@ public struct SessionAuthenticator: Sendable {
             let exp = claims["exp"]?.doubleValue ?? now
             // Verified, so its algorithm parsed and was allowed.
             if let algorithm = decoded.algorithm.flatMap(SigningAlgorithm.init(rawValue:)) {
-                cache.store(token, TokenCache.Entry(token: token, decoded: decoded, session: session, keySetID: keys.id, algorithm: algorithm,
-                                                    expiresAt: exp + policy.clockSkew), now: now)
+                let entry = TokenCache.Entry(token: token, decoded: decoded, categoryMismatch: SessionAuthenticator.categoryMismatch(decoded),
+                                             session: session, keySetID: keys.id, algorithm: algorithm, expiresAt: exp + policy.clockSkew)
+                cache.store(token, entry, now: now)
             }
             return .signedIn(session, token: token, carrier: carrier)
         } catch {

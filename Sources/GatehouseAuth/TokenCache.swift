@@ -18,6 +18,8 @@ public final class TokenCache: Sendable {
         /// The token itself, so a lookup by bytes (`entry(matching:)`) hands out the one copy kept here.
         let token: String
         let decoded: DecodedToken
+        /// `SessionAuthenticator.categoryMismatch(decoded)`, worked out once (a pure function of the token).
+        let categoryMismatch: String?
         let session: SessionAuth
         let keySetID: UInt64
         /// The algorithm the signature was verified with: the allow-list is checked again on every hit, since
@@ -25,9 +27,11 @@ public final class TokenCache: Sendable {
         let algorithm: SigningAlgorithm
         let expiresAt: Double
 
-        init(token: String, decoded: DecodedToken, session: SessionAuth, keySetID: UInt64, algorithm: SigningAlgorithm, expiresAt: Double) {
+        init(token: String, decoded: DecodedToken, categoryMismatch: String?, session: SessionAuth, keySetID: UInt64, algorithm: SigningAlgorithm,
+             expiresAt: Double) {
             self.token = token
             self.decoded = decoded
+            self.categoryMismatch = categoryMismatch
             self.session = session
             self.keySetID = keySetID
             self.algorithm = algorithm

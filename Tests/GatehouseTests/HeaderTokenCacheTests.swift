@@ -73,7 +73,7 @@ import Testing
         let decoded = try DecodedToken(token)
         let session = SessionAuth(claims: ["sub": "user_1"])
         func entry(_ text: String) -> TokenCache.Entry {
-            TokenCache.Entry(token: text, decoded: decoded, session: session, keySetID: 1, algorithm: .rs256, expiresAt: Fixtures.now + 60)
+            TokenCache.Entry(token: text, decoded: decoded, categoryMismatch: nil, session: session, keySetID: 1, algorithm: .rs256, expiresAt: Fixtures.now + 60)
         }
         for bad in [token + " ", token + "\u{212A}", "a\u{0}b", ""] { cache.store(bad, entry(bad), now: Fixtures.now) }
         #expect(cache.count == 0)
