@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Why a request was refused before any route was looked at. Always answered with `status` (400 or 414).
 public struct RequestRejection: Error, Equatable, Sendable, CustomStringConvertible {
     public let status: Int
@@ -258,12 +262,47 @@ public enum ASCIISearch {
     public static func firstIndex(of ascii: UInt8, in text: Substring) -> Substring.Index? {
         precondition(ascii < 0x80 && ascii != 0x0D && ascii != 0x0A)
         let bytes = text.utf8
-        guard let found = bytes.firstIndex(of: ascii) else { return nil }
+        guard let found = firstByte(ascii, in: bytes) else { return nil }
         let after = bytes.index(after: found)
         if (found == bytes.startIndex || bytes[bytes.index(before: found)] < 0x80) && (after == bytes.endIndex || bytes[after] < 0x80) {
             return found
         }
         return text.firstIndex(of: Character(Unicode.Scalar(ascii)))
+    }
+
+    /// Every byte is 0x21...0x7E. Eight bytes at a time (a token is ~800): a word has a byte below 0x21 when
+    /// `(w - 0x21…) & ~w & 0x80…` is non-zero, one above 0x7E when `((w + 0x01…) | w) & 0x80…` is (exact tests
+    /// for "some byte", as their bytes never borrow or carry into a byte that passes).
+    public static func isVisibleASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        var i = 0
+        if let base = bytes.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while i + 8 <= bytes.count {
+                let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                if (w &- ones &* 0x21) & ~w & highs != 0 || ((w &+ ones) | w) & highs != 0 { return false }
+                i += 8
+            }
+        }
+        while i < bytes.count {
+            guard bytes[i] > 0x20 && bytes[i] < 0x7F else { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// The first index of a byte, by memchr over the contiguous bytes (native and small strings are); the
+    /// generic `firstIndex(of:)` stepped index by index (~500 instructions for a 15-byte path, callgrind).
+    @inline(__always) static func firstByte(_ byte: UInt8, in bytes: Substring.UTF8View) -> Substring.UTF8View.Index? {
+        let offset = bytes.withContiguousStorageIfAvailable { buffer -> Int? in
+            guard let base = buffer.baseAddress, let hit = memchr(base, Int32(byte), buffer.count) else { return nil }
+            return UnsafeRawPointer(hit) - UnsafeRawPointer(base)
+        }
+        switch offset {
+        case .some(.some(let offset)): return bytes.index(bytes.startIndex, offsetBy: offset)
+        case .some(.none): return nil
+        case .none: return bytes.firstIndex(of: byte)
+        }
     }
 
     /// `text.first == Character(ascii)`.

@@ -97,8 +97,17 @@ public final class CanonicalRequest: Sendable {
                 throw RequestRejection("control character in header \(field.name.asciiLowercased)")
             }
         }
-        guard raw.headers.count(of: "host") <= 1 else { throw RequestRejection("more than one Host header") }
-        guard raw.headers.count(of: "authorization") <= 1 else {
+        // Both counted in one walk (names of other lengths cannot match).
+        var hosts = 0, authorizations = 0
+        for field in raw.headers {
+            switch field.name.utf8.count {
+            case 4 where asciiCaseInsensitiveEquals(field.name, "host"): hosts += 1
+            case 13 where asciiCaseInsensitiveEquals(field.name, "authorization"): authorizations += 1
+            default: break
+            }
+        }
+        guard hosts <= 1 else { throw RequestRejection("more than one Host header") }
+        guard authorizations <= 1 else {
             throw RequestRejection("more than one Authorization header")
         }
 

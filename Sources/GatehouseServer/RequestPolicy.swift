@@ -73,7 +73,7 @@ enum RequestPolicy {
         func prepared(_ raw: RawRequest, forwardAuth: ForwardAuth.Dialect?) -> Prepared {
             Prepared(raw: raw, requestID: requestID, trusted: trusted, forwardAuth: forwardAuth, webSocket: webSocket, origin: headers.first("origin"),
                      chunked: head.body == .chunked, expectsContinue: head.expectsContinue, http11: head.version == .http11,
-                     host: head.host.map { text(b, head.fields[$0].value) }, userAgent: headers.first("user-agent"))
+                     host: head.host.map { fields[$0].value }, userAgent: headers.first("user-agent"))
         }
 
         if let path = snapshot.settings.forwardAuthPath,
@@ -101,8 +101,12 @@ enum RequestPolicy {
     /// path is both the strict and the routed form. Anything else takes the full way.
     static func reservedForwardAuthPath(_ target: String, configured: String, options: CanonicalizationOptions) -> (routed: String, strict: String?)? {
         let bytes = target.utf8
-        if bytes.first == UInt8(ascii: "/"), bytes.count <= CanonicalPath.maxLength, bytes.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) {
-            let path = target[..<(bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.endIndex)]
+        // Byte tests that walk the target once each, eight bytes at a time (the generic allSatisfy and
+        // firstIndex walked it by index, ~1,000 instructions per request, callgrind).
+        if bytes.first == UInt8(ascii: "/"), bytes.count <= CanonicalPath.maxLength,
+            bytes.withContiguousStorageIfAvailable(ASCIISearch.isVisibleASCII) ?? bytes.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E })
+        {
+            let path = target[..<(ASCIISearch.firstIndex(of: UInt8(ascii: "?"), in: target[...]) ?? target.endIndex)]
             if CanonicalPath.isAlreadyCanonical(path.utf8, allowSemicolons: false) {
                 guard isReserved(path.utf8, configured: configured) else { return nil }
                 let routed = String(path)
