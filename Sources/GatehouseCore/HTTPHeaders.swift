@@ -76,7 +76,16 @@ func bytesEqual(_ a: String, _ b: String, prefixOnly: Bool = false, fold: (UInt8
 }
 
 public func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
-    bytesEqual(a, b, fold: lowerASCII)
+    // Its own loop: through `bytesEqual`'s fold parameter, lowerASCII was called per byte, not inlined
+    // (~34 calls per request in CanonicalRequest alone, callgrind).
+    let countA = a.utf8.count
+    guard countA == b.utf8.count else { return false }
+    return withUTF8Bytes(a) { x in
+        withUTF8Bytes(b) { y in
+            for i in 0..<countA where lowerASCII(x[i]) != lowerASCII(y[i]) { return false }
+            return true
+        }
+    }
 }
 
 /// Calls `body` with each element of a comma-separated header list, trimmed of spaces and tabs, without

@@ -122,8 +122,9 @@ final class IdentityPolicyTag: Sendable {
         if name.utf8.first.map({ $0 | 0x20 == UInt8(ascii: "x") }) == true,
             IdentityHeaderPolicy.reservedPrefixes.contains(where: { headerName(name, hasNormalizedPrefix: $0) }) { return true }
         if IdentityHeaderPolicy.isForeignIdentity(name) { return true }
-        if strip.contains(where: { headerNamesEquivalent(name, $0) }) { return true }
-        return claimHeaderNames.contains { headerNamesEquivalent(name, $0) }
+        // Most policies strip nothing more and fill no claim headers: skip making the iterators.
+        if !strip.isEmpty, strip.contains(where: { headerNamesEquivalent(name, $0) }) { return true }
+        return !claimHeaderNames.isEmpty && claimHeaderNames.contains { headerNamesEquivalent(name, $0) }
     }
     /// Routes are few; past this many, signed-out blocks are built per request rather than kept without bound.
     static let signedOutLimit = 64
