@@ -40,6 +40,10 @@ public struct ConnectionMachine {
 
     var phase: Phase
     var parser: RequestHeadParser
+    /// The upstream's response heads, one after the other (reset per response, so its field storage stays).
+    var responseParser: ResponseHeadParser
+    /// The last exchange's objects, for the next one.
+    var spare = ExchangeObjects()
     var clientEnded = false
     var quiescing = false
     /// When the client's socket stopped taking bytes (reset by each write that empties `clientOut`).
@@ -57,6 +61,7 @@ public struct ConnectionMachine {
     public init(settings: ConnectionSettings, now: UInt64) {
         self.settings = settings
         self.parser = RequestHeadParser(limits: settings.http1Limits)
+        self.responseParser = ResponseHeadParser(limits: settings.http1Limits)
         self.phase = .awaitingHead(HeadWait(since: now, firstByte: nil, fresh: true))
         actions.reserveCapacity(4)
     }
