@@ -18,11 +18,17 @@ func benchDataPlane() {
             + "X-Forwarded-For: 127.0.0.1\r\nX-Request-Id: 0123456789abcdef-1\r\nVia: 1.1 gatehouse\r\n\r\n").utf8),
         chunkedBody: false, retryable: true, sendContinue: false, tunnelLifetime: nil, response: ResponseRewrite(),
         requestID: "0123456789abcdef-1")
-    var machine = ConnectionMachine(settings: ConnectionSettings(), now: 1)
-    machine.clientIn.adopt([UInt8](repeating: 0, count: 8192))
-    machine.clientOut.adopt([UInt8](repeating: 0, count: 8192))
-    machine.upstreamIn.adopt([UInt8](repeating: 0, count: 8192))
-    machine.upstreamOut.adopt([UInt8](repeating: 0, count: 8192))
+    func newMachine() -> ConnectionMachine {
+        var machine = ConnectionMachine(settings: ConnectionSettings(), now: 1)
+        machine.clientIn.adopt([UInt8](repeating: 0, count: 8192))
+        machine.clientOut.adopt([UInt8](repeating: 0, count: 8192))
+        machine.upstreamIn.adopt([UInt8](repeating: 0, count: 8192))
+        machine.upstreamOut.adopt([UInt8](repeating: 0, count: 8192))
+        return machine
+    }
+    // wrk -c50 keeps 50 connections busy in turn: their machines and buffers do not all stay in the caches.
+    var machines = (0..<50).map { _ in newMachine() }
+    var machine = newMachine()
     var batch: [ConnectionAction] = []
     var now: UInt64 = 2
     var finished = 0
@@ -47,4 +53,11 @@ func benchDataPlane() {
     exchange()
     guard finished == 1, machine.isIdle else { fatalError("bench exchange did not finish") }
     measure("data plane: one proxied keep-alive exchange (machine only)", iterations: 500_000) { exchange() }
+    var turn = 0
+    measure("data plane: the same, 50 connections in turn", iterations: 500_000) {
+        swap(&machine, &machines[turn])
+        exchange()
+        swap(&machine, &machines[turn])
+        turn = turn == 49 ? 0 : turn + 1
+    }
 }
