@@ -199,9 +199,8 @@ extension ConnectionMachine {
         actions.append(reusable ? .releaseUpstream : .closeUpstream)
         upstreamIn.removeAll()
         upstreamOut.removeAll()
-        plan.clear()
-        spare.forwarding = plan
-        spare.response = response
+        spare.keep(plan)
+        spare.keep(response)
         if request.bodyEnded {
             finish(request, now)
             return
