@@ -133,6 +133,7 @@ let package = Package(
             name: "gatehouse-microbench",
             dependencies: [
                 "GatehouseCore", "GatehouseAuth", "GatehouseConfig", "GatehouseEngine", "GatehouseDevIssuer", "GatehouseHTTP1", "GatehouseServer",
+                "GatehouseDataPlane",
                 "GatehouseLoop",
             ],
             path: "Sources/GatehouseMicrobench",

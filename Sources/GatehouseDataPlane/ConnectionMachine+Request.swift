@@ -57,8 +57,17 @@ extension ConnectionMachine {
         case .none, .contentLength(0): bodyEnded = true
         default: bodyEnded = false
         }
-        var request = Request(head: head, unconsumedHead: head.length, body: BodyDecoder(head.body, limits: settings.http1Limits),
-                              bodyEnded: bodyEnded, started: now, lastBodyProgress: now, closeAfter: !head.keepAlive || quiescing)
+        let body = BodyDecoder(head.body, limits: settings.http1Limits)
+        let closeAfter = !head.keepAlive || quiescing
+        var request: Request
+        if let reused = spare.takeRequest() {
+            reused.restart(head: head, unconsumedHead: head.length, body: body, bodyEnded: bodyEnded, started: now, lastBodyProgress: now,
+                           closeAfter: closeAfter)
+            request = reused
+        } else {
+            request = Request(head: head, unconsumedHead: head.length, body: body, bodyEnded: bodyEnded, started: now,
+                              lastBodyProgress: now, closeAfter: closeAfter)
+        }
         if let upgrade = head.upgrade, !isWebSocket(head.fields[upgrade]) {
             // An upgrade Gatehouse does not carry out (h2c, anything but WebSocket): answered as HTTP/1.1, and the
             // connection's last (what follows would be in the other protocol).
@@ -102,7 +111,14 @@ extension ConnectionMachine {
                 // now (the upstream never sees the Expect; the body is streamed to it as it comes).
                 clientOut.append("HTTP/1.1 100 Continue\r\n\r\n")
             }
-            phase = .connecting(request, Forwarding(plan), Connecting(since: now, retry: false))
+            let forwarding: Forwarding
+            if let reused = spare.takeForwarding() {
+                reused.restart(plan)
+                forwarding = reused
+            } else {
+                forwarding = Forwarding(plan)
+            }
+            phase = .connecting(request, forwarding, Connecting(since: now, retry: false))
             actions.append(.acquireUpstream(plan.upstream, fresh: false))
         }
         advance(now)
@@ -274,6 +290,7 @@ extension ConnectionMachine {
         // still holds its head, whose field array shares the parser's storage, so a reset now had to allocate
         // a new one.
         phase = .awaitingHead(HeadWait(since: now, firstByte: nil, fresh: false))
+        spare.keep(request)
     }
 
     /// The client left (or failed) mid-exchange.

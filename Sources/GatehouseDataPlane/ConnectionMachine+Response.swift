@@ -13,8 +13,20 @@ extension ConnectionMachine {
         upstreamOut.removeAll()
         upstreamOut.append(plan.head)
         request.upstreamStarted = now
-        let response = Response(headParser: ResponseHeadParser(limits: settings.http1Limits, requestWasHead: request.isHeadMethod),
-                                reused: reused, retried: connecting.retry, requestEndedAt: request.bodyEnded ? now : nil, lastProgress: now)
+        let limits = settings.http1Limits
+        if responseParser.limits == limits {
+            responseParser.reset(requestWasHead: request.isHeadMethod)
+        } else {
+            responseParser = ResponseHeadParser(limits: limits, requestWasHead: request.isHeadMethod)
+        }
+        let requestEndedAt = request.bodyEnded ? now : nil
+        let response: Response
+        if let reusable = spare.takeResponse() {
+            reusable.restart(reused: reused, retried: connecting.retry, requestEndedAt: requestEndedAt, lastProgress: now)
+            response = reusable
+        } else {
+            response = Response(reused: reused, retried: connecting.retry, requestEndedAt: requestEndedAt, lastProgress: now)
+        }
         if request.bodyEnded, plan.chunkedBody { upstreamOut.append("0\r\n\r\n") }
         phase = .relaying(request, plan, response)
         advance(now)
@@ -73,7 +85,7 @@ extension ConnectionMachine {
                 guard !upstreamIn.isEmpty else {
                     return
                 }
-                let parsed = upstreamIn.withReadable { response.headParser.parse($0) }
+                let parsed = upstreamIn.withReadable { responseParser.parse($0) }
                 switch parsed {
                 case .needMore:
                     return
@@ -87,7 +99,7 @@ extension ConnectionMachine {
                             upstreamIn.withReadable { clientOut.append(UnsafeRawBufferPointer(rebasing: $0[0..<head.length])) }
                         }
                         upstreamIn.consume(head.length)
-                        response.headParser.reset(requestWasHead: request.isHeadMethod)
+                        responseParser.reset(requestWasHead: request.isHeadMethod)
                         continue
                     }
                     if case .switchingProtocols = head.body {
@@ -182,11 +194,13 @@ extension ConnectionMachine {
     /// The response is relayed to its end: the upstream connection goes back to the pool if it can carry
     /// another request, and the exchange ends (or its body is drained first, after an early answer).
     private mutating func responseComplete(_ now: UInt64) {
-        guard case .relaying(let request, _, let response) = phase else { return }
+        guard case .relaying(let request, let plan, let response) = phase else { return }
         let reusable = response.keepAlive && upstreamIn.isEmpty && request.bodyEnded && upstreamOut.isEmpty
         actions.append(reusable ? .releaseUpstream : .closeUpstream)
         upstreamIn.removeAll()
         upstreamOut.removeAll()
+        spare.keep(plan)
+        spare.keep(response)
         if request.bodyEnded {
             finish(request, now)
             return

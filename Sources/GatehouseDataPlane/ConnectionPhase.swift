@@ -77,6 +77,28 @@ final class Request {
         self.closeAfter = closeAfter
     }
 
+    /// The next request in an object the last one left (`ExchangeObjectPool`): every field as `init` sets it.
+    func restart(head: RequestHead, unconsumedHead: Int, body: BodyDecoder, bodyEnded: Bool, started: UInt64, lastBodyProgress: UInt64,
+                 closeAfter: Bool) {
+        self.head = head
+        self.unconsumedHead = unconsumedHead
+        self.body = body
+        self.bodyEnded = bodyEnded
+        self.bodyBytes = 0
+        self.started = started
+        self.lastBodyProgress = lastBodyProgress
+        self.closeAfter = closeAfter
+        self.requestID = nil
+        self.status = 0
+        self.label = "proxy"
+        self.bodyBytesSent = 0
+        self.upstreamStarted = nil
+        self.upstreamNanoseconds = nil
+        self.upstreamError = nil
+        self.discardLeft = 0
+        self.refusedBeforeDecision = false
+    }
+
     var isHeadMethod: Bool { head.knownMethod == .head }
 
     /// All of a Content-Length body is read: its end is due without another byte (the decoder says `.end` on
@@ -105,23 +127,30 @@ final class Request {
 /// struct in the phase, each `case .relaying(let request, let plan, let response)` copied its eight counted
 /// fields (retained and released; seen in perf under relayResponse and upstreamAttached).
 final class Forwarding {
-    let plan: ForwardPlan
-    init(_ plan: ForwardPlan) { self.plan = plan }
+    /// nil only while the object waits in `ExchangeObjectPool` for the next exchange.
+    private var kept: ForwardPlan?
+    init(_ plan: ForwardPlan) { self.kept = plan }
 
-    var upstream: UpstreamTarget { plan.upstream }
-    var head: [UInt8] { plan.head }
-    var chunkedBody: Bool { plan.chunkedBody }
-    var retryable: Bool { plan.retryable }
-    var tunnelLifetime: Double? { plan.tunnelLifetime }
-    var webSocketAccept: [UInt8]? { plan.webSocketAccept }
-    var response: ResponseRewrite { plan.response }
+    /// The next request's plan in an object the last one left (`ExchangeObjectPool`).
+    func restart(_ plan: ForwardPlan) { kept = plan }
+
+    /// Kept for the next exchange: the plan (its head, its fields) is let go now, not held by an idle connection.
+    func clear() { kept = nil }
+
+    var plan: ForwardPlan { kept! }
+    var upstream: UpstreamTarget { kept!.upstream }
+    var head: [UInt8] { kept!.head }
+    var chunkedBody: Bool { kept!.chunkedBody }
+    var retryable: Bool { kept!.retryable }
+    var tunnelLifetime: Double? { kept!.tunnelLifetime }
+    var webSocketAccept: [UInt8]? { kept!.webSocketAccept }
+    var response: ResponseRewrite { kept!.response }
 }
 
 /// The upstream's side of a relayed exchange.
-/// A class for the reason `Request` is one; the head parser lives outside `stage` so parsing mutates it in
-/// place (inside the enum, each parse copied its field array first).
+/// A class for the reason `Request` is one. Its head parser is the machine's (`responseParser`), reset for each
+/// response: one per response allocated its field array and freed it again.
 final class Response {
-    var headParser: ResponseHeadParser
     var stage: Stage
     /// The connection came from the pool (it may have been closed by the upstream meanwhile).
     var reused: Bool
@@ -130,8 +159,7 @@ final class Response {
     var lastProgress: UInt64
     var keepAlive = true
 
-    init(headParser: ResponseHeadParser, reused: Bool, retried: Bool, requestEndedAt: UInt64?, lastProgress: UInt64) {
-        self.headParser = headParser
+    init(reused: Bool, retried: Bool, requestEndedAt: UInt64?, lastProgress: UInt64) {
         self.stage = .head
         self.reused = reused
         self.retried = retried
@@ -139,8 +167,18 @@ final class Response {
         self.lastProgress = lastProgress
     }
 
+    /// The next response in an object the last one left (`ExchangeObjectPool`): every field as `init` sets it.
+    func restart(reused: Bool, retried: Bool, requestEndedAt: UInt64?, lastProgress: UInt64) {
+        self.stage = .head
+        self.reused = reused
+        self.retried = retried
+        self.requestEndedAt = requestEndedAt
+        self.lastProgress = lastProgress
+        self.keepAlive = true
+    }
+
     enum Stage {
-        /// Reading the head (with `headParser`).
+        /// Reading the head (with the machine's `responseParser`).
         case head
         /// `copyFraming`: the body is copied with its chunked framing; otherwise only its data is.
         case body(BodyDecoder, copyFraming: Bool)
@@ -149,5 +187,54 @@ final class Response {
     var headStarted: Bool {
         if case .body = stage { return true }
         return false
+    }
+}
+
+/// The objects of finished exchanges, kept to carry the next ones: a keep-alive connection allocated and freed
+/// a `Request`, a `Forwarding` and a `Response` per request (seen in perf as malloc, free and a deinit per
+/// response). One pool serves all the connections of a loop (one thread), most recently finished first, so
+/// the objects taken are still in the caches (kept per connection, each was cold by its next request). One is
+/// reused only when nothing else still refers to it (a binding of the last exchange further up the stack),
+/// so a reused object can never be seen by code about the old one.
+public final class ExchangeObjectPool {
+    private var requests: [Request] = []
+    private var forwardings: [Forwarding] = []
+    private var responses: [Response] = []
+    /// Enough for the exchanges of one pass of a busy loop; more are let go.
+    static let limit = 64
+
+    public init() {
+        requests.reserveCapacity(Self.limit)
+        forwardings.reserveCapacity(Self.limit)
+        responses.reserveCapacity(Self.limit)
+    }
+
+    func takeRequest() -> Request? {
+        while var r = requests.popLast() { if isKnownUniquelyReferenced(&r) { return r } }
+        return nil
+    }
+
+    func takeForwarding() -> Forwarding? {
+        while var f = forwardings.popLast() { if isKnownUniquelyReferenced(&f) { return f } }
+        return nil
+    }
+
+    func takeResponse() -> Response? {
+        while var r = responses.popLast() { if isKnownUniquelyReferenced(&r) { return r } }
+        return nil
+    }
+
+    func keep(_ request: Request) {
+        if requests.count < Self.limit { requests.append(request) }
+    }
+
+    /// The plan is let go now (its head, its fields), not held by the pool.
+    func keep(_ forwarding: Forwarding) {
+        forwarding.clear()
+        if forwardings.count < Self.limit { forwardings.append(forwarding) }
+    }
+
+    func keep(_ response: Response) {
+        if responses.count < Self.limit { responses.append(response) }
     }
 }

@@ -42,16 +42,15 @@ enum FieldLines {
         i += 1
         while i < end, ByteClass.isOWS(b[i]) { i += 1 }
         let valueStart = i
-        var valueEnd = i
-        while true {
-            let run = i
-            i = b.firstNonVisible(from: i, end: end)
-            if i > run { valueEnd = i }  // the value ends after its last visible byte
-            guard i < end else { break }
+        // Every byte is a field-vchar, obs-text, SP or HTAB; the first that is not is the refusal.
+        i = b.firstNotFieldValue(from: i, end: end)
+        if i < end {
             let v = b[i]
-            guard ByteClass.isOWS(v) else { throw v == 0x0D ? .bareCarriageReturn(at: i) : .invalidFieldValue(at: i) }
-            i += 1
+            throw v == 0x0D ? .bareCarriageReturn(at: i) : .invalidFieldValue(at: i)
         }
+        // The value ends after its last visible byte (all others are SP or HTAB now).
+        var valueEnd = end
+        while valueEnd > valueStart, ByteClass.isOWS(b[valueEnd - 1]) { valueEnd -= 1 }
         return FieldRange(name: start..<nameEnd, value: valueStart..<valueEnd, line: start..<next)
     }
 }
@@ -81,9 +80,7 @@ enum FieldKind {
     ]
 
     @inline(__always) static func isLookAlike(_ b: UnsafeRawBufferPointer, _ name: Range<Int>) -> Bool {
-        var folds = false
-        for p in name where b[p] == UInt8(ascii: "_") || b[p] == UInt8(ascii: ".") { folds = true; break }
-        guard folds else { return false }
+        guard hasFoldingByte(b, name) else { return false }
         for literal in guarded where literal.utf8CodeUnitCount == name.count {
             var i = 0
             var same = true
@@ -96,5 +93,31 @@ enum FieldKind {
             if same { return true }
         }
         return false
+    }
+
+    /// Whether the name holds a `_` or a `.` (almost no name does, so this runs for every field): eight bytes
+    /// at a time, the last word overlapping the one before it, so no byte-by-byte tail.
+    @inline(__always) static func hasFoldingByte(_ b: UnsafeRawBufferPointer, _ name: Range<Int>) -> Bool {
+        let n = name.count
+        guard n >= 8 else {
+            for p in name where b[p] == UInt8(ascii: "_") || b[p] == UInt8(ascii: ".") { return true }
+            return false
+        }
+        var i = name.lowerBound
+        while true {
+            if i > name.upperBound - 8 { i = name.upperBound - 8 }
+            if wordHasFoldingByte(b.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { return true }
+            i += 8
+            if i >= name.upperBound { return false }
+        }
+    }
+
+    /// Some byte of `x` is `_` (0x5F) or `.` (0x2E): the exact "has a zero byte" test on `x` xor each.
+    @inline(__always) static func wordHasFoldingByte(_ x: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let u = x ^ (ones &* 0x5F)
+        let d = x ^ (ones &* 0x2E)
+        return ((u &- ones) & ~u | (d &- ones) & ~d) & highs != 0
     }
 }

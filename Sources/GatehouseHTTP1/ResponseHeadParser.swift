@@ -7,13 +7,21 @@ public struct ResponseHeadParser: Sendable {
     public var requestWasHead: Bool
     private var state = State.statusLine
     private var lineStart = 0
+    /// The status line, once `state` is past it.
+    private var version = HTTPVersion.http11
+    private var status = 0
+    private var reason = 0..<0
     private var fields: [FieldRange] = []
     private var facts = FieldFacts()
 
+    /// Small on purpose, as `RequestHeadParser.State`: with the finished head as a payload, every switch on it
+    /// (one per line) copied the whole head.
     private enum State {
         case statusLine
-        case fields(version: HTTPVersion, status: Int, reason: Range<Int>)
-        case done(HeadParse<ResponseHead>)
+        case fields
+        /// The head is complete; asked again, the same head is given.
+        case complete(length: Int, body: ResponseBodyFraming)
+        case refused(HTTP1Refusal)
     }
 
     public init(limits: HTTP1Limits = HTTP1Limits(), requestWasHead: Bool = false) {
@@ -27,6 +35,7 @@ public struct ResponseHeadParser: Sendable {
         self.requestWasHead = requestWasHead
         state = .statusLine
         lineStart = 0
+        (version, status, reason) = (.http11, 0, 0..<0)
         fields.removeAll(keepingCapacity: true)
         facts = FieldFacts()
     }
@@ -40,27 +49,28 @@ public struct ResponseHeadParser: Sendable {
         while true {
             let scan: LineScan
             switch state {
-            case .done(let result): return result
+            case .complete(let length, let body): return .complete(head(length: length, body: body))
+            case .refused(let refusal): return .refused(refusal)
             case .statusLine, .fields: scan = FieldLines.scanLine(b, from: lineStart, windowEnd: windowEnd)
             }
             switch scan {
             case .incomplete:
-                return b.count >= limits.maxHeadSize ? finish(.refused(.headTooLarge)) : .needMore
+                return b.count >= limits.maxHeadSize ? refuse(.headTooLarge) : .needMore
             case .refused(let refusal):
-                return finish(.refused(refusal))
+                return refuse(refusal)
             case .line(let end, let next):
                 do throws(HTTP1Refusal) {
                     switch state {
-                    case .done(let result): return result
+                    case .complete(let length, let body): return .complete(head(length: length, body: body))
+                    case .refused(let refusal): return .refused(refusal)
                     case .statusLine:
-                        let (version, status, reason) = try Self.statusLine(b, end)
-                        state = .fields(version: version, status: status, reason: reason)
-                    case .fields(let version, let status, let reason):
+                        (version, status, reason) = try Self.statusLine(b, end)
+                        state = .fields
+                    case .fields:
                         if end == lineStart {
                             let body = try framing(b, version: version, status: status)
-                            return finish(.complete(ResponseHead(
-                                version: version, status: status, reason: reason, fields: fields, length: next,
-                                body: body, connection: facts.connection)))
+                            state = .complete(length: next, body: body)
+                            return .complete(head(length: next, body: body))
                         }
                         if fields.count == limits.maxFieldCount { throw .tooManyFields }
                         let field = try FieldLines.parseField(b, lineStart, end, next: next)
@@ -69,15 +79,21 @@ public struct ResponseHeadParser: Sendable {
                     }
                     lineStart = next
                 } catch {
-                    return finish(.refused(error))
+                    return refuse(error)
                 }
             }
         }
     }
 
-    private mutating func finish(_ result: HeadParse<ResponseHead>) -> HeadParse<ResponseHead> {
-        state = .done(result)
-        return result
+    private func head(length: Int, body: ResponseBodyFraming) -> ResponseHead {
+        ResponseHead(version: version, status: status, reason: reason, fields: fields, length: length, body: body,
+                     connection: facts.connection)
+    }
+
+    /// Refused: asked again, the same refusal is given.
+    private mutating func refuse(_ refusal: HTTP1Refusal) -> HeadParse<ResponseHead> {
+        state = .refused(refusal)
+        return .refused(refusal)
     }
 
     /// RFC 9112 §6.3, in its order; Content-Length next to Transfer-Encoding is refused rather than ignored.

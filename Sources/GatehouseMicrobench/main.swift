@@ -123,6 +123,7 @@ measure("access log line (render into the thread's buffer)", iterations: 200_000
 print("access log lines dropped during that run (output kept up if 0): \(accessLog.droppedLines)")
 benchDecisionPath()
 benchHTTP1()
+benchDataPlane()
 benchLoop()
 // Identity assertions (`identity_assertion:`): a new ES256 signature per binding, and a binding reused
 // within `reuse` seconds (what a repeated request costs).

@@ -35,6 +35,42 @@ public final class GatewayMetrics: Sendable {
         var openConnections = 0
         var refusedConnections = 0
         var connectionSetupFailures = 0
+        /// Where the last request's counter and histogram are: the next request is nearly always the same
+        /// route, decision and status, found by comparing instead of hashing both keys again (~0.3% of the CPU
+        /// per request). Valid until a key is added (which moves entries); cleared then.
+        var lastRequest: (key: RequestKey, index: Dictionary<RequestKey, Int>.Index)?
+        var lastLatency: (route: String, index: Dictionary<String, Histogram>.Index)?
+
+        mutating func countRequest(_ key: RequestKey) {
+            if let last = lastRequest, last.key == key {
+                requests.values[last.index] += 1
+                return
+            }
+            if let index = requests.index(forKey: key) {
+                requests.values[index] += 1
+                lastRequest = (key, index)
+                return
+            }
+            requests[key] = 1
+            // Indices into a dictionary that grew may point elsewhere: found again next time.
+            lastRequest = nil
+        }
+
+        mutating func recordLatency(route: String, seconds: Double) {
+            if let last = lastLatency, last.route == route {
+                latency.values[last.index].record(seconds)
+                return
+            }
+            if let index = latency.index(forKey: route) {
+                latency.values[index].record(seconds)
+                lastLatency = (route, index)
+                return
+            }
+            var histogram = Histogram()
+            histogram.record(seconds)
+            latency[route] = histogram
+            lastLatency = nil
+        }
     }
 
     private let state = Mutex(State())
@@ -43,9 +79,9 @@ public final class GatewayMetrics: Sendable {
 
     public func recordRequest(route: String, decision: String, status: Int, seconds: Double) {
         state.withLock { s in
-            s.requests[RequestKey(route: route, decision: decision, status: status), default: 0] += 1
+            s.countRequest(RequestKey(route: route, decision: decision, status: status))
             // In place: copying the histogram out and back copied its bucket array on every request.
-            s.latency[route, default: Histogram()].record(seconds)
+            s.recordLatency(route: route, seconds: seconds)
         }
     }
 

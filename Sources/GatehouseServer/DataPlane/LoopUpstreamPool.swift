@@ -6,6 +6,20 @@ import GatehouseLoop
 /// upstreams' resolved addresses. Owned by one loop: no locks.
 final class LoopUpstreamPool {
     private var idle: [UpstreamTarget: [UpstreamLink]] = [:]
+    /// Where the last upstream used has its list: nearly every request goes to the same one, so it is found by
+    /// comparing targets, not by hashing one twice per request (take and release, ~0.3% of the CPU). Lists
+    /// are only ever added (here) or all dropped (`closeAll`): an index stays valid until then.
+    private var lastPlace: (target: UpstreamTarget, index: Dictionary<UpstreamTarget, [UpstreamLink]>.Index)?
+
+    /// The place of `target`'s list, adding an empty one if it has none.
+    private func place(_ target: UpstreamTarget) -> Dictionary<UpstreamTarget, [UpstreamLink]>.Index {
+        if let last = lastPlace, last.target == target { return last.index }
+        // (A list added may move the others: the one remembered is replaced right here.)
+        if idle[target] == nil { idle[target] = [] }
+        let index = idle.index(forKey: target)!
+        lastPlace = (target, index)
+        return index
+    }
     private var addresses: [UpstreamTarget: (addresses: [ResolvedAddress], until: UInt64)] = [:]
     /// Requests waiting for a name being looked up: one lookup per name at a time, however many ask.
     private var lookups: [UpstreamTarget: [([ResolvedAddress]) -> Void]] = [:]
@@ -19,7 +33,8 @@ final class LoopUpstreamPool {
     func takeIdle(_ target: UpstreamTarget, trustGeneration: Int) -> UpstreamLink? {
         // Popped in place (one hash, no copy): taken out of the dictionary first, the array was shared, so
         // popLast copied all of it, and putting it back hashed the target again.
-        while let link = idle[target]?.popLast() {
+        let at = place(target)
+        while let link = idle.values[at].popLast() {
             if target.tls && link.trustGeneration != trustGeneration {
                 link.close()
                 continue
@@ -45,7 +60,7 @@ final class LoopUpstreamPool {
             return
         }
         // One lookup for the check and the append.
-        let kept = appendIfRoom(link, maxIdle: maxIdle, to: &idle[link.target, default: []])
+        let kept = appendIfRoom(link, maxIdle: maxIdle, to: &idle.values[place(link.target)])
         guard kept else {
             link.close()
             return
@@ -69,6 +84,7 @@ final class LoopUpstreamPool {
     func closeAll() {
         for links in idle.values { for link in links { link.close() } }
         idle = [:]
+        lastPlace = nil
     }
 
     /// The addresses known for `target` (empty: it did not resolve a moment ago), or nil to look it up.
