@@ -290,7 +290,7 @@ extension ConnectionMachine {
         // still holds its head, whose field array shares the parser's storage, so a reset now had to allocate
         // a new one.
         phase = .awaitingHead(HeadWait(since: now, firstByte: nil, fresh: false))
-        spare.keep(request)
+        spare.request = request
     }
 
     /// The client left (or failed) mid-exchange.

@@ -199,8 +199,9 @@ extension ConnectionMachine {
         actions.append(reusable ? .releaseUpstream : .closeUpstream)
         upstreamIn.removeAll()
         upstreamOut.removeAll()
-        spare.keep(plan)
-        spare.keep(response)
+        plan.clear()
+        spare.forwarding = plan
+        spare.response = response
         if request.bodyEnded {
             finish(request, now)
             return

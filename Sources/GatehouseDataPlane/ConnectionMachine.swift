@@ -42,8 +42,8 @@ public struct ConnectionMachine {
     var parser: RequestHeadParser
     /// The upstream's response heads, one after the other (reset per response, so its field storage stays).
     var responseParser: ResponseHeadParser
-    /// Finished exchanges' objects, for the next ones (the loop's, shared by its connections).
-    let spare: ExchangeObjectPool
+    /// The last exchange's objects, for the next one.
+    var spare = ExchangeObjects()
     var clientEnded = false
     var quiescing = false
     /// When the client's socket stopped taking bytes (reset by each write that empties `clientOut`).
@@ -58,10 +58,8 @@ public struct ConnectionMachine {
     /// Bytes of request body held while a decision or an upstream connection is awaited.
     static let holdLimit = 64 * 1024
 
-    /// `objects`: the pool of the loop this connection runs on (a machine of its own by default).
-    public init(settings: ConnectionSettings, now: UInt64, objects: ExchangeObjectPool = ExchangeObjectPool()) {
+    public init(settings: ConnectionSettings, now: UInt64) {
         self.settings = settings
-        self.spare = objects
         self.parser = RequestHeadParser(limits: settings.http1Limits)
         self.responseParser = ResponseHeadParser(limits: settings.http1Limits)
         self.phase = .awaitingHead(HeadWait(since: now, firstByte: nil, fresh: true))

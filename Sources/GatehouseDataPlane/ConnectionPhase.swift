@@ -77,7 +77,7 @@ final class Request {
         self.closeAfter = closeAfter
     }
 
-    /// The next request in an object the last one left (`ExchangeObjectPool`): every field as `init` sets it.
+    /// The next request in an object the last one left (`ExchangeObjects`): every field as `init` sets it.
     func restart(head: RequestHead, unconsumedHead: Int, body: BodyDecoder, bodyEnded: Bool, started: UInt64, lastBodyProgress: UInt64,
                  closeAfter: Bool) {
         self.head = head
@@ -127,11 +127,11 @@ final class Request {
 /// struct in the phase, each `case .relaying(let request, let plan, let response)` copied its eight counted
 /// fields (retained and released; seen in perf under relayResponse and upstreamAttached).
 final class Forwarding {
-    /// nil only while the object waits in `ExchangeObjectPool` for the next exchange.
+    /// nil only while the object waits in `ExchangeObjects` for the next exchange.
     private var kept: ForwardPlan?
     init(_ plan: ForwardPlan) { self.kept = plan }
 
-    /// The next request's plan in an object the last one left (`ExchangeObjectPool`).
+    /// The next request's plan in an object the last one left (`ExchangeObjects`).
     func restart(_ plan: ForwardPlan) { kept = plan }
 
     /// Kept for the next exchange: the plan (its head, its fields) is let go now, not held by an idle connection.
@@ -167,7 +167,7 @@ final class Response {
         self.lastProgress = lastProgress
     }
 
-    /// The next response in an object the last one left (`ExchangeObjectPool`): every field as `init` sets it.
+    /// The next response in an object the last one left (`ExchangeObjects`): every field as `init` sets it.
     func restart(reused: Bool, retried: Bool, requestEndedAt: UInt64?, lastProgress: UInt64) {
         self.stage = .head
         self.reused = reused
@@ -190,51 +190,27 @@ final class Response {
     }
 }
 
-/// The objects of finished exchanges, kept to carry the next ones: a keep-alive connection allocated and freed
-/// a `Request`, a `Forwarding` and a `Response` per request (seen in perf as malloc, free and a deinit per
-/// response). One pool serves all the connections of a loop (one thread), most recently finished first, so
-/// the objects taken are still in the caches (kept per connection, each was cold by its next request). One is
-/// reused only when nothing else still refers to it (a binding of the last exchange further up the stack),
-/// so a reused object can never be seen by code about the old one.
-public final class ExchangeObjectPool {
-    private var requests: [Request] = []
-    private var forwardings: [Forwarding] = []
-    private var responses: [Response] = []
-    /// Enough for the exchanges of one pass of a busy loop; more are let go.
-    static let limit = 64
+/// The objects of a finished exchange, kept to carry the connection's next one: a keep-alive connection
+/// allocated and freed a `Request`, a `Forwarding` and a `Response` per request (seen in perf as malloc, free
+/// and a deinit per response). One is reused only when nothing else still refers to it (a binding of the
+/// last exchange further up the stack), so a reused object can never be seen by code about the old one.
+struct ExchangeObjects {
+    var request: Request?
+    var forwarding: Forwarding?
+    var response: Response?
 
-    public init() {
-        requests.reserveCapacity(Self.limit)
-        forwardings.reserveCapacity(Self.limit)
-        responses.reserveCapacity(Self.limit)
+    mutating func takeRequest() -> Request? {
+        guard var r = request.take(), isKnownUniquelyReferenced(&r) else { return nil }
+        return r
     }
 
-    func takeRequest() -> Request? {
-        while var r = requests.popLast() { if isKnownUniquelyReferenced(&r) { return r } }
-        return nil
+    mutating func takeForwarding() -> Forwarding? {
+        guard var f = forwarding.take(), isKnownUniquelyReferenced(&f) else { return nil }
+        return f
     }
 
-    func takeForwarding() -> Forwarding? {
-        while var f = forwardings.popLast() { if isKnownUniquelyReferenced(&f) { return f } }
-        return nil
-    }
-
-    func takeResponse() -> Response? {
-        while var r = responses.popLast() { if isKnownUniquelyReferenced(&r) { return r } }
-        return nil
-    }
-
-    func keep(_ request: Request) {
-        if requests.count < Self.limit { requests.append(request) }
-    }
-
-    /// The plan is let go now (its head, its fields), not held by the pool.
-    func keep(_ forwarding: Forwarding) {
-        forwarding.clear()
-        if forwardings.count < Self.limit { forwardings.append(forwarding) }
-    }
-
-    func keep(_ response: Response) {
-        if responses.count < Self.limit { responses.append(response) }
+    mutating func takeResponse() -> Response? {
+        guard var r = response.take(), isKnownUniquelyReferenced(&r) else { return nil }
+        return r
     }
 }

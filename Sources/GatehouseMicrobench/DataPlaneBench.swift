@@ -18,10 +18,8 @@ func benchDataPlane() {
             + "X-Forwarded-For: 127.0.0.1\r\nX-Request-Id: 0123456789abcdef-1\r\nVia: 1.1 gatehouse\r\n\r\n").utf8),
         chunkedBody: false, retryable: true, sendContinue: false, tunnelLifetime: nil, response: ResponseRewrite(),
         requestID: "0123456789abcdef-1")
-    // One pool for the bench's connections, as for the connections of one loop.
-    let objects = ExchangeObjectPool()
     func newMachine() -> ConnectionMachine {
-        var machine = ConnectionMachine(settings: ConnectionSettings(), now: 1, objects: objects)
+        var machine = ConnectionMachine(settings: ConnectionSettings(), now: 1)
         machine.clientIn.adopt([UInt8](repeating: 0, count: 8192))
         machine.clientOut.adopt([UInt8](repeating: 0, count: 8192))
         machine.upstreamIn.adopt([UInt8](repeating: 0, count: 8192))

@@ -55,7 +55,7 @@ final class ClientConnection: LoopHandler, LoopPassObserver, @unchecked Sendable
         self.plane = plane
         self.peer = peer
         self.transport = transport
-        self.machine = ConnectionMachine(settings: settings, now: now, objects: plane.exchangeObjects)
+        self.machine = ConnectionMachine(settings: settings, now: now)
         registration = try plane.loop.register(fd: fd, handler: self, readable: true, writable: true)
         armDeadline()
     }

@@ -46,8 +46,6 @@ final class LoopPlane: @unchecked Sendable {
     let loop: EventLoop
     let shared: DataPlaneShared
     let pool = LoopUpstreamPool()
-    /// Finished exchanges' objects, for the next exchange of any connection of this loop.
-    let exchangeObjects = ExchangeObjectPool()
     private var connections: [ObjectIdentifier: ClientConnection] = [:]
     var acceptor: Acceptor?
     private(set) var quiescing = false

@@ -2,11 +2,10 @@ import GatehouseCore
 import GatehouseDataPlane
 import Testing
 
-/// A keep-alive connection carries its next exchange in the objects (request, plan, response state) an earlier
-/// exchange used, of this connection or of another on the same loop (one pool), and in the response-head
-/// parser its last one used. Nothing of an earlier exchange may show in the next: every exchange after any
-/// other gives the same bytes both ways, the same records and the same upstream actions as that exchange on a
-/// new connection.
+/// A keep-alive connection carries its next exchange in the objects (request, plan, response state) and the
+/// response-head parser its last one used. Nothing of the last exchange may show in the next: every exchange
+/// after any other gives the same bytes both ways, the same records and the same upstream actions as that
+/// exchange on a new connection.
 @Suite("Connection machine: an exchange after any other is an exchange on a new connection")
 struct MachineExchangeReuseTests {
     /// One exchange each, ending with the client's connection open for another request.
@@ -119,32 +118,6 @@ struct MachineExchangeReuseTests {
             let after = Self.observe(&reused, second)
             #expect(after == alone, "\(name) after \(Self.scenarios[first].name)")
             #expect(reused.problems.isEmpty && fresh.problems.isEmpty, "\(reused.problems) \(fresh.problems)")
-        }
-    }
-
-    /// Two connections of one loop share its pool: each exchange of one, after any of the other (and while the
-    /// other's is still open), is as on a new connection with a pool of its own.
-    @Test(arguments: scenarios.indices)
-    func connectionsSharingAPoolDoNotSeeEachOther(first: Int) {
-        for (name, second) in Self.scenarios {
-            var fresh = MachineDriver()
-            let alone = Self.observe(&fresh, second)
-            let pool = ExchangeObjectPool()
-            var a = MachineDriver()
-            a.machine = ConnectionMachine(settings: ConnectionSettings(), now: a.now, objects: pool)
-            var b = MachineDriver()
-            b.machine = ConnectionMachine(settings: ConnectionSettings(), now: b.now, objects: pool)
-            _ = Self.observe(&a, Self.scenarios[first].run)
-            // One exchange of b open while a goes on: what b holds is not a's to reuse.
-            b.client("GET /open HTTP/1.1\r\nHost: a\r\n\r\n")
-            b.decide(forward())
-            if a.upstream == .pooled { a.upstream = .none }
-            let after = Self.observe(&a, second)
-            #expect(after == alone, "\(name) after \(Self.scenarios[first].name), on a connection sharing the pool")
-            b.attach()
-            b.upstreamSends("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            #expect(b.takeClient().hasSuffix("\r\n\r\nok") && b.finished.last?.status == 200)
-            #expect(a.problems.isEmpty && b.problems.isEmpty, "\(a.problems) \(b.problems)")
         }
     }
 }
