@@ -57,12 +57,13 @@ enum RequestPolicy {
         var fields: [(name: String, value: String)] = []
         fields.reserveCapacity(head.fields.count)
         for field in head.fields {
-            fields.append((text(b, field.name), text(b, field.value)))
+            fields.append((name(b, field.name), text(b, field.value)))
         }
         let headers = HeaderList(fields)
         let trusted = snapshot.isTrusted(peer: peer)
         let requestID = (trusted ? UpstreamRequest.trustedRequestID(headers) : nil) ?? newRequestID()
-        let method = text(b, head.method), target = text(b, head.target)
+        let method = CommonNames.literal(UnsafeRawBufferPointer(rebasing: b[head.method]), in: CommonNames.methodsByLength) ?? text(b, head.method)
+        let target = text(b, head.target)
         var raw = RawRequest(method: method, target: target, headers: headers, scheme: scheme, fromTrustedProxy: trusted, peer: peer,
                              trustedProxies: snapshot.settings.trustedProxies)
         raw.fieldsChecked = true
@@ -208,6 +209,11 @@ enum RequestPolicy {
             out.append(contentsOf: "\r\n".utf8)
         }
         return out
+    }
+
+    /// A field name: the common spelling's literal when the bytes are exactly that (CommonNames), else a new string.
+    @inline(__always) static func name(_ b: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
+        CommonNames.literal(UnsafeRawBufferPointer(rebasing: b[range]), in: CommonNames.fieldNamesByLength) ?? text(b, range)
     }
 
     @inline(__always) static func text(_ b: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
