@@ -1,7 +1,7 @@
 import Synchronization
 
 /// The header fields a proxied request carries upstream, kept as their parts instead of one built list: the
-/// client's fields (minus those `policy` removes), Gatehouse's identity fields, then fields added after the
+/// client's fields (minus those the identity policy removes), Gatehouse's identity fields, then fields added after the
 /// decision (the signed assertion). `headers` is the one list they make, for `explain`, forward-auth and the
 /// SwiftNIO path; the data plane writes the parts straight into the upstream head (`forEachClientField`, then
 /// the identity block's bytes), so no list is built per request (that cost ~0.4 µs, perf).
