@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 @testable import GatehouseServer
+import GatehouseTLS
 import Testing
 
 /// Review of 5a7d048 (a client connection holds its loop plane strongly): the plane lets a connection go in
@@ -157,5 +158,50 @@ import Testing
         for _ in 0..<3 { try Self.paths[path].run(h.port) }
         close(witness)
         #expect(try await Self.gaugeReturnsToZero(h) == 0, "\(Self.paths[path].name)")
+    }
+
+    /// On a TLS listener: handshakes that never finish or fail (plain HTTP, a truncated or garbled
+    /// ClientHello, a reset mid-handshake) end connections too.
+    static let tlsPaths: [(name: String, run: @Sendable (Int) throws -> Void)] = [
+        ("accepted then closed before any handshake", { port in close(try connectTo(port)) }),
+        ("plain HTTP on the TLS port", { port in
+            let fd = try connectTo(port)
+            send(fd, "GET /public HTTP/1.1\r\nHost: app.example.com\r\n\r\n")
+            _ = read(fd, until: "never")
+            close(fd)
+        }),
+        ("half a ClientHello, then closed", { port in
+            let fd = try connectTo(port)
+            send(fd, "\u{16}\u{03}\u{01}\u{02}\u{00}\u{01}\u{00}\u{01}")
+            usleep(20_000)
+            close(fd)
+        }),
+        ("half a ClientHello, then reset", { port in
+            let fd = try connectTo(port)
+            send(fd, "\u{16}\u{03}\u{01}\u{02}\u{00}\u{01}\u{00}\u{01}")
+            usleep(20_000)
+            reset(fd)
+        }),
+        ("a garbled record", { port in
+            let fd = try connectTo(port)
+            send(fd, "\u{16}\u{03}\u{01}\u{00}\u{04}abcd")
+            _ = read(fd, until: "never")
+            close(fd)
+        }),
+    ]
+
+    @Test(arguments: tlsPaths.indices)
+    func everyEndOfATLSConnectionLetsItGo(path: Int) async throws {
+        let pki = try TLSTestPKI.get()
+        let h = try await GatewayHarness(extra: ListenerTLSTests.tlsBlock([(pki.app.certificateChainPath, pki.app.privateKeyPath)]),
+                                         routes: Self.routes)
+        defer { Task { await h.stop() } }
+        let witness = try Self.connectTo(h.port)
+        let deadline = Date().addingTimeInterval(2)
+        while Date() < deadline, Self.openGauge(h) != 1 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(Self.openGauge(h) == 1)
+        for _ in 0..<3 { try Self.tlsPaths[path].run(h.port) }
+        close(witness)
+        #expect(try await Self.gaugeReturnsToZero(h) == 0, "\(Self.tlsPaths[path].name)")
     }
 }
