@@ -290,6 +290,9 @@ extension ConnectionMachine {
         // still holds its head, whose field array shares the parser's storage, so a reset now had to allocate
         // a new one.
         phase = .awaitingHead(HeadWait(since: now, firstByte: nil, fresh: false))
+        // Kept for the next exchange without its head's field list: that list shares the parser's storage, and
+        // holding it made the parser's next reset copy it (an allocation per request).
+        request.head.fields = []
         spare.request = request
     }
 
