@@ -90,34 +90,13 @@ struct MachineExchangeReuseTests {
         }),
     ]
 
-    /// What one exchange showed: bytes each way, the actions (records, upstream errors, acquire/release).
-    struct Seen: Equatable {
-        var client: String
-        var upstream: String
-        var actions: [String]
-    }
-
-    static func observe(_ d: inout MachineDriver, _ scenario: (inout MachineDriver) -> Void) -> Seen {
-        _ = d.takeClient()
-        _ = d.takeUpstream()
-        let before = d.log.count
-        scenario(&d)
-        return Seen(client: d.takeClient(), upstream: d.takeUpstream(), actions: d.log[before...].map { "\($0)" })
-    }
-
     @Test(arguments: scenarios.indices)
     func everyExchangeAfterThisOneIsAsOnANewConnection(first: Int) {
         for (name, second) in Self.scenarios {
-            var fresh = MachineDriver()
-            let alone = Self.observe(&fresh, second)
-            var reused = MachineDriver()
-            _ = Self.observe(&reused, Self.scenarios[first].run)
-            #expect(!reused.clientClosed, "\(Self.scenarios[first].name) must leave the connection open")
-            // The pooled upstream (if any) is attached as new for the second exchange, as on a new connection.
-            if reused.upstream == .pooled { reused.upstream = .none }
-            let after = Self.observe(&reused, second)
-            #expect(after == alone, "\(name) after \(Self.scenarios[first].name)")
-            #expect(reused.problems.isEmpty && fresh.problems.isEmpty, "\(reused.problems) \(fresh.problems)")
+            let outcome = ExchangeReuseCheck.run(second, after: Self.scenarios[first].run)
+            #expect(outcome.after != nil, "\(Self.scenarios[first].name) must leave the connection open")
+            #expect(outcome.after == outcome.alone, "\(name) after \(Self.scenarios[first].name)")
+            #expect(outcome.problems.isEmpty, "\(outcome.problems)")
         }
     }
 }

@@ -70,32 +70,13 @@ struct Review3ExchangeReuseTests {
         }),
     ]
 
-    struct Seen: Equatable {
-        var client: String
-        var upstream: String
-        var actions: [String]
-    }
-
-    static func observe(_ d: inout MachineDriver, _ scenario: (inout MachineDriver) -> Void) -> Seen {
-        _ = d.takeClient()
-        _ = d.takeUpstream()
-        let before = d.log.count
-        scenario(&d)
-        return Seen(client: d.takeClient(), upstream: d.takeUpstream(), actions: d.log[before...].map { "\($0)" })
-    }
-
     @Test(arguments: scenarios.indices)
     func afterThisEveryExchangeIsAsOnANewConnection(first: Int) {
         for (name, second) in Self.scenarios {
-            var fresh = MachineDriver()
-            let alone = Self.observe(&fresh, second)
-            var reused = MachineDriver()
-            _ = Self.observe(&reused, Self.scenarios[first].run)
-            if reused.clientClosed || reused.clientWriteShut { continue }  // that path ends the connection: nothing comes after it
-            if reused.upstream == .pooled { reused.upstream = .none }
-            let after = Self.observe(&reused, second)
-            #expect(after == alone, "\(name) after \(Self.scenarios[first].name)")
-            #expect(reused.problems.isEmpty && fresh.problems.isEmpty, "\(reused.problems) \(fresh.problems)")
+            let outcome = ExchangeReuseCheck.run(second, after: Self.scenarios[first].run)
+            guard let after = outcome.after else { continue }  // that path ends the connection: nothing comes after it
+            #expect(after == outcome.alone, "\(name) after \(Self.scenarios[first].name)")
+            #expect(outcome.problems.isEmpty, "\(outcome.problems)")
         }
     }
 
