@@ -16,23 +16,7 @@ import Testing
         """
 
     /// A plain socket to the gateway (not RawClient: these tests close or reset the descriptor themselves).
-    static func connectTo(_ port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard result == 0 else {
-            close(fd)
-            throw POSIXError(.ECONNREFUSED)
-        }
-        var tv = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        return fd
-    }
+    static func connectTo(_ port: Int) throws -> Int32 { try RawClient.connectedSocket(port: port, timeout: 5) }
 
     static func send(_ fd: Int32, _ text: String) {
         let bytes = Array(text.utf8)
@@ -150,14 +134,19 @@ import Testing
         let h = try await GatewayHarness(routes: Self.routes)
         defer { Task { await h.stop() } }
         #expect(h.server.engine == .epoll)
-        // Holding one open connection first shows the gauge counts this engine's connections at all.
-        let witness = try Self.connectTo(h.port)
+        try await Self.walk(Self.paths[path], on: h)
+    }
+
+    /// Walks a path three times beside one held connection, then expects the gauge back at 0. Holding one open
+    /// connection first shows the gauge counts this engine's connections at all.
+    static func walk(_ path: (name: String, run: @Sendable (Int) throws -> Void), on h: GatewayHarness) async throws {
+        let witness = try connectTo(h.port)
         let deadline = Date().addingTimeInterval(2)
-        while Date() < deadline, Self.openGauge(h) != 1 { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(Self.openGauge(h) == 1)
-        for _ in 0..<3 { try Self.paths[path].run(h.port) }
+        while Date() < deadline, openGauge(h) != 1 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(openGauge(h) == 1)
+        for _ in 0..<3 { try path.run(h.port) }
         close(witness)
-        #expect(try await Self.gaugeReturnsToZero(h) == 0, "\(Self.paths[path].name)")
+        #expect(try await gaugeReturnsToZero(h) == 0, "\(path.name)")
     }
 
     /// On a TLS listener: handshakes that never finish or fail (plain HTTP, a truncated or garbled
@@ -196,12 +185,6 @@ import Testing
         let h = try await GatewayHarness(extra: ListenerTLSTests.tlsBlock([(pki.app.certificateChainPath, pki.app.privateKeyPath)]),
                                          routes: Self.routes)
         defer { Task { await h.stop() } }
-        let witness = try Self.connectTo(h.port)
-        let deadline = Date().addingTimeInterval(2)
-        while Date() < deadline, Self.openGauge(h) != 1 { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(Self.openGauge(h) == 1)
-        for _ in 0..<3 { try Self.tlsPaths[path].run(h.port) }
-        close(witness)
-        #expect(try await Self.gaugeReturnsToZero(h) == 0, "\(Self.tlsPaths[path].name)")
+        try await Self.walk(Self.tlsPaths[path], on: h)
     }
 }
