@@ -223,12 +223,9 @@ public struct SessionAuthenticator: Sendable {
         return value.withUTF8 { bytes -> String? in
             guard bytes.count > 7, startsWithBearerSpace(bytes) else { return nil }
             let token = UnsafeBufferPointer(rebasing: bytes[7...])
-            return isVisibleASCII(token) ? String(decoding: token, as: UTF8.self) : nil
+            return ASCIISearch.isVisibleASCII(token) ? String(decoding: token, as: UTF8.self) : nil
         }
     }
-
-    /// Every byte is 0x21...0x7E (ASCIISearch.isVisibleASCII).
-    @inline(__always) static func isVisibleASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool { ASCIISearch.isVisibleASCII(bytes) }
 
     /// `firstIndex(of: " ")` (a search by characters, slow over a ~800-byte token) found on bytes where a
     /// byte search gives the same answer (`ASCIISearch`).

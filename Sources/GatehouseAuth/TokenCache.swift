@@ -143,7 +143,7 @@ public final class TokenCache: Sendable {
         // Only non-empty visible ASCII (every JWT that verified is): `SessionAuthenticator.readHeaderToken` relies
         // on it when it answers from here.
         var bytes = token
-        guard !bytes.isEmpty, bytes.withUTF8(SessionAuthenticator.isVisibleASCII) else { return }
+        guard !bytes.isEmpty, bytes.withUTF8(ASCIISearch.isVisibleASCII) else { return }
         entries.withLock { entries in
             if entries.count >= capacity {
                 // Drop what has expired; if that frees too little, start over (rare, and cheap to refill).

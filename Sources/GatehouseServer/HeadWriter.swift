@@ -54,20 +54,19 @@ struct HeadWriter: ~Copyable {
     /// `name: value` and CRLF.
     @inline(__always) mutating func field(_ name: String, _ value: String) {
         append(name)
-        append(0x3A)
-        append(0x20)
-        append(value)
-        append(0x0D)
-        append(0x0A)
+        fieldValue(value)
     }
 
     @inline(__always) mutating func field(_ name: StaticString, _ value: String) {
         append(name)
-        append(0x3A)
-        append(0x20)
+        fieldValue(value)
+    }
+
+    /// What follows a field's name: `: value` and CRLF.
+    @inline(__always) private mutating func fieldValue(_ value: String) {
+        append(": " as StaticString)
         append(value)
-        append(0x0D)
-        append(0x0A)
+        append("\r\n" as StaticString)
     }
 
     /// The bytes written, as an array (one copy).

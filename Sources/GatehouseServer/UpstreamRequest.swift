@@ -168,7 +168,7 @@ public enum UpstreamRequest {
     /// One decided field into the head: forwarding look-alikes dropped (Gatehouse writes its own), `Via` kept
     /// aside to be extended.
     @inline(__always) static func writeDecided(_ name: String, _ value: String, into out: inout HeadWriter, priorVia: inout [String]) {
-        if mayBeForwardingHeader(name), forwardingHeaders.contains(where: { headerNamesEquivalent(name, $0) }) { return }
+        if ForwardingHeaders.contains(name) { return }
         if asciiCaseInsensitiveEquals(name, "via") {
             priorVia.append(value)
             return
@@ -176,7 +176,6 @@ public enum UpstreamRequest {
         out.field(name, value)
     }
 
-    @inline(__always) static func mayBeForwardingHeader(_ name: String) -> Bool { ForwardingHeaders.mayBe(name) }
 
     /// RFC 7239 node: IPv6 addresses are quoted and bracketed.
     static func forwardedNode(_ ip: String) -> String {

@@ -54,7 +54,7 @@ import Testing
                     var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
                     bytes[position] = UInt8(value)
                     let expected = bytes.allSatisfy { $0 > 0x20 && $0 < 0x7F }
-                    let got = bytes.withUnsafeBufferPointer { SessionAuthenticator.isVisibleASCII($0) }
+                    let got = bytes.withUnsafeBufferPointer { ASCIISearch.isVisibleASCII($0) }
                     #expect(got == expected, "length \(length), byte \(value) at \(position)")
                 }
             }
