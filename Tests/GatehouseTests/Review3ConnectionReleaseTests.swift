@@ -141,7 +141,9 @@ import Testing
     /// connection first shows the gauge counts this engine's connections at all.
     static func walk(_ path: (name: String, run: @Sendable (Int) throws -> Void), on h: GatewayHarness) async throws {
         let witness = try connectTo(h.port)
-        let deadline = Date().addingTimeInterval(2)
+        // Up to 10 s for the loop to accept it: with the whole suite running on 2 cores (CI), 2 s was once not
+        // enough for the first path of a new gateway. The wait ends as soon as the gauge reads 1.
+        let deadline = Date().addingTimeInterval(10)
         while Date() < deadline, openGauge(h) != 1 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(openGauge(h) == 1)
         for _ in 0..<3 { try path.run(h.port) }
