@@ -131,18 +131,26 @@ import Testing
 
     @Test(arguments: paths.indices)
     func everyEndOfAConnectionLetsItGo(path: Int) async throws {
-        let h = try await GatewayHarness(routes: Self.routes)
+        let h = try await GatewayHarness(routes: Self.routes, configure: Self.withoutShortTimeouts)
         defer { Task { await h.stop() } }
         #expect(h.server.engine == .epoll)
         try await Self.walk(Self.paths[path], on: h)
+    }
+
+    /// The harness's 1 s header timeout would close the idle witness (and any leaked connection) on its own:
+    /// under a loaded CI the test's polling task ran only after that second, saw 0 and failed. With long
+    /// timeouts the witness stays counted and only the paths themselves can bring the gauge back to 0.
+    static func withoutShortTimeouts(_ yaml: String) -> String {
+        let short = "header_timeout: 1s, idle_timeout: 5s"
+        precondition(yaml.contains(short), "the harness config changed: mend this replacement")
+        return yaml.replacingOccurrences(of: short, with: "header_timeout: 120s, idle_timeout: 120s")
     }
 
     /// Walks a path three times beside one held connection, then expects the gauge back at 0. Holding one open
     /// connection first shows the gauge counts this engine's connections at all.
     static func walk(_ path: (name: String, run: @Sendable (Int) throws -> Void), on h: GatewayHarness) async throws {
         let witness = try connectTo(h.port)
-        // Up to 10 s for the loop to accept it: with the whole suite running on 2 cores (CI), 2 s was once not
-        // enough for the first path of a new gateway. The wait ends as soon as the gauge reads 1.
+        // Up to 10 s for the loop to accept it (the whole suite shares 2 cores in CI); the wait ends at 1.
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline, openGauge(h) != 1 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(openGauge(h) == 1)
@@ -185,7 +193,7 @@ import Testing
     func everyEndOfATLSConnectionLetsItGo(path: Int) async throws {
         let pki = try TLSTestPKI.get()
         let h = try await GatewayHarness(extra: ListenerTLSTests.tlsBlock([(pki.app.certificateChainPath, pki.app.privateKeyPath)]),
-                                         routes: Self.routes)
+                                         routes: Self.routes, configure: Self.withoutShortTimeouts)
         defer { Task { await h.stop() } }
         try await Self.walk(Self.tlsPaths[path], on: h)
     }
