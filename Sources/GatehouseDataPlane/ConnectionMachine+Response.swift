@@ -11,7 +11,7 @@ extension ConnectionMachine {
         }
         upstreamIn.removeAll()
         upstreamOut.removeAll()
-        upstreamOut.append(plan.head)
+        plan.head.withUnsafeBytes { upstreamOut.append($0) }
         request.upstreamStarted = now
         let limits = settings.http1Limits
         if responseParser.limits == limits {

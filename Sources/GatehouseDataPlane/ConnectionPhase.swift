@@ -139,7 +139,7 @@ final class Forwarding {
 
     var plan: ForwardPlan { kept! }
     var upstream: UpstreamTarget { kept!.upstream }
-    var head: [UInt8] { kept!.head }
+    var head: RenderedHead { kept!.head }
     var chunkedBody: Bool { kept!.chunkedBody }
     var retryable: Bool { kept!.retryable }
     var tunnelLifetime: Double? { kept!.tunnelLifetime }

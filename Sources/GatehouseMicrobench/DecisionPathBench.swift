@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseConfig
 import GatehouseCore
+import GatehouseDataPlane
 import GatehouseDevIssuer
 import GatehouseServer
 
@@ -51,7 +52,7 @@ func benchDecisionPath(dump: Bool = false) {
         guard let first = probe.run(now: now, requestNumber: 1) else { fatalError("bench request would wait: \(name)") }
         if dump {
             switch first {
-            case .forwarded(let bytes): print("== \(name)\n" + String(decoding: bytes, as: UTF8.self))
+            case .forwarded(let head): print("== \(name)\n" + String(decoding: head.bytes, as: UTF8.self))
             case .answered(let status): print("== \(name)\nanswered \(status)\n")
             }
             continue

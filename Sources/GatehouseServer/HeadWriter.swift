@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseDataPlane
 
 /// Bytes appended into one buffer with a capacity given up front (growing, doubling, when that was short),
 /// for the upstream head rendered per request: `[UInt8].append` checked uniqueness and capacity on each of
@@ -69,8 +70,10 @@ struct HeadWriter: ~Copyable {
         append("\r\n" as StaticString)
     }
 
-    /// The bytes written, as an array (one copy).
-    consuming func bytes() -> [UInt8] {
-        Array(UnsafeBufferPointer(start: base, count: count))
+    /// The bytes written, handed over without a copy: the buffer becomes the head's.
+    consuming func rendered() -> RenderedHead {
+        let (base, count) = (self.base, self.count)
+        discard self
+        return RenderedHead(adopting: base, count: count)
     }
 }

@@ -167,7 +167,7 @@ enum RequestPolicy {
             let keys = prepared.raw.headers.values("sec-websocket-key")
             webSocketAccept = keys.count == 1 ? WebSocketAccept.expected(forKey: keys[0]) : []
         }
-        let head = UpstreamRequest.renderHead(for: request, target: decision.upstreamOverride?.requestTarget, fields: upstreamFields, peer: peer,
+        let head = UpstreamRequest.renderedHead(for: request, target: decision.upstreamOverride?.requestTarget, fields: upstreamFields, peer: peer,
                                               trustedPeer: prepared.trusted, requestID: prepared.requestID, chunked: prepared.chunked,
                                               webSocketUpgrade: prepared.webSocket)
         let method = request.method

@@ -1,4 +1,5 @@
 import GatehouseCore
+import GatehouseDataPlane
 import NIOHTTP1
 
 extension HeaderList {
@@ -97,6 +98,15 @@ public enum UpstreamRequest {
         for request: CanonicalRequest, target: String?, fields decided: UpstreamFields, peer: String, trustedPeer: Bool, requestID: String,
         chunked: Bool, webSocketUpgrade: Bool
     ) -> [UInt8] {
+        renderedHead(for: request, target: target, fields: decided, peer: peer, trustedPeer: trustedPeer, requestID: requestID,
+                     chunked: chunked, webSocketUpgrade: webSocketUpgrade).bytes
+    }
+
+    /// `renderHead` as the data plane sends it: the writer's buffer handed over, not copied into an array.
+    static func renderedHead(
+        for request: CanonicalRequest, target: String?, fields decided: UpstreamFields, peer: String, trustedPeer: Bool, requestID: String,
+        chunked: Bool, webSocketUpgrade: Bool
+    ) -> RenderedHead {
         // Room for the request line, the client's fields, the identity block and Gatehouse's forwarding fields.
         var size = 256 + request.method.utf8.count + (target?.utf8.count ?? request.path.value.utf8.count + (request.query?.utf8.count ?? 0))
         for field in request.headers { size += field.name.utf8.count + field.value.utf8.count + 4 }
@@ -162,7 +172,7 @@ public enum UpstreamRequest {
         if chunked { out.append("Transfer-Encoding: chunked\r\n" as StaticString) }
         if webSocketUpgrade { out.append("Connection: Upgrade\r\nUpgrade: websocket\r\n" as StaticString) }
         out.append("\r\n" as StaticString)
-        return out.bytes()
+        return out.rendered()
     }
 
     /// One decided field into the head: forwarding look-alikes dropped (Gatehouse writes its own), `Via` kept

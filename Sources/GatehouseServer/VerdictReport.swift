@@ -43,7 +43,7 @@ public enum VerdictReport {
         case .forward(let plan):
             var members: [(key: String, value: JSONValue)] = [
                 ("verdict", "forward"), ("upstream", .string(plan.upstream.description)),
-                ("upstream_head", .array(masked(plan.head).map { .string($0) })),
+                ("upstream_head", .array(masked(plan.head.bytes).map { .string($0) })),
                 ("retry_on_stale_connection", .bool(plan.retryable)), ("sends_100_continue", .bool(plan.sendContinue)),
                 ("chunked_body", .bool(plan.chunkedBody)),
             ]
