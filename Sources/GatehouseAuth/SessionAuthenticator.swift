@@ -547,7 +547,7 @@ public struct SessionAuthenticator: Sendable {
         do {
             if let hit = cache.verified(entry, keySetID: keys.id, allowedAlgorithms: policy.allowedAlgorithms) {
                 // Signature already checked with these keys; the claims are checked again against the clock.
-                try TokenVerifier.checkClaims(hit.decoded.payload, policy: policy, now: now)
+                try TokenVerifier.checkClaims(hit.decoded.payload, times: hit.times, policy: policy, now: now)
                 return .signedIn(hit.session, token: token, carrier: carrier)
             }
             let claims = try TokenVerifier.verify(decoded, keys: keys, policy: policy, now: now)

@@ -26,9 +26,12 @@ public final class TokenCache: Sendable {
         /// the cache outlives a reload that may have narrowed it (the claim rules are checked again anyway).
         let algorithm: SigningAlgorithm
         let expiresAt: Double
+        /// The payload's exp, nbf and iat, read once (the payload never changes; the checks run on every hit).
+        let times: ClaimTimes
 
         init(token: String, decoded: DecodedToken, categoryMismatch: String?, session: SessionAuth, keySetID: UInt64, algorithm: SigningAlgorithm,
              expiresAt: Double) {
+            self.times = ClaimTimes(decoded.payload)
             self.token = token
             self.decoded = decoded
             self.categoryMismatch = categoryMismatch
