@@ -40,12 +40,6 @@ final class ClientConnection: LoopHandler, LoopPassObserver, @unchecked Sendable
     private var flushQueued = false
     /// What the loop's timer wheel holds for this connection (see `armDeadline`).
     private var armedDeadline: UInt64?
-    /// Since when the connection has been idle with its buffers still lent (see `keepOrReturnBuffers`).
-    private var idleWithBuffersSince: UInt64?
-    /// How long an idle connection keeps its buffers: a keep-alive client's next request usually comes
-    /// sooner, and handing four buffers back and borrowing them again for every request cost ~1% of the CPU
-    /// per request (perf). An idle connection past it holds none (memory with many idle connections).
-    static let bufferGrace: UInt64 = 100_000_000
     /// The actions being carried out; its storage and the machine's trade places (see `takeActions(into:)`).
     private var actionBatch: [ConnectionAction] = []
     /// The request being decided or relayed, for the access log.
@@ -119,40 +113,15 @@ final class ClientConnection: LoopHandler, LoopPassObserver, @unchecked Sendable
         } while pumpAgain && !closed
         pumping = false
         guard !closed else { return }
-        keepOrReturnBuffers()
         armDeadline()
-    }
-
-    /// An idle connection gives its buffers back once it has been idle for `bufferGrace` (its deadline wakes it).
-    private func keepOrReturnBuffers() {
-        guard machine.isIdle && upstream == nil else {
-            idleWithBuffersSince = nil
-            return
-        }
-        let now = plane.loop.now
-        if let since = idleWithBuffersSince {
-            guard now &- since >= Self.bufferGrace else { return }
-            takeBuffersBack()
-            idleWithBuffersSince = nil
-        } else if machine.clientIn.capacity != 0 || machine.clientOut.capacity != 0 || machine.upstreamIn.capacity != 0
-            || machine.upstreamOut.capacity != 0 {
-            idleWithBuffersSince = now
-        }
+        if machine.isIdle && upstream == nil { takeBuffersBack() }
     }
 
     /// Arms the machine's next deadline in the loop's timer wheel, lazily: one already armed earlier stays (when
     /// it fires, the machine acts only on what is due and the real one is armed then), so a deadline is never
     /// late, and keep-alive traffic, whose deadlines only move later, no longer re-arms the wheel every event.
     private func armDeadline() {
-        guard let registration else { return }
-        let machineDeadline = machine.nextDeadline()
-        let wanted: UInt64
-        switch (machineDeadline, idleWithBuffersSince.map { $0 &+ Self.bufferGrace }) {
-        case (nil, nil): return
-        case (let deadline?, nil): wanted = deadline
-        case (nil, let release?): wanted = release
-        case (let deadline?, let release?): wanted = min(deadline, release)
-        }
+        guard let registration, let wanted = machine.nextDeadline() else { return }
         if let armed = armedDeadline, armed <= wanted { return }
         armedDeadline = wanted
         plane.loop.setDeadline(registration, at: wanted)

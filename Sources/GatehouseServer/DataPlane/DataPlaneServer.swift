@@ -65,17 +65,6 @@ final class DataPlaneServer: Sendable {
         return true
     }
 
-    /// Spare buffers over all loops (tests).
-    func spareBuffers() async -> Int {
-        var total = 0
-        for plane in planes {
-            total += await withCheckedContinuation { continuation in
-                plane.loop.execute { continuation.resume(returning: plane.spareBufferCount) }
-            }
-        }
-        return total
-    }
-
     private func openConnections() async -> Int {
         var total = 0
         for plane in planes {

@@ -84,8 +84,6 @@ final class LoopPlane: @unchecked Sendable {
     }
 
     var openConnections: Int { connections.count }
-    /// Buffers given back and not yet lent again (tests: an idle connection returns its buffers).
-    var spareBufferCount: Int { spareBuffers.count }
 
     func accepted(fd: Int32, peer: SocketEndpoint) {
         let snapshot = self.snapshot
