@@ -14,7 +14,7 @@ public final class RenderedHead: @unchecked Sendable {
     /// A copy of `bytes` (tests, the micro-benchmarks).
     public convenience init(_ bytes: [UInt8]) {
         let base = UnsafeMutablePointer<UInt8>.allocate(capacity: max(bytes.count, 1))
-        bytes.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: bytes.count) }
+        bytes.withUnsafeBufferPointer { if let source = $0.baseAddress { base.update(from: source, count: bytes.count) } }
         self.init(adopting: base, count: bytes.count)
     }
 
