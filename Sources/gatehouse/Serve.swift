@@ -50,6 +50,7 @@ struct Serve: AsyncParsableCommand {
             }
         }
         defer { watchdog?.cancel() }
+        releaseStartupPages(log: log)
 
         await runUntilStopped(server: server, state: state, configPath: options.path, log: log, notifier: notifier, signals: signals)
     }
@@ -67,6 +68,7 @@ func runUntilStopped(server: GatewayServer, state: GatewayState, configPath: Str
             log.level = state.snapshot.settings.logLevel
             outcome.log(to: log, configPath: configPath)
             notifier.ready(status: outcome.statusLine)
+            releaseStartupPages(log: log)
         default:
             let grace = state.snapshot.settings.server.gracePeriod
             log.info("stopping: finishing in-flight requests", [("grace_period_seconds", String(grace))])
@@ -74,6 +76,16 @@ func runUntilStopped(server: GatewayServer, state: GatewayState, configPath: Str
             await server.shutdown(gracePeriod: grace)
             log.info("stopped")
             return
+        }
+    }
+}
+
+/// Unmaps the file pages that start-up or a reload touched (see `StartupPages`), off the event loops: the serving
+/// path's pages come back as minor faults on first use.
+func releaseStartupPages(log: OperationalLog) {
+    Task.detached(priority: .utility) {
+        if let kilobytes = StartupPages.release() {
+            log.debug("released start-up pages", [("resident_kib", String(kilobytes))])
         }
     }
 }
