@@ -127,3 +127,12 @@ public struct ProxySettings: Sendable, Equatable {
 
     public init() {}
 }
+
+extension GatehouseSettings {
+    /// Whether any request may go to an `https://` upstream (the default upstream, a route's, the Frontend API
+    /// proxy's): only then is the upstream trust store needed.
+    public var namesTLSUpstream: Bool {
+        upstream.tls || frontendAPIProxy?.target.tls == true || routes.rules.contains { $0.upstream?.tls == true }
+            || routes.fallback.upstream?.tls == true
+    }
+}

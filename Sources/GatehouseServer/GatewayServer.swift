@@ -46,7 +46,7 @@ public final class GatewayServer: Sendable {
         self.engine = DataPlaneEngine.chosen(for: settings)
         // On the epoll data plane, NIO serves only the admin listener and its probes: one thread is plenty.
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: engine == .epoll ? 1 : threads)
-        self.pools = UpstreamPools(group: group, settings: settings.proxy)
+        self.pools = UpstreamPools(group: group, settings: settings.proxy, warmTrust: engine == .nio && settings.namesTLSUpstream)
         self.quiesceHelper = Mutex(ServerQuiescingHelper(group: group))
         self.counter = ConnectionCounter(metrics: state.metrics)
         self.accessLog = AccessLog(enabled: settings.accessLog)
@@ -61,8 +61,12 @@ public final class GatewayServer: Sendable {
         case .failure(let error):
             return .failed(error)
         case .success(let next):
-            var trustProblem = pools.update(settings: next.settings.proxy)
-            if let plane = dataPlane.withLock({ $0 }) { trustProblem = plane.updateTrust(caFile: next.settings.proxy.tlsCAFile) }
+            // The NIO pools serve only the NIO engine; on the data plane their trust store is never built.
+            let namesTLSUpstream = next.settings.namesTLSUpstream
+            var trustProblem = pools.update(settings: next.settings.proxy, checkTrust: engine == .nio && namesTLSUpstream)
+            if let plane = dataPlane.withLock({ $0 }) {
+                trustProblem = plane.updateTrust(caFile: next.settings.proxy.tlsCAFile, namesTLSUpstream: namesTLSUpstream)
+            }
             accessLog.setEnabled(next.settings.accessLog)
             return .applied(next, needsRestart: RestartOnlySettings.changed(from: startedWith, to: next.settings),
                             problems: trustProblem.map { [$0] } ?? [])

@@ -5,10 +5,48 @@ import Synchronization
 /// system roots. Verification is always full (chain and host name): there is no setting that turns it off.
 /// One type for both engines; `Context` is the TLS library's (NIOSSL's for the NIO listener, OpenSSL's for the
 /// data plane).
+///
+/// The context is built on first use: loading the system roots costs OpenSSL ~25 ms and BoringSSL as much again
+/// (measured: most of the start-up time of a gateway with no `https://` upstream), and holds ~140 parsed
+/// certificates. A config that names an `https://` upstream warms it off the loops right after start
+/// (`warm()`), so the first such connection does not wait for it.
 struct TrustStore<Context: Sendable>: Sendable {
     /// Changes whenever the file's path or content does, so pooled connections can tell they are stale.
     let generation: Int
-    let context: Result<Context, UpstreamTrustError>
+    private let built: LazyTrustContext<Context>
+
+    init(generation: Int, build: @escaping @Sendable () -> Result<Context, UpstreamTrustError>) {
+        self.generation = generation
+        self.built = LazyTrustContext(build: build)
+    }
+
+    /// The context, built now if this is its first use (callers that must not wait call `warm()` first).
+    var context: Result<Context, UpstreamTrustError> { built.value }
+
+    /// Builds the context on a background thread, if it is not built yet.
+    func warm() {
+        let built = self.built
+        DispatchQueue.global(qos: .utility).async { _ = built.value }
+    }
+}
+
+/// A trust context built once, by whichever caller first needs it (others wait for that build).
+final class LazyTrustContext<Context: Sendable>: Sendable {
+    private let state = Mutex<Result<Context, UpstreamTrustError>?>(nil)
+    private let build: @Sendable () -> Result<Context, UpstreamTrustError>
+
+    init(build: @escaping @Sendable () -> Result<Context, UpstreamTrustError>) {
+        self.build = build
+    }
+
+    var value: Result<Context, UpstreamTrustError> {
+        state.withLock { state in
+            if let state { return state }
+            let value = build()
+            state = value
+            return value
+        }
+    }
 }
 
 /// Trust stores by path: the last content read and the store built from it (building one is costly; a reload
@@ -27,17 +65,15 @@ final class TrustStoreCache<Context: Sendable>: Sendable {
         return state.withLock { state in
             if let known = state.byPath[caFile ?? ""], known.pem == pem { return known.store }
             state.generation += 1
-            let context: Result<Context, UpstreamTrustError>
-            if let caFile, pem == nil {
-                context = .failure(UpstreamTrustError(message: "cannot read proxy.tls_ca_file \(caFile)"))
-            } else {
-                do { context = .success(try build(caFile, pem)) } catch let error as UpstreamTrustError {
-                    context = .failure(error)
+            let build = self.build
+            let store = TrustStore<Context>(generation: state.generation) {
+                if let caFile, pem == nil { return .failure(UpstreamTrustError(message: "cannot read proxy.tls_ca_file \(caFile)")) }
+                do { return .success(try build(caFile, pem)) } catch let error as UpstreamTrustError {
+                    return .failure(error)
                 } catch {
-                    context = .failure(UpstreamTrustError(message: "\(error)"))
+                    return .failure(UpstreamTrustError(message: "\(error)"))
                 }
             }
-            let store = TrustStore(generation: state.generation, context: context)
             state.byPath[caFile ?? ""] = (pem, store)
             return store
         }

@@ -228,9 +228,10 @@ final class UpstreamPool {
 final class UpstreamPools: Sendable {
     private let pools: [ObjectIdentifier: NIOLoopBound<UpstreamPool>]
 
-    init(group: MultiThreadedEventLoopGroup, settings: ProxySettings) {
+    init(group: MultiThreadedEventLoopGroup, settings: ProxySettings, warmTrust: Bool) {
         var pools: [ObjectIdentifier: NIOLoopBound<UpstreamPool>] = [:]
         let trust = UpstreamTrust.load(caFile: settings.tlsCAFile)
+        if warmTrust { trust.warm() }
         for loop in group.makeIterator() {
             let pool = try! loop.submit { NIOLoopBound(UpstreamPool(eventLoop: loop, settings: settings, trust: trust), eventLoop: loop) }.wait()
             pools[ObjectIdentifier(loop)] = pool
@@ -251,13 +252,14 @@ final class UpstreamPools: Sendable {
     }
 
     /// A reload: new settings, and `proxy.tls_ca_file` read again (a rotated CA file takes effect). Returns
-    /// what went wrong when the new trust store cannot be built: `https://` upstreams then fail closed (502).
-    func update(settings: ProxySettings) -> String? {
+    /// what went wrong when the new trust store cannot be built (`https://` upstreams then fail closed, 502);
+    /// it is built now only when `checkTrust` says it will be used.
+    func update(settings: ProxySettings, checkTrust: Bool) -> String? {
         let trust = UpstreamTrust.load(caFile: settings.tlsCAFile)
         for pool in pools.values {
             pool.eventLoop.execute { pool.value.update(settings: settings, trust: trust) }
         }
-        guard case .failure(let error) = trust.context else { return nil }
+        guard checkTrust, case .failure(let error) = trust.context else { return nil }
         return "proxy.tls_ca_file: \(error); https:// upstreams answer 502 until it is fixed"
     }
 }

@@ -43,8 +43,8 @@ final class DataPlaneServer: Sendable {
     }
 
     /// A reload: the upstream trust store read again (see `DataPlaneShared.updateTrust`).
-    func updateTrust(caFile: String?) -> String? {
-        shared.updateTrust(caFile: caFile)
+    func updateTrust(caFile: String?, namesTLSUpstream: Bool) -> String? {
+        shared.updateTrust(caFile: caFile, namesTLSUpstream: namesTLSUpstream)
     }
 
     /// Stops accepting, lets in-flight requests finish (idle keep-alive connections close at once), closes

@@ -19,11 +19,11 @@ final class DataPlaneShared: Sendable {
     var trust: DataPlaneTrust { trustStore.withLock { $0 } }
 
     /// A reload: `proxy.tls_ca_file` read again. What went wrong, if the new store cannot be built
-    /// (`https://` upstreams then fail closed, 502).
-    func updateTrust(caFile: String?) -> String? {
+    /// (`https://` upstreams then fail closed, 502); it is built now only when the config names such an upstream.
+    func updateTrust(caFile: String?, namesTLSUpstream: Bool) -> String? {
         let trust = DataPlaneTrust.load(caFile: caFile)
         trustStore.withLock { $0 = trust }
-        if case .failure(let problem) = trust.context {
+        if namesTLSUpstream, case .failure(let problem) = trust.context {
             return "proxy.tls_ca_file: \(problem.message); https:// upstreams answer 502 until it is fixed"
         }
         return nil
@@ -36,7 +36,10 @@ final class DataPlaneShared: Sendable {
         self.counter = counter
         self.listenerHealth = listenerHealth
         self.extraSocketOption = extraSocketOption
-        self.trustStore = Mutex(DataPlaneTrust.load(caFile: state.snapshot.settings.proxy.tlsCAFile))
+        let settings = state.snapshot.settings
+        let trust = DataPlaneTrust.load(caFile: settings.proxy.tlsCAFile)
+        if settings.namesTLSUpstream { trust.warm() }
+        self.trustStore = Mutex(trust)
     }
 }
 
