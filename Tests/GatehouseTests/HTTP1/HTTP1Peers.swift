@@ -90,9 +90,10 @@ func h11Parse(_ inputs: [[UInt8]]) throws -> [PeerVerdict] {
     process.standardOutput = output
     try process.run()
     let text = inputs.map { $0.map { String(format: "%02x", $0) }.joined() }.joined(separator: "\n") + "\n"
-    // Write on another thread: the peer answers line by line, so a large corpus would fill both pipes.
+    // Write on another thread: the peer answers line by line, so a large corpus would fill both pipes. A
+    // peer that dies early (h11 missing) fails on its exit status below, rather than trapping on EPIPE here.
     let writer = Thread {
-        input.fileHandleForWriting.write(Data(text.utf8))
+        try? input.fileHandleForWriting.write(contentsOf: Data(text.utf8))
         try? input.fileHandleForWriting.close()
     }
     writer.start()

@@ -23,7 +23,9 @@ enum OffPoolProcess {
         let box = ProcessBox(process)
         return await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
-                if let stdin { input.fileHandleForWriting.write(stdin) }
+                // A child that exits before reading all of it (a missing peer) must fail its test, not trap
+                // the whole test process on EPIPE (`write(_:)` does).
+                if let stdin { try? input.fileHandleForWriting.write(contentsOf: stdin) }
                 try? input.fileHandleForWriting.close()
                 let watchdog = DispatchWorkItem { if box.process.isRunning { box.process.terminate() } }
                 DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
