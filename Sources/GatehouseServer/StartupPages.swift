@@ -11,8 +11,9 @@ import Glibc
 ///
 /// Only a mapping with no private page of its own is released: on a private file mapping DONTNEED also drops
 /// copy-on-write copies, so a relocated RELRO page would revert to the file's bytes. Such pages show as
-/// `Anonymous`, `Swap` (a copy swapped out) or `Private_Dirty`; a mapping with any of them, a writable or locked
-/// one, and one whose file is gone are left alone.
+/// `Anonymous`, or `Swap` once swapped out; a mapping with either, a writable or locked one, and one whose file is
+/// gone are left alone. `Private_Dirty` is not such a sign: it also counts page-cache pages written by `write(2)`
+/// and not yet written back (a binary just built or installed), which the mapping only shares.
 public enum StartupPages {
     public struct Mapping: Equatable, Sendable {
         public var start: UInt
@@ -49,7 +50,7 @@ public enum StartupPages {
             switch key {
             case "Rss":
                 current!.mapping.residentKB = kilobytes(value) ?? 0
-            case "Anonymous", "Swap", "Private_Dirty":
+            case "Anonymous", "Swap":
                 if kilobytes(value) != 0 { current!.eligible = false }
                 if key == "Anonymous" { current!.anonymousRead = true }
             case "VmFlags":

@@ -48,12 +48,15 @@ import Testing
             Self.entry("7f44ed000000-7f44ed100000 r-xp 00000000 fe:00 101                        /usr/lib/locked.so", rss: 1024, flags: "rd ex mr mw me lo"),
             Self.entry("7f44ee000000-7f44ee100000 r-xp 00000000 fe:00 102                        /usr/lib/untouched.so", rss: 0),
             Self.entry("7f44ef000000-7f44ef100000 r--s 00000000 fe:00 103                        /usr/share/icu/data file.dat", rss: 12),
+            // A binary just written: its page-cache pages are dirty until written back, but none is private.
+            Self.entry("7f44f0000000-7f44f0100000 r-xp 00000000 fe:00 104                        /srv/just-built", rss: 900, privateDirty: 900),
         ].joined()
         let released = StartupPages.releasable(smaps: smaps)
         #expect(released == [
             .init(start: 0x55db_410f_9000, end: 0x55db_422a_f000, path: "/srv/gatehouse", residentKB: 4444),
             .init(start: 0x55db_422a_f000, end: 0x55db_4234_0000, path: "/srv/gatehouse", residentKB: 592),
             .init(start: 0x7f44_ef00_0000, end: 0x7f44_ef10_0000, path: "/usr/share/icu/data file.dat", residentKB: 12),
+            .init(start: 0x7f44_f000_0000, end: 0x7f44_f010_0000, path: "/srv/just-built", residentKB: 900),
         ])
     }
 
