@@ -46,13 +46,5 @@ public struct DecisionPathProbe: Sendable {
     public enum Outcome: Sendable, Equatable {
         case answered(status: Int)
         case forwarded(head: RenderedHead)
-
-        public static func == (a: Outcome, b: Outcome) -> Bool {
-            switch (a, b) {
-            case (.answered(let x), .answered(let y)): return x == y
-            case (.forwarded(let x), .forwarded(let y)): return x.bytes == y.bytes
-            default: return false
-            }
-        }
     }
 }

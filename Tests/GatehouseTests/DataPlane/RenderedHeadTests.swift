@@ -17,4 +17,15 @@ import Testing
         let head = RenderedHead(adopting: base, count: 5)
         #expect(head.bytes == Array("abcde".utf8))
     }
+
+    @Test func headsAreEqualByTheirBytes() {
+        let request = Array("GET / HTTP/1.1\r\nHost: a\r\n\r\n".utf8)
+        #expect(RenderedHead(request) == RenderedHead(request))
+        #expect(RenderedHead([]) == RenderedHead([]))
+        #expect(RenderedHead(request) != RenderedHead(Array(request.dropLast())))
+        var changed = request
+        changed[4] = UInt8(ascii: "x")
+        #expect(RenderedHead(request) != RenderedHead(changed))
+        #expect(RenderedHead([]) != RenderedHead(request))
+    }
 }
