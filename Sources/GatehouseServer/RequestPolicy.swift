@@ -71,7 +71,8 @@ enum RequestPolicy {
         // The cheap half first: almost no request carries `Upgrade`.
         let webSocket = upgrade == ["websocket"]
             && headers.values("connection").map({ $0.lowercased() }).contains { $0.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "upgrade" } }
-        func prepared(_ raw: RawRequest, forwardAuth: ForwardAuth.Dialect?) -> Prepared {
+        // `raw` is moved into the Prepared, not copied (a copy retained and released its six references).
+        func prepared(_ raw: consuming RawRequest, forwardAuth: ForwardAuth.Dialect?) -> Prepared {
             Prepared(raw: raw, requestID: requestID, trusted: trusted, forwardAuth: forwardAuth, webSocket: webSocket, origin: headers.first("origin"),
                      chunked: head.body == .chunked, expectsContinue: head.expectsContinue, http11: head.version == .http11,
                      host: head.host.map { fields[$0].value }, userAgent: headers.first("user-agent"))
@@ -81,20 +82,20 @@ enum RequestPolicy {
             let requested = reservedForwardAuthPath(target, configured: path, options: snapshot.settings.canonicalization)
         {
             guard let strict = requested.strict, let dialect = ForwardAuth.dialect(path: strict, configured: path, headers: headers) else {
-                return (prepared(raw, forwardAuth: nil), .answered(.answer(withID(ForwardAuth.notAnEndpoint(configured: path), requestID), label: "deny",
+                return (prepared(consume raw, forwardAuth: nil), .answered(.answer(withID(ForwardAuth.notAnEndpoint(configured: path), requestID), label: "deny",
                                                                             closeConnection: false)))
             }
             guard trusted, let original = ForwardAuth.originalRequest(headers, dialect: dialect) else {
-                return (prepared(raw, forwardAuth: dialect),
+                return (prepared(consume raw, forwardAuth: dialect),
                         .answered(.answer(withID(ForwardAuth.withoutOriginalRequest(trusted: trusted, dialect: dialect), requestID),
                                           label: "deny", closeConnection: false)))
             }
             var forwarded = RawRequest(method: original.method, target: original.uri, headers: headers, scheme: scheme, fromTrustedProxy: true,
                                        peer: peer, trustedProxies: snapshot.settings.trustedProxies)
             forwarded.fieldsChecked = true
-            return (prepared(forwarded, forwardAuth: dialect), .evaluate)
+            return (prepared(consume forwarded, forwardAuth: dialect), .evaluate)
         }
-        return (prepared(raw, forwardAuth: nil), .evaluate)
+        return (prepared(consume raw, forwardAuth: nil), .evaluate)
     }
 
     /// `ClientHandler.reservedForwardAuthPath` without canonicalising the path twice per request: when the
