@@ -81,7 +81,8 @@ public final class CanonicalRequest: Sendable {
         return scheme + "://" + host + pathAndQuery
     }
 
-    public init(_ raw: RawRequest, options: CanonicalizationOptions = CanonicalizationOptions()) throws(RequestRejection) {
+    // Borrowed: only its fields are read, and an owned parameter made the caller copy the whole request.
+    public init(_ raw: borrowing RawRequest, options: CanonicalizationOptions = CanonicalizationOptions()) throws(RequestRejection) {
         guard HTTPSyntax.isToken(raw.method) else { throw RequestRejection("invalid method") }
         // Without a lower-case letter the method is its own upper-case spelling, so it cannot differ from a
         // standard one: the upper-casing (an array and a set lookup per request) is only for methods with one.
