@@ -1,6 +1,4 @@
 import Foundation
-import GatehouseCore
-import GatehouseDevIssuer
 import GatehouseServer
 import Testing
 
@@ -95,11 +93,7 @@ import Testing
 @Suite(.serialized, .stopsServers) struct StartupPagesDaemonTests {
     @Test func theDaemonReleasesStartupPagesWhenReadyAndAfterAReload() async throws {
         let upstream = try await TestUpstream()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-pages-\(UInt64.random(in: 0...UInt64.max))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try Data(Fixtures.issuer.jwks.serialized().utf8).write(to: directory.appendingPathComponent("jwks.json"))
-        let yaml = "log_level: debug\n" + DaemonProcessTests.yaml(upstream.port, routes: GatewayHarness.defaultRoutes)
-        let gateway = try GatewayProcess(yaml: yaml, directory: directory)
+        let (gateway, _) = try OperatorConventionTests.start(upstream, extra: "log_level: debug\n")
         defer { gateway.stop() }
         let token = ServerIntegrationTests.fresh("user_1")
         try await Task.sleep(for: .milliseconds(300))
