@@ -297,10 +297,24 @@ public final class CanonicalRequest: Sendable {
     }
 
     private static func dropDefaultPort(_ host: String, scheme: String) -> String {
-        // A character suffix `:80` is also a byte suffix: the byte test (cheap) first.
-        if scheme == "http", host.utf8.count >= 3, host.utf8.suffix(3).elementsEqual(":80".utf8), host.hasSuffix(":80") { return String(host.dropLast(3)) }
-        if scheme == "https", host.utf8.count >= 4, host.utf8.suffix(4).elementsEqual(":443".utf8), host.hasSuffix(":443") { return String(host.dropLast(4)) }
-        return host
+        // The byte suffix tested in place first (the UTF-8 view's suffix and elementsEqual cost ~500
+        // instructions, callgrind); the character suffix only when it is there.
+        let portLength: Int
+        switch scheme {
+        case "http": portLength = 3
+        case "https": portLength = 4
+        default: return host
+        }
+        let isDefault = withUTF8Bytes(host) { bytes -> Bool in
+            let n = bytes.count
+            guard n >= portLength else { return false }
+            return portLength == 3
+                ? bytes[n - 3] == UInt8(ascii: ":") && bytes[n - 2] == UInt8(ascii: "8") && bytes[n - 1] == UInt8(ascii: "0")
+                : bytes[n - 4] == UInt8(ascii: ":") && bytes[n - 3] == UInt8(ascii: "4") && bytes[n - 2] == UInt8(ascii: "4")
+                    && bytes[n - 1] == UInt8(ascii: "3")
+        }
+        guard isDefault, host.hasSuffix(portLength == 3 ? ":80" : ":443") else { return host }
+        return String(host.dropLast(portLength))
     }
 }
 

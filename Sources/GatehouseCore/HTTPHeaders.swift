@@ -76,16 +76,48 @@ func bytesEqual(_ a: String, _ b: String, prefixOnly: Bool = false, fold: (UInt8
 }
 
 public func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
-    // Its own loop: through `bytesEqual`'s fold parameter, lowerASCII was called per byte, not inlined
-    // (~34 calls per request in CanonicalRequest alone, callgrind).
     let countA = a.utf8.count
     guard countA == b.utf8.count else { return false }
     return withUTF8Bytes(a) { x in
-        withUTF8Bytes(b) { y in
-            for i in 0..<countA where lowerASCII(x[i]) != lowerASCII(y[i]) { return false }
-            return true
-        }
+        withUTF8Bytes(b) { y in asciiCaseInsensitiveEquals(UnsafeRawBufferPointer(x), UnsafeRawBufferPointer(y)) }
     }
+}
+
+/// Two equally long byte runs, equal once ASCII upper case is folded to lower case (other bytes as they are).
+/// Eight bytes at a time: byte by byte it cost ~18 instructions per byte, ~350 for `authorization` (callgrind).
+@inline(__always)
+func asciiCaseInsensitiveEquals(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Bool {
+    let count = x.count
+    guard count == y.count else { return false }
+    guard count >= 8, let p = x.baseAddress, let q = y.baseAddress else {
+        for i in 0..<count where lowerASCII(x[i]) != lowerASCII(y[i]) { return false }
+        return true
+    }
+    var offset = 0
+    while offset + 8 <= count {
+        if lowerASCII8(p.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            != lowerASCII8(q.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) { return false }
+        offset += 8
+    }
+    // The last (overlapping) eight bytes cover the rest.
+    if offset < count {
+        return lowerASCII8(p.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
+            == lowerASCII8(q.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
+    }
+    return true
+}
+
+/// `lowerASCII` on each of eight bytes at once: 0x20 added to each byte in `A`...`Z`, every other byte kept
+/// (bytes from 0x80 up included: their top bit keeps them out of the range test).
+@inline(__always)
+func lowerASCII8(_ word: UInt64) -> UInt64 {
+    let low7 = word & 0x7F7F_7F7F_7F7F_7F7F
+    // Per byte, no carry between bytes (each sum stays below 0x100): top bit set when the byte is >= "A" ...
+    let atLeastA = low7 &+ 0x3F3F_3F3F_3F3F_3F3F
+    // ... and when it is > "Z".
+    let aboveZ = low7 &+ 0x2525_2525_2525_2525
+    let upper = (atLeastA ^ aboveZ) & ~word & 0x8080_8080_8080_8080
+    return word | (upper >> 2)
 }
 
 /// Calls `body` with each element of a comma-separated header list, trimmed of spaces and tabs, without

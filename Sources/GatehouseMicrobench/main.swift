@@ -16,8 +16,10 @@ func blackHole<T>(_ value: T) { withExtendedLifetime(value) {} }
 /// GATEHOUSE_BENCH_ONLY=text: only the benchmarks whose name contains it (to profile one).
 let benchOnly = ProcessInfo.processInfo.environment["GATEHOUSE_BENCH_ONLY"]
 
+/// GATEHOUSE_BENCH_ITERATIONS=n runs n per sample (to count instructions under valgrind, as `measureCPU`).
 func measure(_ name: String, iterations: Int, _ body: () -> Void) {
     if let benchOnly, !name.contains(benchOnly) { return }
+    let iterations = ProcessInfo.processInfo.environment["GATEHOUSE_BENCH_ITERATIONS"].flatMap(Int.init) ?? iterations
     var samples: [Double] = []
     for _ in 0..<5 {
         let start = ContinuousClock.now
