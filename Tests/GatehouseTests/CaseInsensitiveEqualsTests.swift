@@ -1,4 +1,5 @@
 @testable import GatehouseCore
+@testable import GatehouseHTTP1
 import Testing
 
 /// `asciiCaseInsensitiveEquals` compares eight bytes at a time (with an overlapping last word); it must answer
@@ -47,6 +48,32 @@ import Testing
                 }
             }
         }
+    }
+
+    /// The parsers' `equalsIgnoringCase` (bytes against a lower-case literal, eight at a time from eight up):
+    /// every byte value at every position of the names and tokens they look for, against byte-by-byte folding.
+    @Test func parserLiteralsAgreeWithByteByByteFolding() {
+        func check(_ literal: StaticString) {
+            let word = Array(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+            for position in word.indices {
+                for c in 0...255 {
+                    var bytes = Array(word.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 })  // upper case
+                    bytes[position] = UInt8(c)
+                    // Inside a larger buffer, so the range does not start at the buffer's start.
+                    let buffer = [UInt8(ascii: "x")] + bytes + [UInt8(ascii: "y")]
+                    let got = buffer.withUnsafeBytes { $0.equalsIgnoringCase(1..<(1 + bytes.count), literal) }
+                    if got != Self.reference(bytes, word) {
+                        Issue.record("\(literal) with byte \(c) at \(position)")
+                        return
+                    }
+                }
+            }
+        }
+        for literal: StaticString in ["te", "host", "close", "upgrade", "chunked", "keep-alive", "connection", "content-length",
+                                       "transfer-encoding", "proxy-connection", "100-continue"] {
+            check(literal)
+        }
+        #expect([UInt8]("Content-Lengts".utf8).withUnsafeBytes { !$0.equalsIgnoringCase(0..<14, "content-length") })
     }
 
     @Test func stringsOfDifferentLengthsOrSpellings() {
