@@ -75,7 +75,9 @@ public final class Gatekeeper: Sendable {
             if let machine = await machineAuthentication(request, route: route, now: now) { auth = machine } else {
                 auth = withSessionTokenType(await authenticator.authenticate(request, now: now), request)
             }
-            return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: signed(decide(request: request, route: route, auth: auth), request: request, route: route, auth: auth, now: now))
+            let decision = signed(decide(request: request, route: route, auth: auth), request: request, route: route, auth: auth, now: now)
+            // Moved in, not copied (a copy retained and released the result's dozen references).
+            return Evaluation(request: request, route: route, routeMatched: matched, auth: consume auth, decision: decision)
         }
     }
 
@@ -92,10 +94,13 @@ public final class Gatekeeper: Sendable {
             case .decided(let machine): auth = machine
             case .wait: return nil
             case .session:
-                guard let session = authenticator.authenticateWithoutFetching(request, now: now, headerToken: token) else { return nil }
-                auth = withSessionTokenType(session, request)
+                guard var session = authenticator.authenticateWithoutFetching(request, now: now, headerToken: token) else { return nil }
+                setSessionTokenType(&session, request)
+                auth = consume session
             }
-            return Evaluation(request: request, route: route, routeMatched: matched, auth: auth, decision: signed(decide(request: request, route: route, auth: auth), request: request, route: route, auth: auth, now: now))
+            let decision = signed(decide(request: request, route: route, auth: auth), request: request, route: route, auth: auth, now: now)
+            // Moved in, not copied (a copy retained and released the result's dozen references).
+            return Evaluation(request: request, route: route, routeMatched: matched, auth: consume auth, decision: decision)
         }
     }
 
