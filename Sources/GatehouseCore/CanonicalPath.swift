@@ -64,6 +64,11 @@ public struct CanonicalPath: Sendable, Equatable, CustomStringConvertible {
         return isAlreadyCanonical(Array(bytes), allowSemicolons: allowSemicolons)
     }
 
+    /// `isAlreadyCanonical` on bytes already in hand (the data plane's request-target).
+    public static func isAlreadyCanonicalBytes(_ bytes: UnsafeBufferPointer<UInt8>, allowSemicolons: Bool) -> Bool {
+        isAlreadyCanonical(bytes, allowSemicolons: allowSemicolons)
+    }
+
     static func isAlreadyCanonical<Bytes: Collection<UInt8>>(_ bytes: Bytes, allowSemicolons: Bool) -> Bool {
         guard bytes.first == UInt8(ascii: "/") else { return false }
         var segmentLength = 0

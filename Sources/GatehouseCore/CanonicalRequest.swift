@@ -86,7 +86,8 @@ public final class CanonicalRequest: Sendable {
         guard HTTPSyntax.isToken(raw.method) else { throw RequestRejection("invalid method") }
         // Without a lower-case letter the method is its own upper-case spelling, so it cannot differ from a
         // standard one: the upper-casing (an array and a set lookup per request) is only for methods with one.
-        if raw.method.utf8.contains(where: { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") }),
+        // (On the bytes in place: the UTF-8 view's generic contains cost ~140 instructions for `GET`.)
+        if withUTF8Bytes(raw.method, { $0.contains { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") } }),
             let standard = MethodName.standardSpelling(of: raw.method), standard != raw.method
         {
             // Methods are case-sensitive (RFC 9110 §9.1), yet some upstreams treat `get` as GET: refuse rather

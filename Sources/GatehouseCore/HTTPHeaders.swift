@@ -13,11 +13,15 @@ public struct HeaderList: Sendable, Equatable, Sequence {
 
     /// All values of a field, compared case-insensitively by name.
     public func values(_ name: String) -> [String] {
-        fields.compactMap { asciiCaseInsensitiveEquals($0.name, name) ? $0.value : nil }
+        var found: [String] = []
+        for i in fields.indices where asciiCaseInsensitiveEquals(fields[i].name, name) { found.append(fields[i].value) }
+        return found
     }
 
+    /// By index, not `for field in fields`: each element taken out was a copy of its two strings (retained and
+    /// released), four to eight times per request.
     public func first(_ name: String) -> String? {
-        for field in fields where asciiCaseInsensitiveEquals(field.name, name) { return field.value }
+        for i in fields.indices where asciiCaseInsensitiveEquals(fields[i].name, name) { return fields[i].value }
         return nil
     }
 

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import GatehouseCore
 import GatehouseDataPlane
 import NIOHTTP1
@@ -192,9 +195,13 @@ public enum UpstreamRequest {
         isIPv6(ip) ? "\"[" + ip + "]\"" : ip
     }
 
-    /// An address with a colon is IPv6 (searched by bytes: `String.contains` walks characters).
+    /// An address with a colon is IPv6. Searched in the bytes in place: `String.contains` walks characters,
+    /// and the UTF-8 view's generic `contains` cost ~300 instructions for `127.0.0.1` (callgrind).
     @inline(__always) static func isIPv6(_ ip: String) -> Bool {
-        ip.utf8.contains(UInt8(ascii: ":"))
+        ip.utf8.withContiguousStorageIfAvailable { bytes in
+            guard let base = bytes.baseAddress else { return false }
+            return memchr(base, Int32(UInt8(ascii: ":")), bytes.count) != nil
+        } ?? ip.utf8.contains(UInt8(ascii: ":"))
     }
 
     /// A request id a trusted proxy sent, if it is short and plain enough to log and forward.

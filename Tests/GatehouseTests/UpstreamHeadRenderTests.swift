@@ -100,4 +100,16 @@ import Testing
         #expect(text.contains("\r\nForwarded: for=10.0.0.2;proto=http;host=\"app.example.com\"\r\n"))
         #expect(text.hasSuffix("\r\nVia: 1.1 gatehouse\r\nTransfer-Encoding: chunked\r\n\r\n"))
     }
+
+    /// The `Forwarded` node is bracketed and quoted for IPv6 peers only (small and heap strings alike).
+    @Test func ipv6PeersAreToldApartFromIPv4Ones() {
+        for peer in ["2001:db8::1", "::1", "2001:0db8:0000:0000:0000:ff00:0042:8329", "fe80::1%eth0"] {
+            #expect(UpstreamRequest.isIPv6(peer), "\(peer)")
+            #expect(UpstreamRequest.forwardedNode(peer) == "\"[\(peer)]\"")
+        }
+        for peer in ["127.0.0.1", "192.0.2.10", "", "255.255.255.255.255.255"] {
+            #expect(!UpstreamRequest.isIPv6(peer), "\(peer)")
+            #expect(UpstreamRequest.forwardedNode(peer) == peer)
+        }
+    }
 }
