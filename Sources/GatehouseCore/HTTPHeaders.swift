@@ -112,7 +112,8 @@ func asciiCaseInsensitiveEquals(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBuffe
 }
 
 /// `lowerASCII` on each of eight bytes at once: 0x20 added to each byte in `A`...`Z`, every other byte kept
-/// (bytes from 0x80 up included: their top bit keeps them out of the range test).
+/// (bytes from 0x80 up included: their top bit keeps them out of the range test). GatehouseHTTP1, which
+/// depends on nothing, has the same fold (`ByteClass.lower8`); CaseInsensitiveEqualsTests hold both to it.
 @inline(__always)
 func lowerASCII8(_ word: UInt64) -> UInt64 {
     let low7 = word & 0x7F7F_7F7F_7F7F_7F7F
