@@ -33,19 +33,16 @@ public struct ForwardPlan: Sendable {
     /// For Gatehouse's own answers to this request (502, 504, 408...).
     public var requestID: String?
 
+    // The memberwise initializer is the compiler's (see `Decision`: a hand-written one assigned each optional
+    // field over its implicit nil and copied the plan out); the public ones are in the extension below.
+}
+
+extension ForwardPlan {
     public init(upstream: UpstreamTarget, head: RenderedHead, chunkedBody: Bool, retryable: Bool, sendContinue: Bool,
                 tunnelLifetime: Double?, response: ResponseRewrite, label: String = "proxy", requestID: String? = nil,
                 webSocketAccept: [UInt8]? = nil) {
-        self.requestID = requestID
-        self.webSocketAccept = webSocketAccept
-        self.upstream = upstream
-        self.head = head
-        self.chunkedBody = chunkedBody
-        self.retryable = retryable
-        self.sendContinue = sendContinue
-        self.tunnelLifetime = tunnelLifetime
-        self.response = response
-        self.label = label
+        self.init(upstream: upstream, head: head, chunkedBody: chunkedBody, retryable: retryable, sendContinue: sendContinue,
+                  tunnelLifetime: tunnelLifetime, webSocketAccept: webSocketAccept, response: response, label: label, requestID: requestID)
     }
 
     /// A plan whose head is a copy of `head` (tests, the micro-benchmarks).
@@ -53,7 +50,7 @@ public struct ForwardPlan: Sendable {
                 tunnelLifetime: Double?, response: ResponseRewrite, label: String = "proxy", requestID: String? = nil,
                 webSocketAccept: [UInt8]? = nil) {
         self.init(upstream: upstream, head: RenderedHead(head), chunkedBody: chunkedBody, retryable: retryable, sendContinue: sendContinue,
-                  tunnelLifetime: tunnelLifetime, response: response, label: label, requestID: requestID, webSocketAccept: webSocketAccept)
+                  tunnelLifetime: tunnelLifetime, webSocketAccept: webSocketAccept, response: response, label: label, requestID: requestID)
     }
 }
 
