@@ -41,13 +41,13 @@ public struct MachineSettings: Sendable {
     public init() {}
 
     public func acceptance(for route: RouteRule) -> TokenAcceptance {
-        // Most configs have no machine route: no name hashing on their hot path.
-        guard !routes.isEmpty, let at = Self.place(of: route.name, in: routes) else { return .sessionOnly }
+        guard let at = Self.place(of: route.name, in: routes) else { return .sessionOnly }
         return routes.values[at].accepts
     }
 
     /// Where `name` is in a by-name table: compared name by name in a small table (a handful of machine
-    /// routes: hashing the name for every request cost ~500 instructions, callgrind), looked up in a big one.
+    /// routes, most configs none: hashing the name for every request cost ~500 instructions, callgrind), looked
+    /// up in a big one. Every per-route lookup below goes through it.
     @inline(__always)
     static func place<Value>(of name: String, in table: [String: Value]) -> Dictionary<String, Value>.Index? {
         guard table.count <= 4 else { return table.index(forKey: name) }
@@ -61,16 +61,18 @@ public struct MachineSettings: Sendable {
 
     /// The route's reverification rule, if it has one (looked up as `acceptance`).
     public func reverificationRule(for route: RouteRule) -> ReverificationRule? {
-        guard !reverification.isEmpty, let at = Self.place(of: route.name, in: reverification) else { return nil }
+        guard let at = Self.place(of: route.name, in: reverification) else { return nil }
         return reverification.values[at]
     }
 
     public func requirements(for route: RouteRule) -> MachineRequirements {
-        routes[route.name]?.requirements ?? MachineRequirements()
+        guard let at = Self.place(of: route.name, in: routes) else { return MachineRequirements() }
+        return routes.values[at].requirements
     }
 
     public func claims(for route: RouteRule) -> [ClaimRequirement] {
-        routes[route.name]?.claims ?? []
+        guard let at = Self.place(of: route.name, in: routes) else { return [] }
+        return routes.values[at].claims
     }
 
     /// Nil when `identity` may call this app; otherwise why not. Only M2M tokens are scoped to machines.

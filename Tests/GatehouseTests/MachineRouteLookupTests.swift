@@ -25,11 +25,15 @@ import Testing
         for count in [1, 3, 6] {
             machine.routes = [:]
             for i in 0..<count {
-                machine.routes["r\(i)"] = MachineRouteRule(accepts: TokenAcceptance(types: i % 2 == 0 ? [.apiKey] : [.m2mToken], shape: .single))
+                // Each route's own claim list, i conditions long, tells the entries apart.
+                let claims = (0..<i).map { _ in ClaimRequirement(path: "sub", matcher: .exists(true)) }
+                machine.routes["r\(i)"] = MachineRouteRule(accepts: TokenAcceptance(types: i % 2 == 0 ? [.apiKey] : [.m2mToken], shape: .single),
+                                                           claims: claims)
             }
             for (i, route) in routes.enumerated() {
                 let want: Set<TokenType> = i >= count ? [.sessionToken] : i % 2 == 0 ? [.apiKey] : [.m2mToken]
                 #expect(machine.acceptance(for: route).types == want, "\(count) routes, r\(i)")
+                #expect(machine.claims(for: route).count == (i < count ? i : 0), "\(count) routes, r\(i)")
                 #expect(machine.reverificationRule(for: route) == nil)
             }
         }
