@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseHTTP1
 import Testing
 
@@ -41,6 +42,33 @@ struct BodyFramingTests {
         let raw = post(body)
         #expect(gatehouseParse(raw) == .refused(refusal), "\(name)")
         #expect(expectSplitInvariant(raw).isEmpty, "\(name)")
+    }
+
+    /// Every guarded name, in any case and with `_` or `.` for `-`, is refused in a trailer; the same names
+    /// with a byte more or less, and long names that start with one, pass.
+    @Test func trailerNamesAreComparedWhole() {
+        let guarded = ["host", "content-length", "transfer-encoding", "connection", "upgrade", "expect", "te", "trailer",
+                       "keep-alive", "proxy-connection"]
+        for name in guarded {
+            for spelling in [name, name.uppercased(), name.replacingOccurrences(of: "-", with: "_"),
+                             name.replacingOccurrences(of: "-", with: ".")] {
+                #expect(gatehouseParse(post("0\r\n\(spelling): x\r\n\r\n")) == .refused(.forbiddenTrailerField), "\(spelling)")
+            }
+            for other in [name + "x", String(name.dropLast()), name + String(repeating: "-", count: 30)] where !guarded.contains(other) {
+                #expect(gatehouseParse(post("0\r\n\(other): x\r\n\r\n")).request != nil, "\(other)")
+            }
+        }
+        // Up to the inline capacity (24) and past it.
+        for length in [23, 24, 25, 40] {
+            #expect(gatehouseParse(post("0\r\n\(String(repeating: "a", count: length)): x\r\n\r\n")).request != nil, "\(length)")
+        }
+    }
+
+    /// The body decoder holds no reference (no array in its state): copies of it in every exchange's state are
+    /// plain byte copies, not value-witness calls that retain and release.
+    @Test func bodyDecoderIsPlainData() {
+        #expect(_isPOD(BodyDecoder.self))
+        #expect(_isPOD(ChunkedBodyDecoder.self))
     }
 
     @Test func chunkLimits() {
