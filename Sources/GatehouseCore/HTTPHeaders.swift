@@ -90,7 +90,7 @@ public func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
 /// Two equally long byte runs, equal once ASCII upper case is folded to lower case (other bytes as they are).
 /// Eight bytes at a time: byte by byte it cost ~18 instructions per byte, ~350 for `authorization` (callgrind).
 @inline(__always)
-func asciiCaseInsensitiveEquals(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Bool {
+package func asciiCaseInsensitiveEquals(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Bool {
     let count = x.count
     guard count == y.count else { return false }
     guard count >= 8, let p = x.baseAddress, let q = y.baseAddress else {

@@ -5,6 +5,28 @@ import Testing
 /// can read.
 @Suite("Connection machine: relay")
 struct MachineRelayTests {
+    /// The rewritten head is written into space reserved up front: a head whose every field grows (each a
+    /// `Location` rewritten to a much longer prefix) or is gathered into `Via`, with many extra fields, comes out
+    /// whole and in order.
+    @Test func responseHeadThatGrowsInEveryFieldIsWrittenWhole() {
+        var d = MachineDriver()
+        d.client("GET /p HTTP/1.1\r\nHost: app\r\n\r\n")
+        let longPrefix = "https://app.example/" + String(repeating: "p", count: 300)
+        let extra = (0..<40).map { "X-Extra-\($0): " + String(repeating: "e", count: 50) + "\r\n" }.joined()
+        let rewrite = ResponseRewrite(extraFields: Array(extra.utf8),
+                                      location: (from: Array("http://f".utf8), to: Array(longPrefix.utf8)))
+        d.decide(forward("GET /p HTTP/1.1\r\nHost: app.internal\r\n\r\n", rewrite: rewrite))
+        d.attach()
+        _ = d.takeUpstream()
+        let locations = (0..<60).map { "Location: http://f/\($0)\r\n" }.joined()
+        let vias = (0..<30).map { "Via: 1.0 hop\($0)\r\n" }.joined()
+        d.upstreamSends("HTTP/1.1 302 Found\r\nContent-Length: 0\r\n" + locations + vias + "\r\n")
+        let expectedLocations = (0..<60).map { "Location: \(longPrefix)/\($0)\r\n" }.joined()
+        let expectedVia = "Via: " + (0..<30).map { "1.0 hop\($0), " }.joined() + "1.1 gatehouse\r\n"
+        #expect(d.takeClient() == "HTTP/1.1 302 Found\r\nContent-Length: 0\r\n" + expectedLocations + extra + expectedVia + "\r\n")
+        #expect(d.finished.count == 1)
+    }
+
     @Test func keepAliveGetIsRelayedWithItsResponseHeadRewritten() {
         var d = MachineDriver()
         d.client("GET /p HTTP/1.1\r\nHost: app\r\n\r\n")
