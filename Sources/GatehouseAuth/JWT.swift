@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import GatehouseCore
 
 // JWT parsing and verification, written on swift-crypto rather than jwt-kit: jwt-kit caches the first `alg`
@@ -54,10 +57,12 @@ public struct DecodedToken: Sendable {
         guard bytes.count <= DecodedToken.maxBytes else {
             throw TokenVerificationError(.invalid, "Token is larger than \(DecodedToken.maxBytes) bytes.")
         }
-        let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard parts.count == 3 else {
+        // The two dots found with memchr (a generic `split` walked the ~800 bytes through a closure, ~5,000
+        // instructions per token, callgrind); exactly two, parts may be empty (then refused below).
+        guard let (firstDot, secondDot) = DecodedToken.twoDots(bytes) else {
             throw TokenVerificationError(.invalid, "Invalid JWT form. A JWT consists of three parts separated by dots.")
         }
+        let parts = [bytes[..<firstDot], bytes[(firstDot + 1)..<secondDot], bytes[(secondDot + 1)...]]
         guard let headerBytes = Base64URL.decode(parts[0]), let payloadBytes = Base64URL.decode(parts[1]),
             let signature = Base64URL.decode(parts[2])
         else {
@@ -74,7 +79,20 @@ public struct DecodedToken: Sendable {
         self.header = header
         self.payload = payload
         self.signature = signature
-        self.signingInput = Array(bytes[0..<(parts[0].count + 1 + parts[1].count)])
+        self.signingInput = Array(bytes[..<secondDot])
+    }
+
+    /// The offsets of the only two `.` in `bytes`; nil when there are fewer or more.
+    static func twoDots(_ bytes: [UInt8]) -> (Int, Int)? {
+        bytes.withUnsafeBufferPointer { b -> (Int, Int)? in
+            guard let base = b.baseAddress else { return nil }
+            func dot(from start: Int) -> Int? {
+                guard start < b.count, let hit = memchr(base + start, Int32(UInt8(ascii: ".")), b.count - start) else { return nil }
+                return UnsafeRawPointer(hit) - UnsafeRawPointer(base)
+            }
+            guard let first = dot(from: 0), let second = dot(from: first + 1), dot(from: second + 1) == nil else { return nil }
+            return (first, second)
+        }
     }
 }
 

@@ -147,6 +147,7 @@ import Testing
     @Test(arguments: [
         "", "a.b", "a.b.c.d", "x.y.z", "eyJhbGciOiJSUzI1NiJ9.e30", "eyJhbGciOiJSUzI1NiJ9.e30.", " eyJ.e30.x",
         "eyJhbGciOiJSUzI1NiJ9=.e30.AA", "eyJhbGciOiJSUzI1NiJ9.e30.a+/b",
+        "..", "...", ".e30.AA", "eyJhbGciOiJSUzI1NiJ9..AA", "eyJhbGciOiJSUzI1NiJ9.e30.AA.", "eyJhbGciOiJSUzI1NiJ9.e30.AA.AA",
     ])
     func malformedStructureIsInvalid(token: String) {
         #expect(throws: TokenVerificationError.self) { try DecodedToken(token) }
