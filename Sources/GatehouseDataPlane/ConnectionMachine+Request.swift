@@ -82,7 +82,13 @@ extension ConnectionMachine {
             return
         }
         phase = .deciding(request)
-        actions.append(.decide(head))
+        actions.append(.decide)
+    }
+
+    /// The head a `.decide` asks about, while its decision is awaited (nil once the connection moved on).
+    public var headToDecide: RequestHead? {
+        guard case .deciding(let request) = phase else { return nil }
+        return request.head
     }
 
     private func isWebSocket(_ field: FieldRange) -> Bool {

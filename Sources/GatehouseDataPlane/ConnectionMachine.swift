@@ -4,8 +4,10 @@ import GatehouseHTTP1
 /// What the loop driving a connection must do after an event. Only the loop touches sockets; the machine
 /// never does.
 public enum ConnectionAction: Sendable, Equatable {
-    /// Decide this request head (its bytes are the first `head.length` of `clientIn`), then call `decided`.
-    case decide(RequestHead)
+    /// Decide the head in `headToDecide` (its bytes are the first `head.length` of `clientIn`), then call
+    /// `decided`. The head stays in the machine: carried in the action it was copied into the action list and
+    /// out again (its field lists retained and released, the action enum twice the size; callgrind).
+    case decide
     /// Get a connection to this upstream (a pooled one unless `fresh`), then call `upstreamAttached` or
     /// `upstreamUnavailable`.
     case acquireUpstream(UpstreamTarget, fresh: Bool)

@@ -262,8 +262,9 @@ final class ClientConnection: LoopHandler, LoopPassObserver, @unchecked Sendable
 
     private func perform(_ action: ConnectionAction) {
         switch action {
-        case .decide(let head):
-            decide(head)
+        case .decide:
+            // Nil only if the connection moved on in the same event (closing): nothing left to decide.
+            if let head = machine.headToDecide { decide(head) }
         case .acquireUpstream(let target, let fresh):
             acquire(target, fresh: fresh)
         case .releaseUpstream:

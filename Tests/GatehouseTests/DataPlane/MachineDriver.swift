@@ -168,7 +168,11 @@ struct MachineDriver {
         for action in machine.takeActions() {
             log.append(action)
             switch action {
-            case .decide(let head):
+            case .decide:
+                guard let head = machine.headToDecide else {
+                    problems.append("decide without a head to decide")
+                    continue
+                }
                 pendingDecisions.append(head)
                 decidedTargets.append(machine.clientIn.withReadable { String(decoding: $0[head.target], as: UTF8.self) })
             case .acquireUpstream(let target, let fresh):
