@@ -10,11 +10,7 @@ import GatehouseServer
 /// verified-token cache answers) and a public route. `gatehouse-microbench decision` runs only these;
 /// `decision dump` prints the upstream heads instead (to compare before and after a change).
 func benchDecisionPath(dump: Bool = false) {
-    // GATEHOUSE_BENCH_KEY=file.pem signs with that key instead of a new one (key generation's prime search
-    // runs a different number of instructions every time, which would swamp a count under valgrind).
-    let issuer = try! ProcessInfo.processInfo.environment["GATEHOUSE_BENCH_KEY"].map {
-        try DevIssuer(kid: "bench-decision", privateKeyPEM: String(contentsOfFile: $0, encoding: .utf8))
-    } ?? DevIssuer(kid: "bench-decision")
+    let issuer = benchIssuer(kid: "bench-decision")
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-bench-\(getpid())").path
     try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -68,6 +64,15 @@ func benchDecisionPath(dump: Bool = false) {
             blackHole(probe.run(now: now, requestNumber: n))
         }
     }
+}
+
+/// A signing issuer for the benchmarks. GATEHOUSE_BENCH_KEY=file.pem signs with that key instead of a new one
+/// (key generation's prime search runs a different number of instructions every time, which would swamp a
+/// count under valgrind).
+func benchIssuer(kid: String) -> DevIssuer {
+    try! ProcessInfo.processInfo.environment["GATEHOUSE_BENCH_KEY"].map {
+        try DevIssuer(kid: kid, privateKeyPEM: String(contentsOfFile: $0, encoding: .utf8))
+    } ?? DevIssuer(kid: kid)
 }
 
 /// `measure` on this thread's CPU time instead of the wall clock: the machine is shared, and time spent

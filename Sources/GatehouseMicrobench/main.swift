@@ -84,10 +84,7 @@ measure("route match, 50 rules, hit at rule 46", iterations: 100_000) { blackHol
 measure("route match, 50 rules, hit at rule 49", iterations: 100_000) { blackHole(try! table.route(for: late)) }
 measure("route match, 50 rules, falls to the catch-all", iterations: 100_000) { blackHole(try! table.route(for: miss)) }
 
-// GATEHOUSE_BENCH_KEY=file.pem: a fixed key (see DecisionPathBench.swift), so counts under valgrind repeat.
-let issuer = try! ProcessInfo.processInfo.environment["GATEHOUSE_BENCH_KEY"].map {
-    try DevIssuer(kid: "bench", privateKeyPEM: String(contentsOfFile: $0, encoding: .utf8))
-} ?? DevIssuer(kid: "bench")
+let issuer = benchIssuer(kid: "bench")
 let keys = KeySet(keys: try! JWKSParser.parse(Array(issuer.jwks.serialized().utf8), allowed: SigningAlgorithm.defaultAllowed).keys)
 let now = Date().timeIntervalSince1970
 let token = issuer.sign(DevIssuer.sessionClaims(userId: "user_1", issuedAt: now, lifetime: 3600,
