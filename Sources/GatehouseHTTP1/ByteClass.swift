@@ -39,6 +39,13 @@ enum ByteClass {
 
     @inline(__always) static func lower(_ b: UInt8) -> UInt8 { b &- 0x41 < 26 ? b | 0x20 : b }
 
+    /// A name byte as look-alike checks compare it: ASCII lower case, `_` and `.` as `-` (proxies that
+    /// normalise names map them so; `FieldKind.isLookAlike`, the chunked decoder's trailer names).
+    @inline(__always) static func lookAlikeFold(_ b: UInt8) -> UInt8 {
+        let c = lower(b)
+        return c == UInt8(ascii: "_") || c == UInt8(ascii: ".") ? UInt8(ascii: "-") : c
+    }
+
     /// `lower` on each of eight bytes at once: 0x20 added to each byte in `A`...`Z`, every other byte kept
     /// (bytes from 0x80 up included: their top bit keeps them out of the range test).
     @inline(__always) static func lower8(_ word: UInt64) -> UInt64 {

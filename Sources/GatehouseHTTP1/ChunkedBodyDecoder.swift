@@ -222,8 +222,7 @@ struct FoldedShortName: Sendable {
             count = Self.capacity + 1
             return
         }
-        var c = ByteClass.lower(byte)
-        if c == UInt8(ascii: "_") || c == UInt8(ascii: ".") { c = UInt8(ascii: "-") }
+        let c = ByteClass.lookAlikeFold(byte)
         withUnsafeMutableBytes(of: &words) { $0[count] = c }
         count += 1
     }

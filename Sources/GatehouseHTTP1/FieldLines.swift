@@ -85,9 +85,7 @@ enum FieldKind {
             var i = 0
             var same = true
             for p in name {
-                var c = ByteClass.lower(b[p])
-                if c == UInt8(ascii: "_") || c == UInt8(ascii: ".") { c = UInt8(ascii: "-") }
-                if c != literal.utf8Start[i] { same = false; break }
+                if ByteClass.lookAlikeFold(b[p]) != literal.utf8Start[i] { same = false; break }
                 i += 1
             }
             if same { return true }
