@@ -62,9 +62,8 @@ public struct DecodedToken: Sendable {
         guard let (firstDot, secondDot) = DecodedToken.twoDots(bytes) else {
             throw TokenVerificationError(.invalid, "Invalid JWT form. A JWT consists of three parts separated by dots.")
         }
-        let parts = [bytes[..<firstDot], bytes[(firstDot + 1)..<secondDot], bytes[(secondDot + 1)...]]
-        guard let headerBytes = Base64URL.decode(parts[0]), let payloadBytes = Base64URL.decode(parts[1]),
-            let signature = Base64URL.decode(parts[2])
+        guard let headerBytes = Base64URL.decode(bytes[..<firstDot]), let payloadBytes = Base64URL.decode(bytes[(firstDot + 1)..<secondDot]),
+            let signature = Base64URL.decode(bytes[(secondDot + 1)...])
         else {
             throw TokenVerificationError(.invalid, "Invalid JWT form. The token parts could not be decoded.")
         }
