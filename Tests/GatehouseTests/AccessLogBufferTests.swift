@@ -121,7 +121,9 @@ import Testing
 
     @Test func linesOfOneThreadStayInOrderAndAllArrive() async throws {
         let pipe = Pipe()
-        let log = AccessLog(enabled: true, fd: pipe.write)
+        // Room for all 5,000 lines (~1.5 MB) in one shard: this test is about order and completeness, and the
+        // writer thread may not get the CPU before a smaller shard fills (dropping is aStalledOutput…'s test).
+        let log = AccessLog(enabled: true, fd: pipe.write, shards: 1, shardCapacity: 8 << 20)
         for i in 0..<5000 { log.write(Self.entry(i)) }
         try await Self.waitFor(pipe, lines: 5000)  // the writer thread drains without a flush
         let ids = try pipe.lines.map { try Self.json($0)["bytes"] as? Int }

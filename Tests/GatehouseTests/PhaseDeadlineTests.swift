@@ -31,7 +31,7 @@ import Testing
         #expect(c.isClosedByPeer())
         let elapsed = Date().timeIntervalSince(started)
         #expect(elapsed > 0.8 && elapsed < 4, "closed after \(elapsed) s; read_timeout is 1 s")
-        try await Self.waitUntil(2) { h.upstream.openConnections.load(ordering: .relaxed) == 0 }
+        try await Self.waitUntil(10) { h.upstream.openConnections.load(ordering: .relaxed) == 0 }
         #expect(h.upstream.openConnections.load(ordering: .relaxed) == 0, "the stalled upstream connection was kept")
     }
 
@@ -58,7 +58,7 @@ import Testing
         let c = try RawClient(port: h.port, timeout: 8)
         c.send("GET /download?bytes=200000000 HTTP/1.1\r\nHost: a\r\n\r\n")
         // Never read: the socket buffers fill, the gateway stops reading the upstream, then gives up.
-        try await Self.waitUntil(2) { h.upstream.openConnections.load(ordering: .relaxed) == 1 }
+        try await Self.waitUntil(10) { h.upstream.openConnections.load(ordering: .relaxed) == 1 }
         #expect(h.upstream.openConnections.load(ordering: .relaxed) == 1)
         try await Self.waitUntil(8) { h.upstream.openConnections.load(ordering: .relaxed) == 0 }
         #expect(h.upstream.openConnections.load(ordering: .relaxed) == 0, "a client that never reads held the upstream")

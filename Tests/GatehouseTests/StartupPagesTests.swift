@@ -104,6 +104,8 @@ import Testing
         #expect(try RawClient(port: gateway.port).request("GET", "/echo", headers: [("Authorization", "Bearer \(token)")])?.status == 200)
         #expect(try RawClient(port: gateway.port).request("GET", "/public/x")?.status == 200)
         #expect(gateway.process.isRunning)
+        // The release after the reload runs in a background task: wait for its line before stopping.
+        #expect(gateway.awaitStandardError("\"msg\":\"released start-up pages\"", count: 2, within: 20))
 
         let (_, stderr) = gateway.stopAndCollectOutput()
         let released = stderr.split(separator: "\n").filter { $0.contains("\"msg\":\"released start-up pages\"") }.compactMap { line in

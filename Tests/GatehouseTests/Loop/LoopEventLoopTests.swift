@@ -183,10 +183,10 @@ struct LoopEventLoopTests {
         let ranAt = Atomic<UInt64>(0)
         let sentAt = MonotonicClock.nanoseconds()
         loop.execute { ranAt.store(MonotonicClock.nanoseconds(), ordering: .relaxed) }
-        #expect(waitUntil(2) { ranAt.load(ordering: .relaxed) != 0 })
+        #expect(waitUntil(5) { ranAt.load(ordering: .relaxed) != 0 })
         let latency = ranAt.load(ordering: .relaxed) &- sentAt
         // Far below the 1 s epoll timeout; generous for a loaded 2-core machine.
-        #expect(latency < 100_000_000, "woke after \(latency / 1000) µs")
+        #expect(latency < 500_000_000, "woke after \(latency / 1000) µs")
     }
 
     @Test func executeRunsEveryItemInOrder() throws {
@@ -217,7 +217,7 @@ struct LoopEventLoopTests {
             loop.setDeadline(two, at: nil)
             return deadline
         }
-        #expect(waitUntil(2) { !due.deadlines.isEmpty })
+        #expect(waitUntil(5) { !due.deadlines.isEmpty })
         usleep(60_000)
         #expect(due.deadlines.count == 1, "once")
         #expect(due.deadlines.allSatisfy { $0 >= deadline }, "not early")

@@ -103,12 +103,32 @@ final class GatewayProcess: @unchecked Sendable {
         String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
     }
 
+    /// Stderr read by `awaitStandardError` so far; `stopAndCollectOutput` puts it before the rest.
+    private var earlyErrors: [UInt8] = []
+
+    /// Reads stderr until `text` has appeared `count` times in it, waiting `seconds` at most (false then, or at
+    /// EOF): for a line the daemon writes from a background task, whose moment a test cannot know.
+    func awaitStandardError(_ text: String, count: Int, within seconds: Double) -> Bool {
+        let fd = errors.fileHandleForReading.fileDescriptor
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while String(decoding: earlyErrors, as: UTF8.self).components(separatedBy: text).count - 1 < count {
+            let left = deadline.timeIntervalSinceNow
+            var readable = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard left > 0, poll(&readable, 1, Int32(left * 1000) + 1) == 1 else { return false }
+            let n = read(fd, &buffer, buffer.count)
+            guard n > 0 else { return false }
+            earlyErrors += buffer[..<n]
+        }
+        return true
+    }
+
     /// Stops the process and returns everything it wrote to stdout and stderr (read to EOF, so nothing written
     /// before exit is missed).
     func stopAndCollectOutput() -> (stdout: String, stderr: String) {
         stop()
         let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let err = String(decoding: earlyErrors + errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         return (out, err)
     }
 

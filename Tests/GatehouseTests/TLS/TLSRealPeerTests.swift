@@ -95,9 +95,8 @@ struct TLSRealPeerTests {
     }
 
     @Test func tlsConnectionClientTalksToOpenSSLServer() throws {
-        // A free port: bound, read, released; s_server takes it a moment later.
-        let (probe, port) = try TLSBlockingSocket.listen()
-        probe.close()
+        // A free port below the ephemeral range (which other tests' port-0 listeners draw from); s_server takes it.
+        let port = UInt16(try #require(GatewayProcess.freePorts(1).first))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = ["s_server", "-accept", "127.0.0.1:\(port)", "-cert", pki.app.certificateChainPath,
@@ -110,7 +109,7 @@ struct TLSRealPeerTests {
         defer { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
         // Listening once a plain TCP connect succeeds (its stdout banner is block-buffered in a pipe).
         var ready = false
-        for _ in 0..<100 where !ready {
+        for _ in 0..<200 where !ready && process.isRunning {
             if let probe = try? TLSBlockingSocket.connect(port: port) { probe.close(); ready = true } else { usleep(50_000) }
         }
         try #require(ready, "openssl s_server did not listen on \(port)")
