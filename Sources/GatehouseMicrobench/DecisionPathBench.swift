@@ -27,14 +27,19 @@ func benchDecisionPath(dump: Bool = false) {
           - { name: app, match: ["/app(.*)"], require: { org_role: "org:member" } }
         """
     let settings = try! ConfigLoader.load(yaml: yaml, file: "bench.yaml", baseDirectory: directory, environment: [:])
+    // scripts/bench's (b): the verified-token cache off, so every request decodes and verifies the token in full.
+    var uncached = settings
+    uncached.tokenCacheSize = 0
     let now = Date().timeIntervalSince1970
     let token = issuer.sign(DevIssuer.sessionClaims(userId: "user_2abcdefghijklmnopqrstuvwxyz", issuedAt: now, lifetime: 3600,
                                                    org: ("org_1", "acme", "org:member", [])))
     let browserFields = "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n"
         + "Accept: application/json\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\n"
         + "Connection: keep-alive\r\nCookie: theme=dark\r\nX-Gatehouse-User-Id: spoofed\r\n"
+    let wrkHead = "GET /app/index.html HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: Bearer \(token)\r\n\r\n"
     let cases: [(String, String, String)] = [
-        ("protected, wrk head, cached bearer", "GET /app/index.html HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: Bearer \(token)\r\n\r\n", "127.0.0.1"),
+        ("protected, wrk head, cached bearer", wrkHead, "127.0.0.1"),
+        ("protected, wrk head, cache off (verified in full)", wrkHead, "127.0.0.1"),
         ("protected, 9 fields, cached bearer", "GET /app/projects/42?tab=x HTTP/1.1\r\nHost: app.example.com\r\nAuthorization: Bearer \(token)\r\n"
             + browserFields + "\r\n", "192.0.2.10"),
         ("protected, IPv6 peer, cached bearer", "GET /app/index.html HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: Bearer \(token)\r\n\r\n", "2001:db8::1"),
@@ -44,7 +49,8 @@ func benchDecisionPath(dump: Bool = false) {
     // GATEHOUSE_BENCH_ONLY=text: only the cases whose name contains it (to profile one).
     let only = benchOnly
     for (name, head, peer) in cases where only.map(name.contains) ?? true {
-        guard let probe = DecisionPathProbe(settings: settings, head: Array(head.utf8), peer: peer) else { fatalError("bench head refused: \(name)") }
+        let probeSettings = name.contains("cache off") ? uncached : settings
+        guard let probe = DecisionPathProbe(settings: probeSettings, head: Array(head.utf8), peer: peer) else { fatalError("bench head refused: \(name)") }
         guard let first = probe.run(now: now, requestNumber: 1) else { fatalError("bench request would wait: \(name)") }
         if dump {
             switch first {
@@ -59,7 +65,7 @@ func benchDecisionPath(dump: Bool = false) {
             guard case .forwarded = first else { fatalError("bench request not forwarded: \(name), got \(first)") }
         }
         var n: UInt64 = 1
-        measureCPU("decision path: \(name)", iterations: 50_000) {
+        measureCPU("decision path: \(name)", iterations: name.contains("cache off") ? 5_000 : 50_000) {
             n &+= 1
             blackHole(probe.run(now: now, requestNumber: n))
         }
