@@ -8,11 +8,15 @@ import Glibc
 public final class RenderedHead: @unchecked Sendable {
     private let base: UnsafeMutableRawPointer
     public let count: Int
+    /// The buffer came from `HeadBuffers.take` and goes back there.
+    private let pooled: Bool
 
-    /// Takes ownership of `base` (allocated with `UnsafeMutablePointer<UInt8>.allocate`), `count` bytes written.
-    public init(adopting base: UnsafeMutablePointer<UInt8>, count: Int) {
+    /// Takes ownership of `base` (allocated with `UnsafeMutablePointer<UInt8>.allocate`, or taken from
+    /// `HeadBuffers` when `pooled`), `count` bytes written.
+    public init(adopting base: UnsafeMutablePointer<UInt8>, count: Int, pooled: Bool = false) {
         self.base = UnsafeMutableRawPointer(base)
         self.count = count
+        self.pooled = pooled
     }
 
     /// A copy of `bytes` (tests, the micro-benchmarks).
@@ -22,7 +26,9 @@ public final class RenderedHead: @unchecked Sendable {
         self.init(adopting: base, count: bytes.count)
     }
 
-    deinit { base.deallocate() }
+    deinit {
+        if pooled { HeadBuffers.give(base.assumingMemoryBound(to: UInt8.self)) } else { base.deallocate() }
+    }
 
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: base, count: count))

@@ -8,23 +8,35 @@ struct HeadWriter: ~Copyable {
     private var base: UnsafeMutablePointer<UInt8>
     private var capacity: Int
     private(set) var count = 0
+    /// `base` is one of `HeadBuffers` (a head that fits, as nearly all do).
+    private var pooled: Bool
 
     init(capacity: Int) {
-        self.capacity = max(capacity, 64)
-        self.base = .allocate(capacity: self.capacity)
+        if capacity <= HeadBuffers.size {
+            (self.base, self.capacity, self.pooled) = (HeadBuffers.take(), HeadBuffers.size, true)
+        } else {
+            (self.base, self.capacity, self.pooled) = (.allocate(capacity: capacity), capacity, false)
+        }
     }
 
-    deinit { base.deallocate() }
+    deinit { Self.release(base, pooled: pooled) }
+
+    private static func release(_ base: UnsafeMutablePointer<UInt8>, pooled: Bool) {
+        if pooled { HeadBuffers.give(base) } else { base.deallocate() }
+    }
 
     @inline(__always) private mutating func reserve(_ more: Int) {
         guard count + more > capacity else { return }
+        grow(more)
+    }
+
+    @inline(never) private mutating func grow(_ more: Int) {
         var grown = capacity * 2
         while grown < count + more { grown *= 2 }
         let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: grown)
         bigger.update(from: base, count: count)
-        base.deallocate()
-        base = bigger
-        capacity = grown
+        Self.release(base, pooled: pooled)
+        (base, capacity, pooled) = (bigger, grown, false)
     }
 
     @inline(__always) mutating func append(_ bytes: UnsafeRawBufferPointer) {
@@ -72,8 +84,8 @@ struct HeadWriter: ~Copyable {
 
     /// The bytes written, handed over without a copy: the buffer becomes the head's.
     consuming func rendered() -> RenderedHead {
-        let (base, count) = (self.base, self.count)
+        let (base, count, pooled) = (self.base, self.count, self.pooled)
         discard self
-        return RenderedHead(adopting: base, count: count)
+        return RenderedHead(adopting: base, count: count, pooled: pooled)
     }
 }

@@ -17,6 +17,9 @@ import Testing
         ("/c", [("Host", "h"), ("X-Forwarded-For", "")]),
         ("/d", [("Host", "h"), ("X-Forwarded-For", "198.51.100.1, 198.51.100.2"), ("X-Forwarded-For", "198.51.100.3")]),
         ("/e", [("X-Custom", "v"), ("X-Empty", "")]),
+        // Just inside a recycled head buffer (HeadBuffers.size), then past it (a buffer of its own).
+        ("/f", [("Host", "h"), ("X-Big", String(repeating: "b", count: 3600)), ("Via", "1.0 edge")]),
+        ("/g", [("Host", "h"), ("X-Big", String(repeating: "g", count: 5000)), ("X-Forwarded-For", "203.0.113.9")]),
     ]
 
     static func rendered(_ raw: RawRequest, peer: String, trusted: Bool, target: String?, chunked: Bool, webSocket: Bool) throws -> ([UInt8], [UInt8]) {
