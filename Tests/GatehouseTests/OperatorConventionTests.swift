@@ -104,11 +104,13 @@ import Testing
         let upstream = try await TestUpstream()
         defer { Task { await upstream.stop() } }
         let launched = Date().timeIntervalSince1970
-        let (gateway, directory) = try Self.start(upstream, extra: "")
+        let (gateway, directory) = try Self.start(upstream, extra: "log_level: debug\n")
         defer { gateway.stop(); try? FileManager.default.removeItem(at: directory) }
-        // Read from outside the daemon, with nothing of the code under test, before and after the scrape: the
-        // daemon's memory and descriptors may move meanwhile (it releases its startup pages once ready), and
-        // what it reports must lie between the two readings.
+        // Once ready the daemon releases its start-up pages in the background (tens of MiB) and the pages it
+        // serves with fault back in: measured during that, the figures move both ways. So after it, and read from
+        // outside the daemon, with nothing of the code under test, before and after the scrape: what it reports
+        // must lie between the two readings.
+        #expect(gateway.awaitStandardError("\"msg\":\"released start-up pages\"", count: 1, within: 20))
         func residentBytes() throws -> Double {
             let status = try String(contentsOfFile: "/proc/\(gateway.pid)/status", encoding: .utf8)
             return try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
