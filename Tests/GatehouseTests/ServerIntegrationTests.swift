@@ -900,14 +900,15 @@ extension ProxyFramingTests {
 
 extension ProxyFramingTests {
     @Test func idleKeepAliveConnectionsAreClosedAfterTheIdleTimeout() async throws {
-        let h = try await GatewayHarness { $0.replacingOccurrences(of: "idle_timeout: 5s }", with: "idle_timeout: 700ms }") }
+        let h = try await GatewayHarness { $0.replacingOccurrences(of: "idle_timeout: 5s }", with: "idle_timeout: 1500ms }") }
         defer { Task { await h.stop() } }
-        let c = try RawClient(port: h.port, timeout: 5)
+        let c = try RawClient(port: h.port, timeout: 8)
         #expect(c.request("GET", "/public/a")?.status == 200)
+        // The gateway's clock starts before this one (it wrote the response first): room below and above.
         let start = Date()
         #expect(c.isClosedByPeer())
         let elapsed = Date().timeIntervalSince(start)
-        #expect(elapsed >= 0.5 && elapsed < 2.5, "closed after \(elapsed)s; idle_timeout is 700ms")
+        #expect(elapsed >= 0.9 && elapsed < 5, "closed after \(elapsed)s; idle_timeout is 1.5s")
     }
 }
 
