@@ -49,8 +49,8 @@ func benchDecisionPath(dump: Bool = false) {
     // GATEHOUSE_BENCH_ONLY=text: only the cases whose name contains it (to profile one).
     let only = benchOnly
     for (name, head, peer) in cases where only.map(name.contains) ?? true {
-        let probeSettings = name.contains("cache off") ? uncached : settings
-        guard let probe = DecisionPathProbe(settings: probeSettings, head: Array(head.utf8), peer: peer) else { fatalError("bench head refused: \(name)") }
+        let verifiesInFull = name.contains("cache off")
+        guard let probe = DecisionPathProbe(settings: verifiesInFull ? uncached : settings, head: Array(head.utf8), peer: peer) else { fatalError("bench head refused: \(name)") }
         guard let first = probe.run(now: now, requestNumber: 1) else { fatalError("bench request would wait: \(name)") }
         if dump {
             switch first {
@@ -65,7 +65,7 @@ func benchDecisionPath(dump: Bool = false) {
             guard case .forwarded = first else { fatalError("bench request not forwarded: \(name), got \(first)") }
         }
         var n: UInt64 = 1
-        measureCPU("decision path: \(name)", iterations: name.contains("cache off") ? 5_000 : 50_000) {
+        measureCPU("decision path: \(name)", iterations: verifiesInFull ? 5_000 : 50_000) {
             n &+= 1
             blackHole(probe.run(now: now, requestNumber: n))
         }

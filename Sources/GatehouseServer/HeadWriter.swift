@@ -8,14 +8,15 @@ struct HeadWriter: ~Copyable {
     private var base: UnsafeMutablePointer<UInt8>
     private var capacity: Int
     private(set) var count = 0
-    /// `base` is one of `HeadBuffers` (a head that fits, as nearly all do).
-    private var pooled: Bool
+    /// `base` is one of `HeadBuffers` (a head that fits, as nearly all do): exactly when the capacity is theirs,
+    /// since a buffer of its own is larger (estimated larger, or grown by doubling).
+    private var pooled: Bool { capacity == HeadBuffers.size }
 
     init(capacity: Int) {
         if capacity <= HeadBuffers.size {
-            (self.base, self.capacity, self.pooled) = (HeadBuffers.take(), HeadBuffers.size, true)
+            (self.base, self.capacity) = (HeadBuffers.take(), HeadBuffers.size)
         } else {
-            (self.base, self.capacity, self.pooled) = (.allocate(capacity: capacity), capacity, false)
+            (self.base, self.capacity) = (.allocate(capacity: capacity), capacity)
         }
     }
 
@@ -36,7 +37,7 @@ struct HeadWriter: ~Copyable {
         let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: grown)
         bigger.update(from: base, count: count)
         Self.release(base, pooled: pooled)
-        (base, capacity, pooled) = (bigger, grown, false)
+        (base, capacity) = (bigger, grown)
     }
 
     @inline(__always) mutating func append(_ bytes: UnsafeRawBufferPointer) {
