@@ -44,8 +44,7 @@ import Testing
         guard try await Self.twoIdleSpells(c) else { return }
         #expect(c.request("GET", "/public/c")?.status == 200)
         #expect(h.upstream.connections.load(ordering: .relaxed) == 1, "the pooled connection was closed at an old idle deadline")
-        let deadline = Date().addingTimeInterval(8)
-        while h.upstream.openConnections.load(ordering: .relaxed) > 0, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        await eventually(within: 8) { h.upstream.openConnections.load(ordering: .relaxed) == 0 }
         #expect(c.request("GET", "/public/d")?.status == 200)
         #expect(h.upstream.connections.load(ordering: .relaxed) == 2, "the idle upstream connection outlived proxy.idle_timeout")
     }

@@ -112,9 +112,9 @@ import Testing
         // must lie between the two readings.
         #expect(gateway.awaitStandardError("\"msg\":\"released start-up pages\"", count: 1, within: 20))
         func residentBytes() throws -> Double {
-            let status = try String(contentsOfFile: "/proc/\(gateway.pid)/status", encoding: .utf8)
-            return try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
-                .flatMap { Double($0.split(separator: " ", omittingEmptySubsequences: true)[1]) }) * 1024
+            let bytes = gateway.residentBytes()
+            try #require(bytes > 0, "/proc/\(gateway.pid)/status has no VmRSS")
+            return Double(bytes)
         }
         func descriptors() throws -> Double { Double(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(gateway.pid)/fd").count) }
         let (rssBefore, fdsBefore) = (try residentBytes(), try descriptors())

@@ -14,11 +14,6 @@ import Testing
         }
     }
 
-    static func waitUntil(_ seconds: Double, _ condition: () -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while !condition(), Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-    }
-
     /// The upstream sends half its response and stalls: after `proxy.read_timeout` both connections close
     /// (the client sees a short body and the close, never a hang).
     @Test func anUpstreamThatStallsMidBodyIsCutOff() async throws {
@@ -31,7 +26,7 @@ import Testing
         #expect(c.isClosedByPeer())
         let elapsed = Date().timeIntervalSince(started)
         #expect(elapsed > 0.8 && elapsed < 4, "closed after \(elapsed) s; read_timeout is 1 s")
-        try await Self.waitUntil(10) { h.upstream.openConnections.load(ordering: .relaxed) == 0 }
+        await eventually(within: 10) { h.upstream.openConnections.load(ordering: .relaxed) == 0 }
         #expect(h.upstream.openConnections.load(ordering: .relaxed) == 0, "the stalled upstream connection was kept")
     }
 
@@ -61,7 +56,7 @@ import Testing
         // held is shown by the count of connections ever opened and the time the close took (a lower bound:
         // a test resumed late only adds to it), not by sampling the open ones inside the 3 s window, which a
         // loaded machine's test thread can sleep through.
-        try await Self.waitUntil(15) {
+        await eventually(within: 15) {
             h.upstream.connections.load(ordering: .relaxed) == 1 && h.upstream.openConnections.load(ordering: .relaxed) == 0
         }
         #expect(h.upstream.connections.load(ordering: .relaxed) == 1, "the download never reached the upstream")

@@ -470,13 +470,11 @@ func bearer(_ token: String) -> (String, String) { ("Authorization", "Bearer " +
             c.send("POST /upload HTTP/1.1\r\nHost: a\r\n" + framing)
             // The request reached the upstream before the client left (counted, not sampled: a test thread
             // resumed late could miss a connection that was already gone).
-            let deadline = Date().addingTimeInterval(10)
-            while h.upstream.connections.load(ordering: .relaxed) == i, Date() < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            await eventually(within: 10) { h.upstream.connections.load(ordering: .relaxed) > i }
             #expect(h.upstream.connections.load(ordering: .relaxed) == i + 1)
             c.hangUp()
-            let closedBy = Date().addingTimeInterval(10)
-            while h.upstream.openConnections.load(ordering: .relaxed) > 0, Date() < closedBy { try await Task.sleep(for: .milliseconds(5)) }
-            #expect(h.upstream.openConnections.load(ordering: .relaxed) == 0, "the upstream connection outlived the client")
+            #expect(await eventually(within: 10) { h.upstream.openConnections.load(ordering: .relaxed) == 0 },
+                    "the upstream connection outlived the client")
         }
         #expect(h.upstream.connections.load(ordering: .relaxed) == 5)
         // The gateway still serves.
@@ -878,9 +876,8 @@ extension ProxyFramingTests {
         #expect(c.request("GET", "/public/b")?.status == 200)
         #expect(h.upstream.connections.load(ordering: .relaxed) == 1)
         // The pool closes the idle connection on its own (polled: the timer fires when this machine lets it).
-        let deadline = Date().addingTimeInterval(6)
-        while h.upstream.openConnections.load(ordering: .relaxed) > 0, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(h.upstream.openConnections.load(ordering: .relaxed) == 0, "the idle upstream connection was never closed")
+        #expect(await eventually(within: 6) { h.upstream.openConnections.load(ordering: .relaxed) == 0 },
+                "the idle upstream connection was never closed")
         #expect(c.request("GET", "/public/c")?.status == 200)
         #expect(h.upstream.connections.load(ordering: .relaxed) == 2)
     }

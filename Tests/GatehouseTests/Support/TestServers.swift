@@ -60,12 +60,7 @@ final class TestUpstream: Sendable {
     /// Whether `target` reached this upstream within `seconds` (polled): a test that stops or signals the gateway
     /// while a request is in flight must first know the request got that far, however late its client started.
     func received(_ target: String, within seconds: Double = 10) async -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while !targets.withLock({ $0.contains(target) }) {
-            guard Date() < deadline else { return false }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return true
+        await eventually(within: seconds) { targets.withLock { $0.contains(target) } }
     }
 
     func stop() async {
