@@ -45,6 +45,12 @@ private final class PushingUpstream: @unchecked Sendable {
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
+    /// The gateway's end of the first connection: its local port (the upstream's peer).
+    func gatewayPort() -> Int? {
+        guard let fd = first.withLock({ $0 }) else { return nil }
+        return LoopbackSocketTable.port(of: fd, peer: true)
+    }
+
     func stop() {
         stopped.store(true, ordering: .releasing)
         shutdown(listener, Int32(SHUT_RDWR))
@@ -58,8 +64,13 @@ private final class PushingUpstream: @unchecked Sendable {
 /// request and then the upstream's unsolicited response arrive, so one epoll wake-up reports both, the
 /// client's first. Without the check when a link is taken from the pool, the client got "SMUGGLED": a response
 /// it never asked for (from a misbehaving upstream, or meant for someone else).
+///
+/// The test waits, rather than sleeps, for the two facts it rests on: the gateway is stopped before the client
+/// writes, and the pushed bytes are in the gateway's socket before it resumes. Bytes that arrive after the
+/// gateway has sent the next request are indistinguishable from its response, to any proxy (a failure seen once
+/// with both cores busy, when loopback delivery was deferred past a fixed 50 ms sleep).
 @Suite(.serialized, .stopsServers) struct UnsolicitedIdleBytesTests {
-    @Test func bytesAnIdleLinkReceivedInTheSamePassAreNeverSomeonesResponse() throws {
+    @Test func bytesAnIdleLinkReceivedInTheSamePassAreNeverSomeonesResponse() async throws {
         let upstream = try PushingUpstream()
         defer { upstream.stop() }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-unsolicited-\(UInt64.random(in: 0...UInt64.max))")
@@ -71,14 +82,37 @@ private final class PushingUpstream: @unchecked Sendable {
 
         let client = try RawClient(port: gateway.port)
         #expect(client.request("GET", "/public/first")?.text == "real")  // the upstream connection now idles in the pool
+        let linkPort = try #require(upstream.gatewayPort())
+        let clientPort = try #require(LoopbackSocketTable.port(of: client.fd, peer: false))
         usleep(100_000)
         gateway.send(SIGSTOP)
-        client.send("GET /public/second HTTP/1.1\r\nHost: app.example.com\r\n\r\n")
-        usleep(50_000)
-        upstream.push(Array("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED".utf8))
-        usleep(50_000)
+        #expect(await eventually(within: 10) { Self.isStopped(gateway.pid) }, "the gateway did not stop")
+        let second = "GET /public/second HTTP/1.1\r\nHost: app.example.com\r\n\r\n"
+        client.send(second)
+        let requestArrived = await eventually(within: 10) {
+            (LoopbackSocketTable.unread(local: gateway.port, remote: clientPort) ?? 0) >= second.utf8.count
+        }
+        #expect(requestArrived, "the client's request never reached the gateway's socket")
+        let unsolicited = Array("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED".utf8)
+        upstream.push(unsolicited)
+        let pushArrived = await eventually(within: 10) {
+            (LoopbackSocketTable.unread(local: linkPort, remote: upstream.port) ?? 0) >= unsolicited.count
+        }
+        #expect(pushArrived, "the pushed bytes never reached the gateway's socket")
         gateway.send(SIGCONT)
         let answer = client.readResponse()?.0
         #expect(answer?.text == "real", "got \(answer?.text ?? "nothing") for a request the upstream had not answered yet")
+    }
+
+    /// Whether every thread of the process is stopped ("T" in /proc/<pid>/task/*/stat): `kill` returns before
+    /// they are, and each thread stops on its own.
+    static func isStopped(_ pid: Int32) -> Bool {
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !tasks.isEmpty else { return false }
+        return tasks.allSatisfy { task in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
+                let afterName = stat.range(of: ") ", options: .backwards)
+            else { return false }
+            return stat[afterName.upperBound...].first == "T"
+        }
     }
 }
