@@ -35,6 +35,25 @@ import Testing
         #expect(TokenCache.Key(token: "") == TokenCache.Key(token: ""))
     }
 
+    /// The hash reads only a few bytes near the end; equality reads them all. Tokens that differ elsewhere (or
+    /// only in the unhashed last byte), or are shorter than the hashed window, stay apart in the table.
+    @Test func keysThatHashAlikeStayApart() {
+        let token = Fixtures.token()
+        var middle = Array(token.utf8)
+        middle[middle.count / 2] = middle[middle.count / 2] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        var last = Array(token.utf8)
+        last[last.count - 1] = last[last.count - 1] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        let variants = [token, String(decoding: middle, as: UTF8.self), String(decoding: last, as: UTF8.self), "short", "shorT", ""]
+        var table: [TokenCache.Key: Int] = [:]
+        for (n, variant) in variants.enumerated() { table[TokenCache.Key(token: variant)] = n }
+        #expect(table.count == variants.count)
+        for (n, variant) in variants.enumerated() {
+            #expect(table[TokenCache.Key(token: variant)] == n)
+            let found = Array(variant.utf8).withUnsafeBufferPointer { table[TokenCache.Key(borrowing: $0)] }
+            #expect(found == n, "looked up by its bytes")
+        }
+    }
+
     /// End to end: after the real token is verified and cached, its look-alike is refused every time (one
     /// cached entry, so a lookup for the look-alike lands on the real token's bucket often; before the fix it
     /// was taken for it there).
