@@ -42,8 +42,8 @@ public struct ProcessStats: Sendable, Equatable {
 
     /// This process now, or nil off Linux.
     public static func current() -> ProcessStats? {
-        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
-            case let boot = (try? String(contentsOfFile: "/proc/stat", encoding: .utf8)).flatMap(bootTime) ?? bootTimeFromClocks(),
+        guard let stat = ProcFile.read("/proc/self/stat"),
+            case let boot = ProcFile.read("/proc/stat").flatMap(bootTime) ?? bootTimeFromClocks(),
             var stats = parse(stat: stat, bootTime: boot, ticksPerSecond: Double(sysconf(Int32(_SC_CLK_TCK))), pageSize: Int(sysconf(Int32(_SC_PAGESIZE))))
         else { return nil }
         stats.openFDs = openDescriptors()

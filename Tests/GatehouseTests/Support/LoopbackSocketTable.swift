@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseServer
 
 /// Loopback IPv4 TCP sockets as /proc/net/tcp shows them: for tests that must know bytes have reached a
 /// socket, not only left the sender. Loopback delivers in a softirq, which a loaded machine defers to
@@ -7,7 +8,7 @@ enum LoopbackSocketTable {
     /// Bytes received and not yet read (`rx_queue`) by the established socket from `local` to `remote`
     /// (ports), or nil when there is none.
     static func unread(local: Int, remote: Int) -> Int? {
-        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return nil }
+        guard let table = ProcFile.read("/proc/net/tcp") else { return nil }  // whole: a busy suite has thousands of sockets
         let localEnd = String(format: ":%04X", local), remoteEnd = String(format: ":%04X", remote)
         // "sl local_address rem_address st tx_queue:rx_queue ..."; state 01 is ESTABLISHED.
         for line in table.split(separator: "\n").dropFirst() {
