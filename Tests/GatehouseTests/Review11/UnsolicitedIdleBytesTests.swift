@@ -76,8 +76,14 @@ private final class PushingUpstream: @unchecked Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-unsolicited-\(UInt64.random(in: 0...UInt64.max))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try Data(Fixtures.issuer.jwks.serialized().utf8).write(to: directory.appendingPathComponent("jwks.json"))
-        // One loop thread (the harness's config), so the client and the pooled link share one epoll set.
-        let gateway = try GatewayProcess(yaml: DaemonProcessTests.yaml(upstream.port, routes: GatewayHarness.defaultRoutes), directory: directory)
+        // One loop thread (the harness's config), so the client and the pooled link share one epoll set. The
+        // client's idle and header deadlines are raised: on a loaded machine the waits below can hold the gateway
+        // stopped for longer than the harness's 5 s and 1 s, and it would then rightly close the client first.
+        let harness = DaemonProcessTests.yaml(upstream.port, routes: GatewayHarness.defaultRoutes)
+        let deadlines = "header_timeout: 1s, idle_timeout: 5s"
+        try #require(harness.contains(deadlines))
+        let yaml = harness.replacingOccurrences(of: deadlines, with: "header_timeout: 60s, idle_timeout: 60s")
+        let gateway = try GatewayProcess(yaml: yaml, directory: directory)
         defer { gateway.stop() }
 
         let client = try RawClient(port: gateway.port)
