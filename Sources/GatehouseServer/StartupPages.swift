@@ -102,20 +102,8 @@ public enum StartupPages {
         #endif
     }
 
-    /// /proc/self/smaps in one string (it is generated as it is read, so it is read to the end in chunks).
+    /// /proc/self/smaps in one string (it is generated as it is read, so it is read to the end: `ProcFile`).
     public static func readSmaps() -> String? {
-        let fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count >= 0 else { return nil }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[..<count])
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        ProcFile.read("/proc/self/smaps")
     }
 }

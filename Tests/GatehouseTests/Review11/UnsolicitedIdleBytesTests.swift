@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseCore
 import GatehouseDevIssuer
+import GatehouseServer
 import Synchronization
 import Testing
 
@@ -115,7 +116,7 @@ private final class PushingUpstream: @unchecked Sendable {
     static func isStopped(_ pid: Int32) -> Bool {
         guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !tasks.isEmpty else { return false }
         return tasks.allSatisfy { task in
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
+            guard let stat = ProcFile.read("/proc/\(pid)/task/\(task)/stat"),
                 let afterName = stat.range(of: ") ", options: .backwards)
             else { return false }
             return stat[afterName.upperBound...].first == "T"
