@@ -22,6 +22,10 @@ public final class Evaluation: Sendable {
         self.auth = auth
         self.decision = decision
     }
+
+    /// What the access log records of `auth`, read where it is stored: through `auth` from another module the
+    /// getter hands out a copy of the whole result (perf).
+    public var authLogFacts: AuthLogFacts? { auth?.logFacts }
 }
 
 /// The decision path shared by `explain` and the daemon:

@@ -36,11 +36,13 @@ public final class AccessLog: Sendable {
 
         public init(requestID: String, method: String, path: String?, route: String?, decision: String, status: Int,
                     userID: String?, authReason: String?, upstreamMilliseconds: Double?, durationMilliseconds: Double,
-                    bytesSent: Int, clientAddress: String?, host: String?, userAgent: String?, protocolVersion: String) {
+                    bytesSent: Int, clientAddress: String?, host: String?, userAgent: String?, protocolVersion: String,
+                    tokenType: String? = nil, machineSubject: String? = nil) {
             (self.requestID, self.method, self.path, self.route, self.decision, self.status) = (requestID, method, path, route, decision, status)
             (self.userID, self.authReason, self.upstreamMilliseconds) = (userID, authReason, upstreamMilliseconds)
             (self.durationMilliseconds, self.bytesSent, self.clientAddress) = (durationMilliseconds, bytesSent, clientAddress)
             (self.host, self.userAgent, self.protocolVersion) = (host, userAgent, protocolVersion)
+            (self.tokenType, self.machineSubject) = (tokenType, machineSubject)
         }
     }
 
@@ -91,7 +93,8 @@ public final class AccessLog: Sendable {
         case buffered, wakeWriter, dropped
     }
 
-    public func write(_ entry: Entry) {
+    /// Borrowed: taken by value, the entry was copied into the lock's closure (perf).
+    public func write(_ entry: borrowing Entry) {
         guard enabled else { return }
         startWriterIfNeeded()
         var now = timespec()

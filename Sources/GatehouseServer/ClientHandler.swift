@@ -853,16 +853,17 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
             server.state.metrics.recordRequest(route: route ?? "none", decision: exchange.decisionLabel, status: exchange.status, seconds: seconds)
         }
         guard server.accessLog.enabled else { return }
+        let facts = evaluation?.authLogFacts
         var entry = AccessLog.Entry(
             requestID: exchange.requestID, method: exchange.head.method.rawValue, path: evaluation?.request?.path.value,
             route: route, decision: exchange.decisionLabel, status: exchange.status,
-            userID: evaluation?.auth?.activeSession?.userId, authReason: evaluation?.auth?.reason,
+            userID: facts?.userID, authReason: facts?.reason,
             upstreamMilliseconds: exchange.upstreamMilliseconds, durationMilliseconds: seconds * 1000, bytesSent: exchange.bytesSent,
             clientAddress: peer, host: evaluation?.request?.host ?? exchange.head.headers.first(name: "host"),
             userAgent: exchange.head.headers.first(name: "user-agent"),
             protocolVersion: "HTTP/\(exchange.head.version.major).\(exchange.head.version.minor)")
-        entry.tokenType = evaluation?.auth?.tokenType?.rawValue
-        entry.machineSubject = evaluation?.auth?.machineIdentity?.subject
+        entry.tokenType = facts?.tokenType
+        entry.machineSubject = facts?.machineSubject
         server.accessLog.write(entry)
     }
 

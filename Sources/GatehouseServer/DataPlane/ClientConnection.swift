@@ -483,17 +483,17 @@ final class ClientConnection: LoopHandler, LoopPassObserver, @unchecked Sendable
             shared.state.metrics.recordRequest(route: route ?? "none", decision: record.label, status: record.status, seconds: seconds)
         }
         guard shared.accessLog.enabled else { return }
-        // Read once: each `evaluation?.auth?.…` copied the whole AuthResult out of the evaluation again.
-        let auth = evaluation?.auth
-        var entry = AccessLog.Entry(
+        // Read in place, once (`logFacts`): a copy of the AuthResult or its session retained every reference.
+        let facts = evaluation?.authLogFacts
+        // A `let`, all fields given: a `var` changed after its init was copied once more to be borrowed (perf).
+        let entry = AccessLog.Entry(
             requestID: log.prepared.requestID, method: log.prepared.raw.method, path: evaluation?.request?.path.value,
             route: route, decision: record.label, status: record.status,
-            userID: auth?.activeSession?.userId, authReason: auth?.reason,
+            userID: facts?.userID, authReason: facts?.reason,
             upstreamMilliseconds: record.upstreamNanoseconds.map { Double($0) / 1e6 }, durationMilliseconds: seconds * 1000,
             bytesSent: record.bodyBytesSent, clientAddress: peer, host: evaluation?.request?.host ?? log.prepared.host,
-            userAgent: log.prepared.userAgent, protocolVersion: log.version == .http11 ? "HTTP/1.1" : "HTTP/1.0")
-        entry.tokenType = auth?.tokenType?.rawValue
-        entry.machineSubject = auth?.machineIdentity?.subject
+            userAgent: log.prepared.userAgent, protocolVersion: log.version == .http11 ? "HTTP/1.1" : "HTTP/1.0",
+            tokenType: facts?.tokenType, machineSubject: facts?.machineSubject)
         shared.accessLog.write(entry)
     }
 }
