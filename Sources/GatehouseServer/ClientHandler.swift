@@ -854,16 +854,15 @@ final class ClientHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         }
         guard server.accessLog.enabled else { return }
         let facts = evaluation?.authLogFacts
-        var entry = AccessLog.Entry(
+        let entry = AccessLog.Entry(
             requestID: exchange.requestID, method: exchange.head.method.rawValue, path: evaluation?.request?.path.value,
             route: route, decision: exchange.decisionLabel, status: exchange.status,
             userID: facts?.userID, authReason: facts?.reason,
             upstreamMilliseconds: exchange.upstreamMilliseconds, durationMilliseconds: seconds * 1000, bytesSent: exchange.bytesSent,
             clientAddress: peer, host: evaluation?.request?.host ?? exchange.head.headers.first(name: "host"),
             userAgent: exchange.head.headers.first(name: "user-agent"),
-            protocolVersion: "HTTP/\(exchange.head.version.major).\(exchange.head.version.minor)")
-        entry.tokenType = facts?.tokenType
-        entry.machineSubject = facts?.machineSubject
+            protocolVersion: "HTTP/\(exchange.head.version.major).\(exchange.head.version.minor)",
+            tokenType: facts?.tokenType, machineSubject: facts?.machineSubject)
         server.accessLog.write(entry)
     }
 
