@@ -8,6 +8,46 @@ import Testing
 @Suite(.serialized, .stopsServers) struct AccessLogTests {
     static let fields = ["time", "request_id", "method", "path", "route", "decision", "status", "user_id", "duration_ms", "bytes", "client_ip", "host", "user_agent", "protocol"]
 
+    /// A machine caller's line names the credential's type and subject, and no user; a session's names its type
+    /// and user; a refused one its reason (the data plane reads them from the result in place, `AuthLogFacts`).
+    @Test func machineAndSessionCallersAreNamed() async throws {
+        let upstream = try await TestUpstream()
+        let standIn = try await BackendAPIStandIn()
+        defer { Task { await upstream.stop(); await standIn.stop() } }
+        standIn.answer(MachineFixtures.apiKey, MachineFixtures.apiKeyJSON(subject: "user_keyowner"))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-log-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data(Fixtures.issuer.jwks.serialized().utf8).write(to: directory.appendingPathComponent("jwks.json"))
+        let routes = "  - { name: keys, match: [\"/api/keys(.*)\"], accepts: api_key }\n" + GatewayHarness.defaultRoutes
+        let yaml = DaemonProcessTests.yaml(upstream.port, routes: routes)
+            .replacingOccurrences(of: "access_log: off", with: "access_log: stdout")
+            .replacingOccurrences(of: "  publishable_key: pk_live_Y2xlcmsuZXhhbXBsZS5jb20k\n", with: """
+                  publishable_key: pk_live_Y2xlcmsuZXhhbXBsZS5jb20k
+                  api_url: "\(standIn.origin)"
+                  secret_key: \(BackendAPIStandIn.secretKey)
+
+                """)
+        try #require(yaml.contains("access_log: stdout") && yaml.contains(standIn.origin))
+        let gateway = try GatewayProcess(yaml: yaml, directory: directory)
+
+        let c = try RawClient(port: gateway.port)
+        #expect(c.request("GET", "/api/keys/1", headers: [bearer(MachineFixtures.apiKey)])?.status == 200)
+        #expect(c.request("GET", "/echo/2", headers: [bearer(ServerIntegrationTests.fresh("user_session"))])?.status == 200)
+        #expect(c.request("GET", "/api/keys/3", headers: [bearer("ak_unknown"), ("Accept", "application/json")])?.status == 401)
+
+        let (stdout, stderr) = gateway.stopAndCollectOutput()
+        let lines = stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("{") }
+        try #require(lines.count == 3, "expected one access-log line per request; stdout was:\n\(stdout)\nstderr:\n\(stderr)")
+        let entries = try lines.map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+        }
+        #expect(entries.map { $0["token_type"] as? String } == ["api_key", "session_token", "api_key"])
+        #expect(entries.map { $0["machine_subject"] as? String } == ["user_keyowner", nil, nil])
+        #expect(entries.map { $0["user_id"] as? String } == [nil, "user_session", nil])
+        #expect(entries[2]["auth_reason"] as? String != nil, "a refused key's line says why: \(lines[2])")
+        #expect(!stdout.contains(MachineFixtures.apiKey), "the key itself is never logged")
+    }
+
     @Test func linesCarryTheDocumentedFieldsAndNoSecrets() async throws {
         let upstream = try await TestUpstream()
         defer { Task { await upstream.stop() } }
