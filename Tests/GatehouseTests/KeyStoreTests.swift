@@ -131,10 +131,10 @@ final class ManualClock: Sendable {
         let store = KeyStore(remote: source, settings: .init(refreshInterval: 0.05))
         let loop = Task { await store.runRefreshLoop() }
         defer { loop.cancel() }
-        for _ in 0..<1000 where store.keys.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        await eventually(within: 10) { !store.keys.isEmpty }
         #expect(store.keys.kids == ["kid-main"])
         source.serve(Fixtures.rotatedIssuer.jwks)
-        for _ in 0..<1000 where store.keys.kids != ["kid-rotated"] { try await Task.sleep(for: .milliseconds(10)) }
+        await eventually(within: 10) { store.keys.kids == ["kid-rotated"] }
         #expect(store.keys.kids == ["kid-rotated"])
     }
 }

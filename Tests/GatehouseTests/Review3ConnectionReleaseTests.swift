@@ -58,8 +58,7 @@ import Testing
     }
 
     static func gaugeReturnsToZero(_ h: GatewayHarness) async throws -> Int? {
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, openGauge(h) != 0 { try await Task.sleep(for: .milliseconds(20)) }
+        await eventually(within: 10) { openGauge(h) == 0 }
         return openGauge(h)
     }
 
