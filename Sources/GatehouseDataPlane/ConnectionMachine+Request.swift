@@ -96,11 +96,13 @@ extension ConnectionMachine {
     }
 
     /// The decision for the head in `.deciding`. Ignored when the connection has moved on (closed meanwhile).
-    public mutating func decided(_ verdict: ExchangeVerdict, now: UInt64) {
+    /// `verdict` is consumed: the plan moves into the exchange's `Forwarding` (a copy retained and released
+    /// its counted fields).
+    public mutating func decided(_ verdict: consuming ExchangeVerdict, now: UInt64) {
         guard case .deciding(var request) = phase else { return }
         clientIn.consume(request.unconsumedHead)
         request.unconsumedHead = 0
-        switch verdict {
+        switch consume verdict {
         case .answer(let decision, let label, let closeConnection):
             if closeConnection { request.closeAfter = true }
             if request.head.expectsContinue, !request.bodyEnded, clientIn.isEmpty {
@@ -117,15 +119,16 @@ extension ConnectionMachine {
                 // now (the upstream never sees the Expect; the body is streamed to it as it comes).
                 clientOut.append("HTTP/1.1 100 Continue\r\n\r\n")
             }
+            let upstream = plan.upstream
             let forwarding: Forwarding
             if let reused = spare.takeForwarding() {
-                reused.restart(plan)
+                reused.restart(consume plan)
                 forwarding = reused
             } else {
-                forwarding = Forwarding(plan)
+                forwarding = Forwarding(consume plan)
             }
             phase = .connecting(request, forwarding, Connecting(since: now, retry: false))
-            actions.append(.acquireUpstream(plan.upstream, fresh: false))
+            actions.append(.acquireUpstream(upstream, fresh: false))
         }
         advance(now)
     }

@@ -129,10 +129,10 @@ final class Request {
 final class Forwarding {
     /// nil only while the object waits in `ExchangeObjects` for the next exchange.
     private var kept: ForwardPlan?
-    init(_ plan: ForwardPlan) { self.kept = plan }
+    init(_ plan: consuming ForwardPlan) { self.kept = plan }
 
     /// The next request's plan in an object the last one left (`ExchangeObjects`).
-    func restart(_ plan: ForwardPlan) { kept = plan }
+    func restart(_ plan: consuming ForwardPlan) { kept = plan }
 
     /// Kept for the next exchange: the plan (its head, its fields) is let go now, not held by an idle connection.
     func clear() { kept = nil }

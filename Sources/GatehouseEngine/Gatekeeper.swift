@@ -86,7 +86,9 @@ public final class Gatekeeper: Sendable {
     }
 
     /// `evaluate` without waiting: nil when the key store must re-fetch first (then call `evaluate`).
-    public func evaluateWithoutFetching(_ raw: RawRequest, now: Double) -> Evaluation? {
+    /// Borrowed: the data plane passes its prepared request's field, which a plain parameter copied (its six
+    /// references retained and released, uprobes).
+    public func evaluateWithoutFetching(_ raw: borrowing RawRequest, now: Double) -> Evaluation? {
         switch route(raw) {
         case .refused(let evaluation):
             return evaluation
@@ -115,7 +117,7 @@ public final class Gatekeeper: Sendable {
 
     /// The first two steps: the canonical request (or a 400/414 refusal) and its route. Requests for the
     /// Frontend API proxy are answered here: they carry no session of their own.
-    private func route(_ raw: RawRequest) -> Routing {
+    private func route(_ raw: borrowing RawRequest) -> Routing {
         do {
             let request = try CanonicalRequest(raw, options: settings.canonicalization)
             if let jwks = assertionJWKSResponse(request) { return .refused(Evaluation(request: request, route: nil, routeMatched: false, auth: nil, decision: jwks)) }

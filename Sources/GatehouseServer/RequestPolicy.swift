@@ -41,6 +41,12 @@ enum RequestPolicy {
             self.host = host
             self.userAgent = userAgent
         }
+
+        /// The engine's evaluation of `raw`, borrowed in place: passed from outside as `prepared.raw` it was
+        /// copied first (its six references retained and released, uprobes).
+        func evaluateWithoutFetching(_ gatekeeper: Gatekeeper, now: Double) -> Evaluation? {
+            gatekeeper.evaluateWithoutFetching(raw, now: now)
+        }
     }
 
     enum Step: Sendable {

@@ -337,7 +337,7 @@ final class ClientConnection: LoopHandler, LoopPassObserver, @unchecked Sendable
             let wall = Date().timeIntervalSince1970
             let gatekeeper = snapshot.gatekeeper
             // The common case decides right here on the loop; only a key fetch or a Backend API call needs a task.
-            if let evaluation = gatekeeper.evaluateWithoutFetching(prepared.raw, now: wall) {
+            if let evaluation = prepared.evaluateWithoutFetching(gatekeeper, now: wall) {
                 exchange?.evaluation = evaluation
                 machine.decided(RequestPolicy.verdict(evaluation, prepared, snapshot: snapshot, peer: peer, now: wall), now: now)
                 return
