@@ -237,13 +237,17 @@ public struct SessionAuthenticator: Sendable {
 
     private func authenticateHeader(_ headerToken: HeaderToken, request: CanonicalRequest, keys: KeySet, now: Double) -> AuthResult {
         let token = headerToken.text
+        if let cached = headerToken.cached {
+            // The entry's decoded token is read in place: bound to a local it was copied (its four parts
+            // retained and released, uprobes). The entry worked the category out when it was stored.
+            if let mismatch = cached.categoryMismatch {
+                return .signedOut("token-type-mismatch", mismatch, carrier: .header, invalidToken: true)
+            }
+            return verify(cached.decoded, token: token, entry: cached, carrier: .header, request: request, keys: keys, now: now)
+        }
         let decoded: DecodedToken, entry: TokenCache.Entry?
         do {
-            if let cached = headerToken.cached {
-                (decoded, entry) = (cached.decoded, cached)
-            } else {
-                (decoded, entry) = try decode(token)
-            }
+            (decoded, entry) = try decode(token)
         } catch {
             return .signedOut(error.reason.rawValue, error.message, carrier: .header, invalidToken: true)
         }
@@ -542,7 +546,7 @@ public struct SessionAuthenticator: Sendable {
     }
 
     /// `entry`: what `decode` found in the cache for this token (nil: nothing).
-    private func verify(_ decoded: DecodedToken, token: String, entry: TokenCache.Entry?, carrier: TokenCarrier, request: CanonicalRequest,
+    private func verify(_ decoded: borrowing DecodedToken, token: String, entry: TokenCache.Entry?, carrier: TokenCarrier, request: CanonicalRequest,
                         keys: KeySet, now: Double) -> AuthResult {
         do {
             if let hit = cache.verified(entry, keySetID: keys.id, allowedAlgorithms: policy.allowedAlgorithms) {
@@ -555,7 +559,7 @@ public struct SessionAuthenticator: Sendable {
             let exp = claims["exp"]?.doubleValue ?? now
             // Verified, so its algorithm parsed and was allowed.
             if let algorithm = decoded.algorithm.flatMap(SigningAlgorithm.init(rawValue:)) {
-                let entry = TokenCache.Entry(token: token, decoded: decoded, categoryMismatch: SessionAuthenticator.categoryMismatch(decoded),
+                let entry = TokenCache.Entry(token: token, decoded: copy decoded, categoryMismatch: SessionAuthenticator.categoryMismatch(decoded),
                                              session: session, keySetID: keys.id, algorithm: algorithm, expiresAt: exp + policy.clockSkew)
                 cache.store(token, entry, now: now)
             }
