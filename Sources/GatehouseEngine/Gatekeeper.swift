@@ -86,8 +86,8 @@ public final class Gatekeeper: Sendable {
     }
 
     /// `evaluate` without waiting: nil when the key store must re-fetch first (then call `evaluate`).
-    /// Borrowed: the data plane passes its prepared request's field, which a plain parameter copied (its six
-    /// references retained and released, uprobes).
+    /// Borrowed, so the data plane's prepared request can lend its own without a copy (its six references
+    /// retained and released; `RequestPolicy.Prepared.evaluateWithoutFetching`).
     public func evaluateWithoutFetching(_ raw: borrowing RawRequest, now: Double) -> Evaluation? {
         switch route(raw) {
         case .refused(let evaluation):
