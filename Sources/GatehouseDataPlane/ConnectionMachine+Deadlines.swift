@@ -3,7 +3,12 @@ import GatehouseCore
 extension ConnectionMachine {
     /// When `deadlinePassed` must be called next (monotonic ns), if ever. Every phase has one, so no
     /// connection and no upstream can be held forever by a peer that stops.
-    public var deadline: UInt64? {
+    public var deadline: UInt64? { earliestDeadline(phase) }
+
+    /// `deadline` with the phase passed in borrowed: a payload bound from `self.phase` is a copy (its request and
+    /// response retained and released on every call, once or twice per request; uprobes), one bound from a
+    /// borrowed parameter is not.
+    private func earliestDeadline(_ phase: borrowing Phase) -> UInt64? {
         var earliest: UInt64?
         func consider(_ t: UInt64?) {
             guard let t else { return }

@@ -193,6 +193,9 @@ extension ConnectionMachine {
     /// Relays request body bytes from `clientIn` to `upstreamOut` (re-framed as chunks when the client's body
     /// was chunked), as far as the upstream side takes them.
     mutating func relayRequestBody(_ now: UInt64) {
+        // Most requests have no body left by now: asked of the phase borrowed first (bound from `self.phase`,
+        // its three objects were retained and released on every call; uprobes).
+        guard Self.bodyStillComing(phase) else { return }
         guard case .relaying(let request, let plan, let response) = phase else { return }
         // (A complete body ends even above the high-water mark: its end adds nothing to upstreamOut.)
         while !request.bodyEnded, (!clientIn.isEmpty && upstreamOut.count < Self.highWater) || request.bodyComplete {
@@ -226,6 +229,16 @@ extension ConnectionMachine {
                 malformedBody(request, refusal, now)
                 return
             }
+        }
+    }
+
+    /// A relayed request whose body is not all read yet (false in every other phase). The phase is a borrowed
+    /// parameter, so its payload is read in place, not copied.
+    static func bodyStillComing(_ phase: borrowing Phase) -> Bool {
+        // (A `switch`: `if case` on a borrowed parameter would consume it.)
+        switch phase {
+        case .relaying(let request, _, _): return !request.bodyEnded
+        default: return false
         }
     }
 

@@ -170,14 +170,23 @@ public struct ConnectionMachine {
 
     /// Some of `upstreamOut` was written: more of the request body may be relayed.
     public mutating func upstreamWrote(now: UInt64) {
-        if case .relaying(let request, _, let response) = phase, !request.bodyEnded {
-            // While the upstream held the body up, the client could not send: its body timeout starts again
-            // from here, else a pause of ours longer than it would end the request with a 408 at once.
-            request.lastBodyProgress = now
-            // And the upstream is alive (it took bytes): its own deadline for taking the body restarts.
-            response.lastProgress = now
-        }
+        Self.bodyProgressed(phase, now: now)
         advance(now)
+    }
+
+    /// While the upstream held the body up, the client could not send: its body timeout starts again from
+    /// here, else a pause of ours longer than it would end the request with a 408 at once. And the upstream is
+    /// alive (it took bytes): its own deadline for taking the body restarts. Only the exchange's objects
+    /// change, so the phase is borrowed (bound from `self.phase`, its objects were retained and released on
+    /// every write; uprobes).
+    private static func bodyProgressed(_ phase: borrowing Phase, now: UInt64) {
+        switch phase {
+        case .relaying(let request, _, let response) where !request.bodyEnded:
+            request.lastBodyProgress = now
+            response.lastProgress = now
+        default:
+            break
+        }
     }
 
     /// Graceful stop: an idle connection closes now, a busy one after its response.
