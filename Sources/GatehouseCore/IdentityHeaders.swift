@@ -93,8 +93,11 @@ public struct IdentityHeaderPolicy: Sendable, Equatable {
         switch (session, machine) {
         case (let session?, nil):
             let token = forwardToken ? token : nil
-            block = session.identityBlocks.block(policy: tag, routeName: routeName, token: token) {
-                identityBlock(session: session, token: token, routeName: routeName, machine: nil)
+            if let cached = session.identityBlocks.cached(policy: tag, routeName: routeName, token: token) {
+                block = cached
+            } else {
+                block = identityBlock(session: session, token: token, routeName: routeName, machine: nil)
+                session.identityBlocks.keep(block)
             }
         case (nil, nil):
             block = tag.signedOutBlock(routeName: routeName) { identityBlock(session: nil, token: nil, routeName: routeName, machine: nil) }

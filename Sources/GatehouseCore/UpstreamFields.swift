@@ -34,6 +34,12 @@ public struct UpstreamFields: Sendable, Equatable {
     /// The client fields that are sent, in order: without hop-by-hop fields (and those `Connection` names) and
     /// identity look-alikes.
     @inline(__always) public func forEachClientField(_ body: (String, String) -> Void) {
+        Self.forEachField(of: client, body)
+    }
+
+    /// `forEachClientField` over `client` passed in borrowed: bound from `self.client`, its list and the
+    /// policy's tag were copies (retained and released on every request; scripts/refcounts).
+    private static func forEachField(of client: borrowing Client, _ body: (String, String) -> Void) {
         switch client {
         case .final(let list):
             for field in list { body(field.name, field.value) }
@@ -143,13 +149,20 @@ final class IdentityBlockCache: Sendable {
     /// A session on more routes than this rebuilds its oldest block when it comes back to that route.
     static let limit = 4
 
-    func block(policy: IdentityPolicyTag, routeName: String, token: String?, build: () -> IdentityBlock) -> IdentityBlock {
-        if let block = blocks.withLock({ $0.first { $0.isFor(policy, routeName: routeName, token: token) } }) { return block }
-        let block = build()
+    /// The block kept for this policy, route and token, if there is one. Looked up and stored in two calls, not
+    /// one taking a builder: the builder's closure context retained its six captures on every request, also
+    /// when the block was found (scripts/refcounts).
+    func cached(policy: IdentityPolicyTag, routeName: String, token: String?) -> IdentityBlock? {
+        blocks.withLock { blocks in
+            for i in blocks.indices where blocks[i].isFor(policy, routeName: routeName, token: token) { return blocks[i] }
+            return nil
+        }
+    }
+
+    func keep(_ block: IdentityBlock) {
         blocks.withLock {
             if $0.count == IdentityBlockCache.limit { $0.removeFirst() }
             $0.append(block)
         }
-        return block
     }
 }
