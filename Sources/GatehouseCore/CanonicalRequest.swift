@@ -99,8 +99,8 @@ public final class CanonicalRequest: Sendable {
 
         // By index, not `for field in raw.headers`: each element taken out was a copy of its two strings
         // (retained and released), and the walk ran even when `fieldsChecked` skipped every check in it.
-        let fields = raw.headers.fields
         if !raw.fieldsChecked {
+            let fields = raw.headers.fields
             for i in fields.indices {
                 guard HTTPSyntax.isToken(fields[i].name) else { throw RequestRejection("invalid header name") }
                 guard HTTPSyntax.isValidFieldValue(fields[i].value) else {
@@ -108,15 +108,7 @@ public final class CanonicalRequest: Sendable {
                 }
             }
         }
-        // Both counted in one walk (names of other lengths cannot match).
-        var hosts = 0, authorizations = 0
-        for i in fields.indices {
-            switch fields[i].name.utf8.count {
-            case 4 where asciiCaseInsensitiveEquals(fields[i].name, "host"): hosts += 1
-            case 13 where asciiCaseInsensitiveEquals(fields[i].name, "authorization"): authorizations += 1
-            default: break
-            }
-        }
+        let (hosts, authorizations) = CanonicalRequest.hostAndAuthorizationCounts(raw.headers.fields)
         guard hosts <= 1 else { throw RequestRejection("more than one Host header") }
         guard authorizations <= 1 else {
             throw RequestRejection("more than one Authorization header")
@@ -185,6 +177,20 @@ public final class CanonicalRequest: Sendable {
         self.peer = raw.peer
         self.fromTrustedProxy = raw.fromTrustedProxy
         self.trustedProxies = raw.trustedProxies
+    }
+
+    /// Both counted in one walk (names of other lengths cannot match), over the list borrowed (walked through a
+    /// local copy, the array was retained and released; scripts/refcounts).
+    static func hostAndAuthorizationCounts(_ fields: borrowing [(name: String, value: String)]) -> (hosts: Int, authorizations: Int) {
+        var hosts = 0, authorizations = 0
+        for i in fields.indices {
+            switch fields[i].name.utf8.count {
+            case 4 where asciiCaseInsensitiveEquals(fields[i].name, "host"): hosts += 1
+            case 13 where asciiCaseInsensitiveEquals(fields[i].name, "authorization"): authorizations += 1
+            default: break
+            }
+        }
+        return (hosts, authorizations)
     }
 
     static func firstListElement(_ value: String) -> String {
