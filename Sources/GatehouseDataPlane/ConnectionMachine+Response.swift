@@ -5,31 +5,52 @@ extension ConnectionMachine {
     /// The upstream connection asked for is there (`reused`: from the pool). Ignored if the request is gone:
     /// the loop then gets `.closeUpstream` back for it.
     public mutating func upstreamAttached(reused: Bool, now: UInt64) {
-        guard case .connecting(let request, let plan, let connecting) = phase else {
+        guard case .connecting = phase else {
             actions.append(.closeUpstream)
             return
         }
         upstreamIn.removeAll()
         upstreamOut.removeAll()
-        plan.head.withUnsafeBytes { upstreamOut.append($0) }
-        request.upstreamStarted = now
+        // The exchange's objects are reached through the phase borrowed and the transition is made in place:
+        // bound out of `self.phase` and put back, the request and the plan were retained and released here.
+        let attaching = Self.queueHead(of: phase, into: &upstreamOut, now: now)
         let limits = settings.http1Limits
         if responseParser.limits == limits {
-            responseParser.reset(requestWasHead: request.isHeadMethod)
+            responseParser.reset(requestWasHead: attaching.isHeadMethod)
         } else {
-            responseParser = ResponseHeadParser(limits: limits, requestWasHead: request.isHeadMethod)
+            responseParser = ResponseHeadParser(limits: limits, requestWasHead: attaching.isHeadMethod)
         }
-        let requestEndedAt = request.bodyEnded ? now : nil
+        let requestEndedAt = attaching.bodyEnded ? now : nil
         let response: Response
         if let reusable = spare.takeResponse() {
-            reusable.restart(reused: reused, retried: connecting.retry, requestEndedAt: requestEndedAt, lastProgress: now)
+            reusable.restart(reused: reused, retried: attaching.retry, requestEndedAt: requestEndedAt, lastProgress: now)
             response = reusable
         } else {
-            response = Response(reused: reused, retried: connecting.retry, requestEndedAt: requestEndedAt, lastProgress: now)
+            response = Response(reused: reused, retried: attaching.retry, requestEndedAt: requestEndedAt, lastProgress: now)
         }
-        if request.bodyEnded, plan.chunkedBody { upstreamOut.append("0\r\n\r\n") }
-        phase = .relaying(request, plan, response)
+        if attaching.bodyEnded, attaching.chunkedBody { upstreamOut.append("0\r\n\r\n") }
+        phase.startRelaying(response)
         advance(now)
+    }
+
+    /// What attaching a connecting exchange needs of it, as plain values, after queueing its head for the
+    /// upstream and noting when it started.
+    private struct Attaching {
+        var isHeadMethod = false
+        var bodyEnded = false
+        var retry = false
+        var chunkedBody = false
+    }
+
+    private static func queueHead(of phase: borrowing Phase, into upstreamOut: inout ByteQueue, now: UInt64) -> Attaching {
+        switch phase {
+        case .connecting(let request, let plan, let connecting):
+            plan.head.withUnsafeBytes { upstreamOut.append($0) }
+            request.upstreamStarted = now
+            return Attaching(isHeadMethod: request.isHeadMethod, bodyEnded: request.bodyEnded, retry: connecting.retry, chunkedBody: plan.chunkedBody)
+        default:
+            return Attaching()  // not reached: the caller checked the phase
+        }
     }
 
     public mutating func upstreamUnavailable(_ reason: UpstreamUnavailable, now: UInt64) {

@@ -20,6 +20,15 @@ enum Phase {
     case closed
 }
 
+extension Phase {
+    /// `connecting` becomes `relaying` with the same request and plan, in place: a transition made on the
+    /// enum itself moves its payload, where one made from outside copied it out and released the old one.
+    mutating func startRelaying(_ response: Response) {
+        guard case .connecting(let request, let plan, _) = self else { return }
+        self = .relaying(request, plan, response)
+    }
+}
+
 struct HeadWait {
     var since: UInt64
     /// When the head's first byte arrived: from then on the header timeout runs, not the idle timeout.

@@ -93,6 +93,23 @@ struct MachineUpstreamFailureTests {
         #expect(d.problems.isEmpty)
     }
 
+    /// A retried request whose (empty) chunked body already ended is sent whole again: head and last chunk, the
+    /// terminator queued when the fresh connection attaches, since no more body will come to end it.
+    @Test func aRetriedRequestWithAnEndedChunkedBodySendsItsLastChunkAgain() {
+        var d = MachineDriver()
+        d.client("GET /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        d.decide(forward("GET /c HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\n", chunked: true, retryable: true))
+        d.attach(reused: true)
+        #expect(d.takeUpstream() == "GET /c HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        d.upstreamEOF()
+        #expect(d.upstreamErrors == ["stale_connection_retried"])
+        d.attach(reused: false)
+        #expect(d.takeUpstream() == "GET /c HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        d.upstreamSends("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        #expect(responses(d.takeClient()).map(\.status) == [200])
+        #expect(d.problems.isEmpty)
+    }
+
     @Test func retryIsNotRetriedAgain() {
         var d = relayedGet(retryable: true, reused: true)
         d.upstreamReset()
